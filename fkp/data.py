@@ -1,0 +1,516 @@
+"""Data sources for fkp, all loaded into one Hugging Face `datasets` schema (`FEATURES`):
+
+    id        string    row / image identifier
+    person    string    who is pictured ("" when unknown; used for person-wise splits)
+    image     Image     96x96 grayscale (mode "L")
+    keypoints Array2D   (15, 2) float32 (x, y) in frame pixels, NaN where missing
+
+Sources (`load_source`):
+  1. Kaggle's training.csv / training.zip (30 label columns + Image) and test.csv (ImageId, Image);
+  2. a Hub dataset id in that schema (parquet), from the local cache when offline;
+  3. local parquet file(s) or a `save_to_disk` folder;
+  4. a folder of photos + iBUG-68 landmarks (the ytf68 layout: NAME_frames_keypoints.csv + NAME/),
+     converted to Kaggle-like 96x96 frames (`ytf68_frame`).
+
+CLI: ``python -m fkp.data convert SOURCE OUT.parquet [--push-to-hub REPO_ID]`` and
+``python -m fkp.data calibrate --kaggle training_keypoints.csv --ytf68 FOLDER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import logging
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS, KEYPOINT_NAMES, NUM_KEYPOINTS
+from .transforms import apply_affine, crop_matrix, warp
+
+logger = logging.getLogger(__name__)
+
+PIXELS = FRAME_SIZE * FRAME_SIZE
+
+
+def features():
+    import datasets
+
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "person": datasets.Value("string"),
+            "image": datasets.Image(),
+            "keypoints": datasets.Array2D(shape=(NUM_KEYPOINTS, 2), dtype="float32"),
+        }
+    )
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, row and field."""
+
+
+# ---------------------------------------------------------------------------------------------
+# iBUG-68 -> Kaggle 15 and the Kaggle-like framing
+
+# Each Kaggle keypoint as the mean of these iBUG-68 points (0-based; iBUG "right" = subject's right).
+IBUG68_TO_KAGGLE: dict[str, tuple[int, ...]] = {
+    "left_eye_center": (42, 43, 44, 45, 46, 47),
+    "right_eye_center": (36, 37, 38, 39, 40, 41),
+    "left_eye_inner_corner": (42,),
+    "left_eye_outer_corner": (45,),
+    "right_eye_inner_corner": (39,),
+    "right_eye_outer_corner": (36,),
+    "left_eyebrow_inner_end": (22,),
+    "left_eyebrow_outer_end": (26,),
+    "right_eyebrow_inner_end": (21,),
+    "right_eyebrow_outer_end": (17,),
+    "nose_tip": (30,),
+    "mouth_left_corner": (54,),
+    "mouth_right_corner": (48,),
+    # Kaggle's lip points sit between iBUG's outer and inner lip contours (see `calibrate`).
+    "mouth_center_top_lip": (51, 62),
+    "mouth_center_bottom_lip": (57, 66),
+}
+
+
+def ibug68_to_kaggle(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) iBUG landmarks -> (..., 15, 2) Kaggle keypoints."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([landmarks[..., list(IBUG68_TO_KAGGLE[n]), :].mean(axis=-2) for n in KEYPOINT_NAMES], axis=-2)
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Square crop relative to a reference box (centre cx, cy; side = max(w, h)):
+    crop centre = box centre + offset * side, crop side = scale * side."""
+
+    offset_x: float
+    offset_y: float
+    scale: float
+
+    def crop(self, box_center: np.ndarray, box_side: float) -> tuple[np.ndarray, float]:
+        center = np.asarray(box_center, dtype=np.float64) + np.array([self.offset_x, self.offset_y]) * box_side
+        return center, self.scale * box_side
+
+
+# Crop relative to the bounding box of the 51 inner landmarks (brows, eyes, nose, mouth; the jaw
+# contour swings with head yaw and tripled the horizontal spread), fitted by `calibrate` so that the
+# mean positions of the 15 points match Kaggle's training labels (least squares, offset and scale).
+LANDMARK_FRAMING = Framing(offset_x=0.0013, offset_y=-0.0922, scale=1.4800)
+
+
+def landmark_box(landmarks68: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre (2,) and side (max of width, height) of the box around the inner landmarks 17..67."""
+    inner = np.asarray(landmarks68)[17:]
+    lo, hi = np.nanmin(inner, axis=0), np.nanmax(inner, axis=0)
+    return (lo + hi) / 2, float(np.max(hi - lo))
+
+
+def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray, framing: Framing = LANDMARK_FRAMING):
+    """Crop a photo into a Kaggle-like frame.
+
+    Args:
+        photo: (H, W) uint8 grayscale photo.
+        landmarks68: (68, 2) iBUG landmarks in photo pixels.
+
+    Returns:
+        the (96, 96) uint8 frame, its (15, 2) keypoints in frame pixels and the 2x3 photo->frame matrix.
+    """
+    center, side = framing.crop(*landmark_box(landmarks68))
+    matrix = crop_matrix(center, side)
+    frame = warp(photo, matrix)
+    return frame, apply_affine(matrix, ibug68_to_kaggle(landmarks68)).astype(np.float32), matrix
+
+
+def fit_framing(landmarks68: np.ndarray, target_means: np.ndarray, boxes: tuple[np.ndarray, np.ndarray] | None = None) -> Framing:
+    """Least-squares Framing so that mapped mean keypoints match ``target_means`` (15, 2).
+
+    ``landmarks68``: (N, 68, 2) in photo pixels. ``boxes``: optional (centres (N, 2), sides (N,)) of
+    another reference box (e.g. a face detector's) in place of the landmark bounding box.
+    """
+    if boxes is None:
+        pairs = [landmark_box(l) for l in landmarks68]
+        boxes = (np.stack([c for c, _ in pairs]), np.array([s for _, s in pairs]))
+    centres, sides = boxes
+    points = ibug68_to_kaggle(landmarks68)
+    normalised = ((points - centres[:, None]) / sides[:, None, None]).mean(axis=0)  # (15, 2)
+    # frame = half + a * (u - offset)  <=>  frame - half = a * u + t  with t = -a * offset
+    half = (FRAME_SIZE - 1) / 2
+    rows, rhs = [], []
+    for (ux, uy), (mx, my) in zip(normalised, target_means - half):
+        rows += [[ux, 1, 0], [uy, 0, 1]]
+        rhs += [mx, my]
+    (a, tx, ty), *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
+    return Framing(offset_x=float(-tx / a), offset_y=float(-ty / a), scale=float(FRAME_SIZE / a))
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers. Each yields rows of the common schema as dicts with numpy images.
+
+
+def _read_kaggle_table(path: Path) -> tuple[pd.DataFrame, str]:
+    """A Kaggle CSV (plain or the only CSV in a zip) as strings, and a display name for messages."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise DataError(f"{path}: expected exactly one .csv inside the zip, found {members or 'none'}")
+            with archive.open(members[0]) as handle:
+                table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+            return table, f"{path}!{members[0]}"
+    return pd.read_csv(path, dtype=str, keep_default_na=False), str(path)
+
+
+def _parse_image(text: str, where: str) -> np.ndarray:
+    values = text.split()
+    if len(values) != PIXELS:
+        raise DataError(f"{where}, field 'Image': {len(values)} pixel values, expected {PIXELS} (96x96)")
+    try:
+        pixels = np.array(values, dtype=np.float32)
+    except ValueError:
+        bad = next(v for v in values if not _is_number(v))
+        raise DataError(f"{where}, field 'Image': pixel value {bad!r} is not a number") from None
+    if pixels.min() < 0 or pixels.max() > 255 or not np.isfinite(pixels).all():
+        raise DataError(f"{where}, field 'Image': pixel values must lie in 0..255")
+    return pixels.reshape(FRAME_SIZE, FRAME_SIZE).astype(np.uint8)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def read_kaggle_csv(path: str | Path, on_error: str = "raise"):
+    """Rows of Kaggle's training.csv / training.zip (labels + Image) or test.csv (ImageId + Image).
+
+    Blank label fields are missing points (NaN). A bad row raises a DataError naming the file, CSV
+    line and field; with ``on_error="skip"`` it is logged and skipped and the count is reported.
+    """
+    path = Path(path)
+    table, name = _read_kaggle_table(path)
+    is_test = "ImageId" in table.columns
+    required = ["ImageId", "Image"] if is_test else [*KAGGLE_COLUMNS, "Image"]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint columns + Image (or ImageId + Image for test.csv)")
+    skipped = 0
+    for index, row in enumerate(table.itertuples(index=False, name=None)):
+        record = dict(zip(table.columns, row))
+        where = f"{name}: line {index + 2} (row {index})"
+        try:
+            image = _parse_image(record["Image"], where)
+            keypoints = np.full((NUM_KEYPOINTS, 2), np.nan, dtype=np.float32)
+            if not is_test:
+                for column_index, column in enumerate(KAGGLE_COLUMNS):
+                    text = record[column].strip()
+                    if text == "":
+                        continue
+                    if not _is_number(text):
+                        raise DataError(f"{where}, field {column!r}: {text!r} is not a number")
+                    keypoints[column_index // 2, column_index % 2] = float(text)
+        except DataError as error:
+            if on_error != "skip":
+                raise
+            skipped += 1
+            logger.warning("skipping %s", error)
+            continue
+        row_id = record["ImageId"] if is_test else str(index)
+        yield {"id": str(row_id), "person": "", "image": image, "keypoints": keypoints}
+    if skipped:
+        logger.warning("%s: skipped %d bad row(s)", name, skipped)
+
+
+def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
+    """(CSV, image folder) pairs of a ytf68-layout folder: NAME_frames_keypoints.csv + NAME/."""
+    folder = Path(folder)
+    if folder.is_file():
+        pairs = [(folder, folder.parent / folder.name.replace("_frames_keypoints.csv", ""))]
+    else:
+        pairs = [(csv, folder / csv.name.replace("_frames_keypoints.csv", "")) for csv in sorted(folder.glob("*_frames_keypoints.csv"))]
+    return [(csv, images) for csv, images in pairs if images.is_dir()]
+
+
+def person_of(file_name: str) -> str:
+    """'Valerie_Harper_30.jpg' -> 'Valerie_Harper' (the trailing digits are clip and frame)."""
+    return re.sub(r"_\d+$", "", Path(file_name).stem)
+
+
+def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
+    """Yield (file name, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder."""
+    pairs = ytf68_tables(folder)
+    if not pairs:
+        raise DataError(f"{folder}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
+    skipped = 0
+    for csv, image_dir in pairs:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        if table.shape[1] != 1 + 68 * 2:
+            raise DataError(f"{csv}: {table.shape[1]} columns, expected a file name + 136 landmark coordinates")
+        for index, row in enumerate(table.itertuples(index=False, name=None)):
+            where = f"{csv}: line {index + 2} (row {index})"
+            try:
+                name = row[0]
+                bad = [(c, v) for c, v in zip(table.columns[1:], row[1:]) if not _is_number(v)]
+                if bad:
+                    raise DataError(f"{where}, field {bad[0][0]!r}: {bad[0][1]!r} is not a number")
+                landmarks = np.array(row[1:], dtype=np.float64).reshape(68, 2)
+                try:
+                    with Image.open(image_dir / name) as img:  # opened by content: the .jpg files are PNG
+                        photo = np.asarray(img.convert("RGB"))
+                except (OSError, UnidentifiedImageError) as error:
+                    raise DataError(f"{where}, field {table.columns[0] or 'file'!r}: cannot read image {image_dir / name}: {error}") from None
+            except DataError as error:
+                if on_error != "skip":
+                    raise
+                skipped += 1
+                logger.warning("skipping %s", error)
+                continue
+            yield name, person_of(name), photo, landmarks
+    if skipped:
+        logger.warning("%s: skipped %d bad row(s)", folder, skipped)
+
+
+def read_ytf68(folder: str | Path, on_error: str = "raise"):
+    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames."""
+    for name, person, photo, landmarks in read_ytf68_photos(folder, on_error):
+        gray = np.asarray(Image.fromarray(photo).convert("L"))
+        frame, keypoints, _ = ytf68_frame(gray, landmarks)
+        yield {"id": name, "person": person, "image": frame, "keypoints": keypoints}
+
+
+# ---------------------------------------------------------------------------------------------
+# load_source
+
+
+def _from_rows(rows: list[dict]):
+    """A Dataset from rows with (96, 96) uint8 numpy images."""
+    import datasets
+
+    columns = {name: [row[name] for row in rows] for name in ("id", "person", "keypoints")}
+    columns["image"] = [Image.fromarray(row["image"]) for row in rows]
+    return datasets.Dataset.from_dict(columns, features=features())
+
+
+def _check_schema(dataset, name: str):
+    expected = set(features())
+    missing = expected - set(dataset.column_names)
+    if missing:
+        raise DataError(f"{name}: not fkp's schema, missing column(s) {sorted(missing)} (have {dataset.column_names}); convert it with `python -m fkp.data convert`")
+    return dataset.cast(features()) if dataset.features != features() else dataset
+
+
+def _pick_split(dataset, split: str | None, name: str):
+    import datasets
+
+    if isinstance(dataset, datasets.DatasetDict):
+        if split is None:
+            split = "train" if "train" in dataset else next(iter(dataset))
+        if split not in dataset:
+            raise DataError(f"{name}: no split {split!r}; available: {list(dataset)}")
+        return dataset[split]
+    return dataset
+
+
+def load_hub_dataset(repo_id: str, split: str | None = None, revision: str | None = None):
+    """A Hub dataset in fkp's schema: from the local cache first, then the network with short
+    timeouts; raises a DataError saying what to do when neither works."""
+    import datasets
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    patterns = ["*.parquet", "**/*.parquet"]
+    try:
+        folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, local_files_only=True)
+    except HFValidationError as error:
+        raise DataError(f"{repo_id!r} is neither an existing local path nor a valid Hub dataset id: {error}") from None
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+            raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set; download it once with network access or pass a local path") from None
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "20")
+        try:
+            folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, etag_timeout=10)
+        except Exception as error:
+            raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and could not be downloaded ({type(error).__name__}: {error}); check the id and your network, or pass a local path") from None
+    files = sorted(str(p) for p in Path(folder).rglob("*.parquet"))
+    if not files:
+        raise DataError(f"Hub dataset {repo_id!r} has no parquet files (fkp expects its schema as parquet)")
+    by_split: dict[str, list[str]] = {}
+    for file in files:
+        stem = Path(file).name
+        key = next((s for s in ("train", "validation", "test") if stem.startswith(s) or f"/{s}" in file), "train")
+        by_split.setdefault(key, []).append(file)
+    dataset = datasets.load_dataset("parquet", data_files=by_split)
+    return _check_schema(_pick_split(dataset, split, repo_id), repo_id)
+
+
+def load_source(source: str | Path, split: str | None = None, on_error: str = "raise"):
+    """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema."""
+    import datasets
+
+    path = Path(source)
+    if not path.exists():
+        if str(source).startswith((".", "/", "~")) or path.suffix:
+            raise DataError(f"{source}: no such file or folder")
+        return load_hub_dataset(str(source), split)
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+            return _check_schema(_pick_split(datasets.load_from_disk(str(path)), split, str(path)), str(path))
+        if ytf68_tables(path):
+            return _from_rows(list(read_ytf68(path, on_error)))
+        parquet = sorted(str(p) for p in path.rglob("*.parquet"))
+        if parquet:
+            return _check_schema(datasets.load_dataset("parquet", data_files=parquet, split="train"), str(path))
+        raise DataError(f"{path}: not a save_to_disk folder, a ytf68-layout folder or a folder of parquet files")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _check_schema(datasets.load_dataset("parquet", data_files=str(path), split="train"), str(path))
+    if suffix in (".csv", ".zip"):
+        if path.name.endswith("_frames_keypoints.csv"):
+            return _from_rows(list(read_ytf68(path, on_error)))
+        return _from_rows(list(read_kaggle_csv(path, on_error)))
+    raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits and arrays
+
+
+def _bucket(key: str) -> float:
+    """Deterministic value in [0, 1) from a string (stable across runs and machines)."""
+    return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def split_dataset(dataset, val_fraction: float = 0.1, seed: int = 0):
+    """Deterministic train/validation split: by person where persons are known (no one appears in
+    both), else by row id. Returns (train, validation)."""
+    persons, ids = dataset["person"], dataset["id"]
+    keys = [p if p else f"row:{i}" for p, i in zip(persons, ids)]
+    is_val = np.array([_bucket(f"{seed}:{k}") < val_fraction for k in keys])
+    return dataset.select(np.flatnonzero(~is_val)), dataset.select(np.flatnonzero(is_val))
+
+
+def to_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 96, 96) uint8 and keypoints (N, 15, 2) float32 of a dataset in fkp's schema."""
+    if len(dataset) == 0:
+        return np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8), np.zeros((0, NUM_KEYPOINTS, 2), np.float32)
+    images = np.stack([np.asarray(img.convert("L")) for img in dataset["image"]])
+    keypoints = np.asarray(dataset.with_format("numpy")["keypoints"], dtype=np.float32)
+    return images, keypoints
+
+
+def keypoint_statistics(keypoints: np.ndarray) -> pd.DataFrame:
+    """Per-keypoint mean and std of x and y over present points, indexed by Kaggle column name."""
+    flat = keypoints.reshape(len(keypoints), -1)
+    return pd.DataFrame({"mean": np.nanmean(flat, axis=0), "std": np.nanstd(flat, axis=0), "count": np.isfinite(flat).sum(0)}, index=KAGGLE_COLUMNS)
+
+
+def read_kaggle_labels(path: str | Path) -> np.ndarray:
+    """(N, 15, 2) keypoints of a Kaggle label table (training_keypoints.csv or training.csv)."""
+    table = pd.read_csv(path, usecols=list(KAGGLE_COLUMNS))
+    return table[list(KAGGLE_COLUMNS)].to_numpy(np.float32).reshape(-1, NUM_KEYPOINTS, 2)
+
+
+def compare_statistics(converted: np.ndarray, kaggle: np.ndarray) -> pd.DataFrame:
+    ours, theirs = keypoint_statistics(converted), keypoint_statistics(kaggle)
+    return pd.DataFrame(
+        {"kaggle_mean": theirs["mean"], "ours_mean": ours["mean"], "kaggle_std": theirs["std"], "ours_std": ours["std"]}
+    ).round(2)
+
+
+class HeatmapDataset:
+    """Torch-style dataset of (image, heatmaps, weights, keypoints) for training and validation.
+
+    image (1, 96, 96) float32 in [0, 1]; heatmaps (K, H, W) and weights (K,) from `fkp.heatmaps.encode`;
+    keypoints (K, 2) float32 in frame pixels, NaN where missing. ``augmentation`` (an
+    `fkp.transforms.Augmentation`) is applied with a per-item generator seeded from ``seed``, the
+    epoch (``set_epoch``) and the index, so runs are reproducible for any number of workers/processes.
+    """
+
+    def __init__(self, images: np.ndarray, keypoints: np.ndarray, stride: int, sigma: float, augmentation=None, seed: int = 0):
+        self.images, self.keypoints = images, keypoints
+        self.stride, self.sigma, self.augmentation, self.seed, self.epoch = stride, sigma, augmentation, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        from .heatmaps import encode
+
+        image, keypoints = self.images[index], self.keypoints[index]
+        if self.augmentation is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, keypoints = self.augmentation(image, keypoints, rng)
+        heatmaps, weights = encode(keypoints, heatmap_size=image.shape[0] // self.stride, stride=self.stride, sigma=self.sigma)
+        return (
+            torch.from_numpy(image.astype(np.float32) / 255.0)[None],
+            torch.from_numpy(heatmaps),
+            torch.from_numpy(weights),
+            torch.from_numpy(np.asarray(keypoints, dtype=np.float32)),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fkp.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert = commands.add_parser("convert", help="write any source in fkp's schema as parquet")
+    convert.add_argument("source")
+    convert.add_argument("out", help="output .parquet file")
+    convert.add_argument("--split", default=None)
+    convert.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) bad rows instead of failing")
+    convert.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
+    calibrate = commands.add_parser("calibrate", help="fit the ytf68 framing on Kaggle's label statistics and compare")
+    calibrate.add_argument("--kaggle", required=True, help="Kaggle training_keypoints.csv or training.csv")
+    calibrate.add_argument("--ytf68", required=True, help="ytf68-layout folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command == "convert":
+        dataset = load_source(args.source, args.split, on_error="skip" if args.skip_bad_rows else "raise")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_parquet(args.out)
+        print(f"wrote {len(dataset)} rows to {args.out}")
+        if args.push_to_hub:
+            dataset.push_to_hub(args.push_to_hub)
+            print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+    else:
+        kaggle = read_kaggle_labels(args.kaggle)
+        landmarks = np.concatenate([read_landmarks(csv) for csv, _ in ytf68_tables(args.ytf68)])
+        framing = fit_framing(landmarks, np.nanmean(kaggle, axis=0))
+        print(f"fitted: {framing}\nin use: {LANDMARK_FRAMING}")
+        converted = []
+        for l in landmarks:
+            center, side = framing.crop(*landmark_box(l))
+            converted.append(apply_affine(crop_matrix(center, side), ibug68_to_kaggle(l)))
+        table = compare_statistics(np.stack(converted), kaggle)
+        print(table.to_string())
+        print(f"mean |mean difference| {np.abs(table.ours_mean - table.kaggle_mean).mean():.2f} px; "
+              f"mean std ratio (ours / kaggle) {(table.ours_std / table.kaggle_std).mean():.2f}")
+
+
+def read_landmarks(csv: str | Path) -> np.ndarray:
+    """(N, 68, 2) landmarks of a ytf68 CSV, without reading the photos."""
+    return pd.read_csv(csv).iloc[:, 1:].to_numpy(np.float64).reshape(-1, 68, 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Stacked hourglass network (Newell et al. 2016) for 15 facial keypoints.
+
+Input: (B, 1, 96, 96) float grayscale in [0, 1]. Output: (B, S, K, H, W) heatmaps, one set per
+stack (intermediate supervision), H = W = 96 / stride. Use ``outputs[:, -1]`` for prediction.
+"""
+
+from __future__ import annotations
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .heatmaps import decode
+from .keypoints import FLIP_PERMUTATION, FRAME_SIZE, NUM_KEYPOINTS
+
+# Named configurations. "original" reproduces the hourglass-facekeypoints-detection design (Kaggle
+# RMSE 1.81): one 4-level, 128-channel hourglass at full 96x96 resolution behind a 1x1-conv stem,
+# sigma-5 px heatmaps and argmax decoding. "fkp" is the design fkp ships (see the model card).
+MODEL_CONFIGS: dict[str, dict] = {
+    "original": dict(num_stacks=1, depth=4, channels=128, stem="conv1x1", stride=1, sigma=5.0, refine=False),
+    "fkp": dict(num_stacks=2, depth=3, channels=64, stem="conv", stride=2, sigma=1.5, refine=True),
+}
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: int = 1, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+class Residual(nn.Module):
+    """Bottleneck residual block (1x1 -> 3x3 -> 1x1), with a 1x1 projection when channels change."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        mid = cout // 2
+        self.body = nn.Sequential(
+            conv_bn_relu(cin, mid, 1), conv_bn_relu(mid, mid, 3), nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        )
+        self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.skip(x))
+
+
+class Hourglass(nn.Module):
+    """Recursive hourglass: a residual skip at this scale plus a half-resolution hourglass of depth-1."""
+
+    def __init__(self, depth: int, channels: int):
+        super().__init__()
+        self.skip = Residual(channels, channels)
+        self.down = nn.Sequential(nn.MaxPool2d(2), Residual(channels, channels))
+        self.inner = Hourglass(depth - 1, channels) if depth > 1 else Residual(channels, channels)
+        self.up = Residual(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = self.up(self.inner(self.down(x)))
+        return self.skip(x) + nn.functional.interpolate(low, size=x.shape[-2:], mode="nearest")
+
+
+class StackedHourglass(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="fkp",
+    tags=["keypoint-detection", "facial-keypoints", "stacked-hourglass"],
+    license="mit",
+):
+    """Stacked hourglass keypoint heatmap model; config is saved with the weights (config.json).
+
+    Args:
+        num_stacks: hourglasses in sequence, each supervised.
+        depth: downsampling levels per hourglass.
+        channels: feature channels.
+        stem: "conv1x1" (a 1x1 conv, full resolution; the original design) or "conv" (3x3 convs and
+            residual blocks, with pooling down to ``stride``).
+        stride: input pixels per heatmap cell (1, 2 or 4).
+        sigma: target Gaussian sigma in heatmap cells (used by training and recorded for users).
+        refine: sub-pixel quadratic refinement when decoding (False: plain argmax).
+    """
+
+    def __init__(
+        self,
+        num_stacks: int = 2,
+        depth: int = 3,
+        channels: int = 64,
+        stem: str = "conv",
+        stride: int = 2,
+        sigma: float = 1.5,
+        refine: bool = True,
+        num_keypoints: int = NUM_KEYPOINTS,
+        input_size: int = FRAME_SIZE,
+        in_channels: int = 1,
+    ):
+        super().__init__()
+        if stride not in (1, 2, 4) or input_size % (stride * 2**depth):
+            raise ValueError(f"input_size {input_size} must be divisible by stride*2**depth ({stride}*2**{depth})")
+        self.stride, self.sigma, self.refine = stride, sigma, refine
+        self.num_stacks, self.num_keypoints, self.input_size = num_stacks, num_keypoints, input_size
+        if stem == "conv1x1":
+            if stride != 1:
+                raise ValueError("the 1x1 stem keeps full resolution: use stride=1")
+            self.stem = conv_bn_relu(in_channels, channels, 1)
+        elif stem == "conv":
+            layers = [conv_bn_relu(in_channels, channels // 2, 3, stride=2 if stride > 1 else 1)]
+            layers += [Residual(channels // 2, channels // 2)]
+            if stride == 4:
+                layers += [nn.MaxPool2d(2)]
+            layers += [Residual(channels // 2, channels)]
+            self.stem = nn.Sequential(*layers)
+        else:
+            raise ValueError(f"unknown stem {stem!r}: use 'conv1x1' or 'conv'")
+        self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(num_stacks))
+        self.features = nn.ModuleList(
+            nn.Sequential(Residual(channels, channels), conv_bn_relu(channels, channels, 1)) for _ in range(num_stacks)
+        )
+        self.heads = nn.ModuleList(nn.Conv2d(channels, num_keypoints, 1) for _ in range(num_stacks))
+        self.merge_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
+        self.merge_heatmaps = nn.ModuleList(nn.Conv2d(num_keypoints, channels, 1) for _ in range(num_stacks - 1))
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // self.stride
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 96, 96) in [0, 1] -> (B, num_stacks, K, H, W) heatmaps."""
+        x = self.stem(images)
+        outputs = []
+        for i in range(self.num_stacks):
+            features = self.features[i](self.hourglasses[i](x))
+            heatmaps = self.heads[i](features)
+            outputs.append(heatmaps)
+            if i < self.num_stacks - 1:
+                x = x + self.merge_features[i](features) + self.merge_heatmaps[i](heatmaps)
+        return torch.stack(outputs, dim=1)
+
+    @torch.inference_mode()
+    def predict(self, images: torch.Tensor, flip_test: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Predict keypoints for (B, 1, 96, 96) images in [0, 1].
+
+        Returns keypoints (B, K, 2) in input pixels, confidence (B, K) and the final heatmaps (B, K, H, W).
+        With ``flip_test`` the heatmaps of the mirrored image are flipped back and averaged in.
+        """
+        heatmaps = self(images)[:, -1]
+        if flip_test:
+            # cell centres are symmetric about the frame centre (see fkp.heatmaps), so mirroring the
+            # heatmap of the mirrored image aligns it exactly with the original
+            mirrored = self(images.flip(-1))[:, -1].flip(-1)[:, list(FLIP_PERMUTATION)]
+            heatmaps = (heatmaps + mirrored) / 2
+        keypoints, confidence = decode(heatmaps.float(), stride=self.stride, refine=self.refine)
+        return keypoints, confidence, heatmaps
+
+
+def build_model(name: str = "fkp", **overrides) -> StackedHourglass:
+    """A model from a named configuration in MODEL_CONFIGS, with optional overrides."""
+    if name not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model config {name!r}; choose from {sorted(MODEL_CONFIGS)}")
+    return StackedHourglass(**{**MODEL_CONFIGS[name], **overrides})
+
+
+def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:
+    """Load a saved model (local folder or Hub id) strictly, in eval mode.
+
+    Raises a ValueError naming the source when the weights do not fit the config.
+    """
+    try:
+        model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
+    except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
+        raise ValueError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error
+    return model.eval().to(device)
