@@ -44,8 +44,8 @@ def warp(image: np.ndarray, matrix: np.ndarray, out_size: int = FRAME_SIZE, bord
     scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
     while scale < 0.5 and min(image.shape[:2]) >= 4:
         image = cv2.pyrDown(image)
-        # pyrDown maps pixel centre x to (x - 0.5) / 2 in the half-size image... and back: x = 2u + 0.5
-        matrix = matrix @ np.array([[2.0, 0, 0.5], [0, 2.0, 0.5], [0, 0, 1]])
+        # pyrDown's output pixel u is a Gaussian average centred on input pixel 2u
+        matrix = matrix @ np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]])
         scale *= 2
     return cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=border)
 

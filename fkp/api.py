@@ -1,0 +1,59 @@
+"""Public API: `FaceKeypoints` predicts the 15 keypoints on 96x96 face frames or on whole photos.
+
+    from fkp.api import FaceKeypoints
+    fkp = FaceKeypoints()                      # shipped weights, or FKP_MODEL=folder-or-hub-id
+    keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import StackedHourglass, load_model
+
+DEFAULT_MODEL = Path(__file__).parent / "weights"
+
+
+def default_model_source() -> str:
+    """$FKP_MODEL (a local folder or a Hub model id) if set, else the weights shipped with fkp."""
+    return os.environ.get("FKP_MODEL") or str(DEFAULT_MODEL)
+
+
+class FaceKeypoints:
+    """Keypoint predictor around a `StackedHourglass`.
+
+    Args:
+        model: a loaded model, a local folder or a Hub model id (default: `default_model_source()`).
+        device: torch device.
+        flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).
+    """
+
+    def __init__(self, model: StackedHourglass | str | None = None, device: str = "cpu", flip_test: bool = False):
+        if not isinstance(model, StackedHourglass):
+            model = load_model(model or default_model_source(), device)
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.device, self.flip_test = device, flip_test
+
+    def predict_frames(self, frames: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predict on (N, 96, 96) uint8 grayscale frames.
+
+        Returns keypoints (N, 15, 2) in frame pixels, confidence (N, 15) in [0, 1] and heatmaps
+        (N, 15, H, W) float32 (H = W = 96 / stride).
+        """
+        frames = np.asarray(frames)
+        if frames.ndim != 3 or frames.shape[1:] != (self.model.input_size, self.model.input_size):
+            raise ValueError(f"expected (N, {self.model.input_size}, {self.model.input_size}) frames, got shape {frames.shape}")
+        outputs = [[], [], []]
+        for start in range(0, len(frames), batch_size):
+            batch = torch.from_numpy(frames[start : start + batch_size].astype(np.float32) / 255.0)[:, None].to(self.device)
+            for out, value in zip(outputs, self.model.predict(batch.contiguous(memory_format=torch.channels_last), self.flip_test)):
+                out.append(value.float().cpu().numpy())
+        if not outputs[0]:
+            size = self.model.heatmap_size
+            k = self.model.num_keypoints
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32), np.zeros((0, k, size, size), np.float32)
+        return tuple(np.concatenate(out) for out in outputs)

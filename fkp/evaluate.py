@@ -1,0 +1,58 @@
+"""Evaluate a model on any data source: RMSE (Kaggle's metric, pixels) and NME, overall and per keypoint.
+
+    python -m fkp.evaluate --model fkp/weights --data ../shared/data/ytf68 [--json] [--flip-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .keypoints import KEYPOINT_NAMES
+
+
+def evaluate_frames(predictor, data: str, split: str | None = None) -> dict:
+    """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source."""
+    from .data import load_source, to_arrays
+    from .metrics import keypoint_metrics
+
+    images, keypoints = to_arrays(load_source(data, split))
+    predicted, _, _ = predictor.predict_frames(images)
+    return keypoint_metrics(predicted, keypoints)
+
+
+def format_report(metrics: dict) -> str:
+    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}", f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "", f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
+    for name in KEYPOINT_NAMES:
+        row = metrics["per_keypoint"][name]
+        lines.append(f"{name:28s} {row['rmse']:7.3f} {row['nme']:7.4f} {row['count']:6d}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .api import FaceKeypoints, default_model_source
+
+    parser = argparse.ArgumentParser(prog="python -m fkp.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
+    parser.add_argument("--data", required=True, help="any fkp data source (a ytf68-layout folder evaluates all of it)")
+    parser.add_argument("--split", default=None, help="split of a Hub / save_to_disk dataset")
+    parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args(argv)
+
+    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+    metrics = evaluate_frames(predictor, args.data, args.split)
+    metrics["model"] = args.model or default_model_source()
+    metrics["data"] = args.data
+    if args.json:
+        json.dump(metrics, sys.stdout, allow_nan=True)
+        print()
+    else:
+        print(format_report(metrics))
+
+
+if __name__ == "__main__":
+    main()
