@@ -159,6 +159,8 @@ def main(args: argparse.Namespace) -> dict:
             logger.info("no checkpoint in %s; starting from scratch", checkpoint_dir)
         else:
             accelerator.load_state(str(path))
+            if not args.time_budget_minutes:  # --epochs may extend (or shorten) a resumed run
+                state.total_epochs = args.epochs
             logger.info("resumed from %s at epoch %d (best RMSE %.3f)", path, state.epoch, state.best_rmse)
 
     if accelerator.is_main_process:
@@ -200,7 +202,7 @@ def main(args: argparse.Namespace) -> dict:
             state.best_rmse = metrics["rmse"]
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                export(accelerator.unwrap_model(model), output_dir, args, {**metrics, **record, "num_processes": world})
+                export(accelerator.unwrap_model(model), output_dir, args, {**metrics, **record, "num_processes": world}, rank)
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
@@ -222,12 +224,12 @@ def main(args: argparse.Namespace) -> dict:
     return summary
 
 
-def export(model, output_dir: Path, args: argparse.Namespace, metrics: dict) -> None:
+def export(model, output_dir: Path, args: argparse.Namespace, metrics: dict, rank: int = 0) -> None:
     """Write the model (config.json + model.safetensors), its metrics and the training arguments."""
     model.save_pretrained(output_dir)
-    (output_dir / "metrics.json").write_text(json.dumps({**metrics, "exported_by_rank": int(os.environ.get("RANK", 0))}, indent=2))
+    (output_dir / "metrics.json").write_text(json.dumps({**metrics, "exported_by_rank": rank}, indent=2))
     (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2))
-    print(f"exported model with val RMSE {metrics['rmse']:.3f} px to {output_dir}", flush=True)
+    print(f"rank {rank} exported model with val RMSE {metrics['rmse']:.3f} px to {output_dir}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ stack (intermediate supervision), H = W = 96 / stride. Use ``outputs[:, -1]`` fo
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
@@ -164,7 +167,8 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
     Raises a ValueError naming the source when the weights do not fit the config.
     """
     try:
-        model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
+        with contextlib.redirect_stdout(sys.stderr):  # huggingface_hub prints progress to stdout; keep stdout for results
+            model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
     except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
         raise ValueError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error
     return model.eval().to(device)

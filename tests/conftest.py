@@ -17,7 +17,7 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # A small but real configuration for fast training tests.
-TINY = ["--model_config", "fkp", "--num_stacks", "1", "--depth", "2", "--channels", "32"]
+TINY = ["--model_config", "fkp", "--num_stacks", "1", "--depth", "3", "--channels", "32"]
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def trained_model(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("trained")
     summary = main(parse_args(["--dataset", str(FIXTURES / "frames.parquet"), "--output_dir", str(out), *TINY,
-                               "--epochs", "8", "--batch_size", "16", "--learning_rate", "3e-3", "--warmup_steps", "5", "--val_fraction", "0.25"]))
+                               "--epochs", "6", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "5", "--val_fraction", "0.25"]))
     (out / "summary_for_tests.json").write_text(__import__("json").dumps(summary))
     return out
 

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+import torch
+
+from fkp.model import MODEL_CONFIGS, StackedHourglass, build_model, load_model
+
+
+@pytest.mark.parametrize("name,heatmap", [("fkp", 48), ("original", 96)])
+def test_named_configs_shapes(name, heatmap):
+    model = build_model(name).eval()
+    out = model(torch.rand(2, 1, 96, 96))
+    assert out.shape == (2, MODEL_CONFIGS[name]["num_stacks"], 15, heatmap, heatmap)
+    keypoints, confidence, heatmaps = model.predict(torch.rand(3, 1, 96, 96), flip_test=True)
+    assert keypoints.shape == (3, 15, 2) and confidence.shape == (3, 15) and heatmaps.shape == (3, 15, heatmap, heatmap)
+
+
+def test_original_config_is_the_published_design():
+    model = build_model("original")
+    assert model.num_stacks == 1 and model.stride == 1 and model.sigma == 5.0 and not model.refine
+    assert isinstance(model.stem[0], torch.nn.Conv2d) and model.stem[0].kernel_size == (1, 1) and model.stem[0].out_channels == 128
+    depth, hourglass = 0, model.hourglasses[0]
+    while hasattr(hourglass, "inner"):
+        depth, hourglass = depth + 1, hourglass.inner
+    assert depth == 4
+
+
+@pytest.mark.parametrize("stride,depth", [(1, 2), (2, 3), (4, 3)])
+def test_configurable_stride_and_depth(stride, depth):
+    model = build_model("fkp", stride=stride, depth=depth, channels=16, num_stacks=3).eval()
+    assert model(torch.rand(1, 1, 96, 96)).shape == (1, 3, 15, 96 // stride, 96 // stride)
+
+
+def test_invalid_configs_are_rejected():
+    with pytest.raises(ValueError, match="unknown model config"):
+        build_model("huge")
+    with pytest.raises(ValueError, match="divisible"):
+        StackedHourglass(depth=6, stride=2)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = build_model("fkp", channels=16).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert json.loads((tmp_path / "config.json").read_text())["channels"] == 16
+    loaded = load_model(str(tmp_path))
+    x = torch.rand(2, 1, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x))
+
+
+def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path):
+    build_model("fkp", channels=16).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "channels": 32}))
+    with pytest.raises(ValueError, match="does not match its config.json"):
+        load_model(str(tmp_path))

@@ -1,0 +1,105 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import FIXTURES, ROOT, TINY
+
+
+def test_training_lowers_validation_rmse_and_exports(trained_model):
+    summary = json.loads((trained_model / "summary_for_tests.json").read_text())
+    rmse = [epoch["val_rmse"] for epoch in summary["history"]]
+    assert summary["history"][-1]["train_loss"] < summary["history"][0]["train_loss"]
+    assert min(rmse) < 0.8 * rmse[0], rmse
+    metrics = json.loads((trained_model / "metrics.json").read_text())
+    assert metrics["rmse"] == pytest.approx(min(rmse)) and metrics["exported_by_rank"] == 0
+    assert {"config.json", "model.safetensors", "training_args.json"} <= {p.name for p in trained_model.iterdir()}
+    assert len(list((trained_model / "checkpoints").glob("checkpoint-*"))) == 2  # --checkpoints_total_limit
+
+
+def test_resume_from_latest_checkpoint(tmp_path):
+    from train import main, parse_args
+
+    common = ["--dataset", str(FIXTURES / "frames.parquet"), "--output_dir", str(tmp_path), *TINY, "--batch_size", "32", "--val_fraction", "0.25"]
+    main(parse_args([*common, "--epochs", "1"]))
+    summary = main(parse_args([*common, "--epochs", "2", "--resume_from_checkpoint", "latest"]))
+    assert [h["epoch"] for h in summary["history"]] == [2]  # epoch 1 was not repeated
+    assert (tmp_path / "checkpoints" / "checkpoint-2").exists()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_training(tmp_path):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+               "train.py", "--dataset", str(FIXTURES / "frames.parquet"), "--output_dir", str(tmp_path), *TINY,
+               "--epochs", "3", "--batch_size", "8", "--eval_batch_size", "7", "--val_fraction", "0.25", "--learning_rate", "3e-3", "--warmup_steps", "5"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert sorted(r["rank"] for r in summary["ranks"]) == [0, 1] and all(r["samples"] > 0 for r in summary["ranks"])
+    from fkp.data import load_source, split_dataset
+
+    train, val = split_dataset(load_source(FIXTURES / "frames.parquet"), 0.25)
+    assert sum(r["samples"] for r in summary["ranks"]) == 3 * (len(train) // 16) * 16  # each batch seen once, split over ranks
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_images"] == len(val) and metrics["num_processes"] == 2  # whole validation set, once (no padding duplicates)
+    assert len(val) % 14 != 0  # the uneven tail that gather_for_metrics must trim
+    assert summary["history"][-1]["train_loss"] < summary["history"][0]["train_loss"]
+    exports = [line for line in result.stdout.splitlines() if "exported model" in line]
+    assert exports and all(line.startswith("rank 0 exported") for line in exports)
+    assert len(exports) == sum(1 for i, h in enumerate(summary["history"]) if h["val_rmse"] < min([np.inf] + [g["val_rmse"] for g in summary["history"][:i]]))
+
+
+def test_evaluate_json_and_table(trained_model):
+    result = subprocess.run([sys.executable, "-m", "fkp.evaluate", "--model", str(trained_model), "--data", str(FIXTURES / "ytf68"), "--json"],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    metrics = json.loads(result.stdout)
+    assert metrics["n_images"] == 8 and set(metrics["per_keypoint"]) >= {"nose_tip", "left_eye_center"}
+    from fkp.api import FaceKeypoints
+    from fkp.data import load_source, to_arrays
+    from fkp.metrics import keypoint_metrics
+
+    images, keypoints = to_arrays(load_source(FIXTURES / "ytf68"))
+    expected = keypoint_metrics(FaceKeypoints(str(trained_model)).predict_frames(images)[0], keypoints)
+    assert metrics["rmse"] == pytest.approx(expected["rmse"], rel=1e-4) and metrics["nme"] == pytest.approx(expected["nme"], rel=1e-4)
+    assert metrics["per_keypoint"]["nose_tip"]["count"] == 8
+    table = subprocess.run([sys.executable, "-m", "fkp.evaluate", "--model", str(trained_model), "--data", str(FIXTURES / "kaggle" / "training.csv")],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "RMSE" in table and "mouth_center_bottom_lip" in table and "images 12" in table
+
+
+def test_metrics_ignore_missing_points():
+    from fkp.metrics import keypoint_metrics
+
+    target = np.full((2, 15, 2), 50.0)
+    target[:, 0] = [60, 40]  # left eye centre
+    target[:, 1] = [30, 40]  # right eye centre
+    target[:, 3], target[:, 5] = [70, 40], [20, 40]  # outer corners: inter-ocular 50 px
+    predicted = target + [3.0, 4.0]  # 5 px off everywhere
+    target[1, 10] = np.nan
+    predicted[1, 10] = 1000.0  # must not count
+    metrics = keypoint_metrics(predicted, target)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(12.5)) and metrics["nme"] == pytest.approx(0.1)
+    assert metrics["per_keypoint"]["nose_tip"]["count"] == 1 and metrics["n_points"] == 29
+
+
+def test_kaggle_submission(trained_model, tmp_path):
+    out = tmp_path / "submission.csv"
+    subprocess.run([sys.executable, "-m", "fkp.submit", "--model", str(trained_model), "--test", str(FIXTURES / "kaggle" / "test.csv"),
+                    "--lookup", str(FIXTURES / "kaggle" / "IdLookupTable.csv"), "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    submission, lookup = pd.read_csv(out), pd.read_csv(FIXTURES / "kaggle" / "IdLookupTable.csv")
+    assert list(submission.columns) == ["RowId", "Location"] and submission.RowId.tolist() == lookup.RowId.tolist()
+    assert submission.Location.between(0, 96).all() and submission.Location.notna().all()
+    eyes = submission.Location[lookup.FeatureName == "left_eye_center_x"].to_numpy()
+    assert (eyes > submission.Location[lookup.FeatureName == "right_eye_center_x"].to_numpy()).all()
