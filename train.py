@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
-import os
+import shutil
 import time
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def evaluate(model, loader, accelerator, stride: int, refine: bool) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -207,8 +209,6 @@ def main(args: argparse.Namespace) -> dict:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             for old in sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[: -args.checkpoints_total_limit]:
-                import shutil
-
                 shutil.rmtree(old, ignore_errors=True)
 
     per_rank = gather_object([{"rank": rank, "samples": samples_seen}])

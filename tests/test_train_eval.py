@@ -101,5 +101,11 @@ def test_kaggle_submission(trained_model, tmp_path):
     submission, lookup = pd.read_csv(out), pd.read_csv(FIXTURES / "kaggle" / "IdLookupTable.csv")
     assert list(submission.columns) == ["RowId", "Location"] and submission.RowId.tolist() == lookup.RowId.tolist()
     assert submission.Location.between(0, 96).all() and submission.Location.notna().all()
-    eyes = submission.Location[lookup.FeatureName == "left_eye_center_x"].to_numpy()
-    assert (eyes > submission.Location[lookup.FeatureName == "right_eye_center_x"].to_numpy()).all()
+    from fkp.api import FaceKeypoints
+    from fkp.data import load_source, to_arrays
+    from fkp.keypoints import KAGGLE_COLUMNS
+
+    predicted = FaceKeypoints(str(trained_model)).predict_frames(to_arrays(load_source(FIXTURES / "kaggle" / "test.csv"))[0])[0]
+    flat = np.clip(predicted.reshape(4, -1), 0, 96)
+    expected = [flat[image - 1, KAGGLE_COLUMNS.index(feature)] for image, feature in zip(lookup.ImageId, lookup.FeatureName)]
+    assert np.allclose(submission.Location, expected, atol=1e-4)
