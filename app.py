@@ -1,0 +1,139 @@
+"""fkp demo: upload a photo (or use the webcam / clipboard) and get the 15 Kaggle facial keypoints
+of every face, with heatmaps, a table and JSON/CSV downloads.
+
+    python app.py                      # shipped weights
+    FKP_MODEL=runs/fkp python app.py   # another model: a local folder or a Hub model id
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fkp.api import FaceKeypoints, default_model_source  # noqa: E402
+from fkp.detect import HaarFaceDetector  # noqa: E402
+from fkp.keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
+from fkp.photo import NotAnImageError, load_photo, predict_photo  # noqa: E402
+from fkp.render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays  # noqa: E402
+
+EXAMPLES = Path(__file__).parent / "examples"
+TABLE_COLUMNS = ["face", "keypoint", "x", "y", "confidence"]
+PREDICTOR = FaceKeypoints(default_model_source())
+DETECTOR = HaarFaceDetector()
+
+
+def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 0.6, flip_test: bool = False):
+    """Run the whole pipeline on one image file.
+
+    Returns (status markdown, annotated image, combined heatmap overlay, gallery of per-keypoint
+    overlays, coordinate table, [JSON, CSV] files, state for re-rendering the overlay).
+    """
+    if not image_path:
+        raise gr.Error("Upload a photo, take one with the webcam or paste one from the clipboard.")
+    try:
+        photo = load_photo(image_path)
+    except NotAnImageError as error:
+        raise gr.Error(str(error)) from None
+    PREDICTOR.flip_test = bool(flip_test)
+    faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image))
+    height, width = photo.shape[:2]
+    if not faces:
+        status = (f"**No face found** in this {width}x{height} image. If it is already a close face crop "
+                  "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face* and run again.")
+        return status, None, None, [], empty_table(), None, None
+
+    scale = display_scale(photo)
+    annotated = draw_faces(photo, faces, scale)
+    radius = max(3.0, min(annotated.shape[:2]) / 90)
+    annotations = [
+        ((round(x * scale - radius), round(y * scale - radius), round(x * scale + radius), round(y * scale + radius)), name)
+        for face in faces for name, (x, y) in zip(KEYPOINT_NAMES, face.keypoints)
+    ]
+    gallery = [
+        (image, f"face {number} · {name} · {confidence:.2f}")
+        for number, face in enumerate(faces, start=1)
+        for image, name, confidence in zip(keypoint_overlays(face, PREDICTOR.model.stride), KEYPOINT_NAMES, face.confidence)
+    ]
+    rows = [[number, name, round(float(x), 2), round(float(y), 2), round(float(c), 3)]
+            for number, face in enumerate(faces, start=1) for name, (x, y), c in zip(KEYPOINT_NAMES, face.keypoints, face.confidence)]
+    files = write_downloads(image_path, width, height, faces, rows)
+    state = {"photo": photo, "faces": faces, "scale": scale}
+    kind = "image treated as one face" if whole_image else f"{len(faces)} face{'s' if len(faces) > 1 else ''} found"
+    status = f"**{kind}** in this {width}x{height} image. Coordinates are in original-photo pixels (x right, y down)."
+    return (status, (annotated, annotations), overlay(state, opacity), gallery, table(rows), files, state)
+
+
+def overlay(state: dict | None, opacity: float) -> np.ndarray | None:
+    if not state:
+        return None
+    return combined_overlay(state["photo"], state["faces"], PREDICTOR.model.stride, float(opacity), state["scale"])
+
+
+def table(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def empty_table():
+    return table([])
+
+
+def write_downloads(image_path: str, width: int, height: int, faces, rows) -> list[str]:
+    folder = Path(tempfile.mkdtemp(prefix="fkp-"))
+    stem = Path(image_path).stem or "photo"
+    payload = {"image": Path(image_path).name, "width": width, "height": height, "model": default_model_source(),
+               "coordinates": "original-photo pixels, x right, y down, pixel centres at integers",
+               "faces": [face.as_dict() for face in faces]}
+    json_path = folder / f"{stem}_keypoints.json"
+    json_path.write_text(json.dumps(payload, indent=2))
+    csv_path = folder / f"{stem}_keypoints.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TABLE_COLUMNS)
+        writer.writerows(rows)
+    return [str(json_path), str(csv_path)]
+
+
+def build_demo() -> gr.Blocks:
+    color_map = {name: hex_color(KEYPOINT_COLORS[name]) for name in KEYPOINT_NAMES}
+    with gr.Blocks(title="fkp: facial keypoints") as demo:
+        gr.Markdown("# fkp: facial keypoints\nFind faces and their 15 keypoints (eyes, brows, nose, mouth) with a stacked hourglass network. "
+                    "Hover a point to see its name; the gallery shows what the network \"sees\" for each keypoint.")
+        state = gr.State()
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath", elem_id="photo")
+                whole_image = gr.Checkbox(label="Treat the whole image as one face", value=False)
+                flip_test = gr.Checkbox(label="Flip test-time augmentation (more accurate, 2x slower)", value=False)
+                run = gr.Button("Find keypoints", variant="primary", elem_id="run")
+                gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image], label="Examples (click one)")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="status")
+                annotated = gr.AnnotatedImage(label="Keypoints (hover for names)", color_map=color_map, elem_id="annotated")
+                with gr.Row():
+                    combined = gr.Image(label="All 15 heatmaps", elem_id="combined", interactive=False)
+                    opacity = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Heatmap opacity")
+        gallery = gr.Gallery(label="Heatmap per keypoint", columns=5, height="auto", elem_id="heatmaps")
+        with gr.Row():
+            coordinates = gr.Dataframe(headers=TABLE_COLUMNS, label="Coordinates (original-photo pixels)", elem_id="table")
+            downloads = gr.File(label="Download JSON / CSV", file_count="multiple", elem_id="downloads")
+        outputs = [status, annotated, combined, gallery, coordinates, downloads, state]
+        run.click(analyse, [image, whole_image, opacity, flip_test], outputs, api_name="predict")
+        image.upload(analyse, [image, whole_image, opacity, flip_test], outputs, api_name=False)
+        opacity.release(overlay, [state, opacity], combined, api_name=False)
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch()
