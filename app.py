@@ -71,6 +71,27 @@ def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 
     return (status, (annotated, annotations), overlay(state, opacity), gallery, table(rows), files, state)
 
 
+def analyse_upload(upload: dict | None, whole_image: bool = False, opacity: float = 0.6, flip_test: bool = False):
+    """`analyse` on the raw payload of the image input (the event runs with preprocess=False, so a
+    file that is not an image reaches `load_photo`, which names it, instead of failing inside Gradio)."""
+    if not upload:
+        return analyse(None)
+    url = upload.get("url") or ""
+    if url.startswith("data:"):  # webcam / clipboard captures may arrive inline
+        import base64
+
+        folder = Path(tempfile.mkdtemp(prefix="fkp-"))
+        path = folder / "capture.png"
+        path.write_bytes(base64.b64decode(url.split(",", 1)[1]))
+        return analyse(str(path), whole_image, opacity, flip_test)
+    path = Path(upload["path"])
+    if upload.get("orig_name"):  # keep the user's file name for messages and downloads
+        named = Path(tempfile.mkdtemp(prefix="fkp-")) / Path(upload["orig_name"]).name
+        named.symlink_to(path.resolve())
+        path = named
+    return analyse(str(path), whole_image, opacity, flip_test)
+
+
 def overlay(state: dict | None, opacity: float) -> np.ndarray | None:
     if not state:
         return None
@@ -127,8 +148,9 @@ def build_demo() -> gr.Blocks:
             coordinates = gr.Dataframe(headers=TABLE_COLUMNS, label="Coordinates (original-photo pixels)", elem_id="table")
             downloads = gr.File(label="Download JSON / CSV", file_count="multiple", elem_id="downloads")
         outputs = [status, annotated, combined, gallery, coordinates, downloads, state]
-        run.click(analyse, [image, whole_image, opacity, flip_test], outputs, api_name="predict")
-        image.upload(analyse, [image, whole_image, opacity, flip_test], outputs, api_name=False)
+        inputs = [image, whole_image, opacity, flip_test]
+        run.click(analyse_upload, inputs, outputs, api_name="predict", preprocess=False)
+        image.upload(analyse_upload, inputs, outputs, api_name=False, preprocess=False)
         opacity.release(overlay, [state, opacity], combined, api_name=False)
     return demo
 

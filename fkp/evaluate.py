@@ -1,6 +1,12 @@
 """Evaluate a model on any data source: RMSE (Kaggle's metric, pixels) and NME, overall and per keypoint.
 
     python -m fkp.evaluate --model fkp/weights --data ../shared/data/ytf68 [--json] [--flip-test]
+    python -m fkp.evaluate --pipeline photo --data ../shared/data/ytf68 --json
+
+``--pipeline frame`` (default) scores the model on 96x96 frames (framed from the labels for a
+ytf68-layout folder); ``--pipeline photo`` runs the demo's own path on the full photos of a
+ytf68-layout folder (face detector -> crop -> model -> photo coordinates) and reports errors in
+photo pixels plus the share of faces the detector missed.
 """
 
 from __future__ import annotations
@@ -24,6 +30,30 @@ def evaluate_frames(predictor, data: str, split: str | None = None) -> dict:
     return keypoint_metrics(predicted, keypoints)
 
 
+def evaluate_photos(predictor, folder: str, detector=None) -> dict:
+    """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels."""
+    from .data import ibug68_to_kaggle, read_ytf68_photos
+    from .detect import HaarFaceDetector
+    from .metrics import keypoint_metrics
+    from .photo import predict_photo
+
+    detector = detector or HaarFaceDetector()
+    predicted, targets, photos, missed = [], [], 0, []
+    for name, _, photo, landmarks in read_ytf68_photos(folder):
+        photos += 1
+        target = ibug68_to_kaggle(landmarks)
+        centroid = target.mean(axis=0)
+        face = next((f for f in predict_photo(predictor, photo, detector) if f.box.contains(centroid)), None)
+        if face is None:
+            missed.append(name)
+            continue
+        predicted.append(face.keypoints)
+        targets.append(target)
+    metrics = keypoint_metrics(np.array(predicted).reshape(-1, 15, 2), np.array(targets).reshape(-1, 15, 2))
+    metrics.update(n_photos=photos, n_missed=len(missed), missed_share=len(missed) / max(photos, 1), missed=missed, units="photo pixels")
+    return metrics
+
+
 def format_report(metrics: dict) -> str:
     lines = [f"images {metrics['n_images']}, points {metrics['n_points']}", f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "", f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
     for name in KEYPOINT_NAMES:
@@ -39,12 +69,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
     parser.add_argument("--data", required=True, help="any fkp data source (a ytf68-layout folder evaluates all of it)")
     parser.add_argument("--split", default=None, help="split of a Hub / save_to_disk dataset")
+    parser.add_argument("--pipeline", choices=["frame", "photo"], default="frame", help="frame: 96x96 frames; photo: detector + crop + model on full photos")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
     predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
-    metrics = evaluate_frames(predictor, args.data, args.split)
+    if args.pipeline == "photo":
+        metrics = evaluate_photos(predictor, args.data)
+    else:
+        metrics = evaluate_frames(predictor, args.data, args.split)
     metrics["model"] = args.model or default_model_source()
     metrics["data"] = args.data
     if args.json:
@@ -52,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         print()
     else:
         print(format_report(metrics))
+        if args.pipeline == "photo":
+            print(f"photos {metrics['n_photos']}, faces missed by the detector {metrics['n_missed']} ({metrics['missed_share']:.1%}); errors in photo pixels")
 
 
 if __name__ == "__main__":
