@@ -1,4 +1,4 @@
-"""Data sources for fkp, all loaded into one Hugging Face `datasets` schema (`FEATURES`):
+"""Data sources for fkp, all loaded into one Hugging Face `datasets` schema (`features()`):
 
     id        string    row / image identifier
     person    string    who is pictured ("" when unknown; used for person-wise splits)
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import logging
 import os
 import re
@@ -183,6 +182,26 @@ def _parse_image(text: str, where: str) -> np.ndarray:
     return pixels.reshape(FRAME_SIZE, FRAME_SIZE).astype(np.uint8)
 
 
+class BadRows:
+    """What readers do with a bad row: on_error="raise" re-raises its DataError; "skip" logs it,
+    counts it and reports the count once the source is read."""
+
+    def __init__(self, on_error: str, source: str):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        self.on_error, self.source, self.skipped = on_error, source, 0
+
+    def skip(self, error: DataError) -> None:
+        if self.on_error == "raise":
+            raise error
+        self.skipped += 1
+        logger.warning("skipping %s", error)
+
+    def report(self) -> None:
+        if self.skipped:
+            logger.warning("%s: skipped %d bad row(s)", self.source, self.skipped)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -204,7 +223,7 @@ def read_kaggle_csv(path: str | Path, on_error: str = "raise"):
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise DataError(f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint columns + Image (or ImageId + Image for test.csv)")
-    skipped = 0
+    bad_rows = BadRows(on_error, name)
     for index, row in enumerate(table.itertuples(index=False, name=None)):
         record = dict(zip(table.columns, row))
         where = f"{name}: line {index + 2} (row {index})"
@@ -220,15 +239,11 @@ def read_kaggle_csv(path: str | Path, on_error: str = "raise"):
                         raise DataError(f"{where}, field {column!r}: {text!r} is not a number")
                     keypoints[column_index // 2, column_index % 2] = float(text)
         except DataError as error:
-            if on_error != "skip":
-                raise
-            skipped += 1
-            logger.warning("skipping %s", error)
+            bad_rows.skip(error)
             continue
         row_id = record["ImageId"] if is_test else str(index)
         yield {"id": str(row_id), "person": "", "image": image, "keypoints": keypoints}
-    if skipped:
-        logger.warning("%s: skipped %d bad row(s)", name, skipped)
+    bad_rows.report()
 
 
 def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
@@ -251,7 +266,7 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
     pairs = ytf68_tables(folder)
     if not pairs:
         raise DataError(f"{folder}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
-    skipped = 0
+    bad_rows = BadRows(on_error, str(folder))
     for csv, image_dir in pairs:
         table = pd.read_csv(csv, dtype=str, keep_default_na=False)
         if table.shape[1] != 1 + 68 * 2:
@@ -270,14 +285,10 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
                 except (OSError, UnidentifiedImageError) as error:
                     raise DataError(f"{where}, field {table.columns[0] or 'file'!r}: cannot read image {image_dir / name}: {error}") from None
             except DataError as error:
-                if on_error != "skip":
-                    raise
-                skipped += 1
-                logger.warning("skipping %s", error)
+                bad_rows.skip(error)
                 continue
             yield name, person_of(name), photo, landmarks
-    if skipped:
-        logger.warning("%s: skipped %d bad row(s)", folder, skipped)
+    bad_rows.report()
 
 
 def read_ytf68(folder: str | Path, on_error: str = "raise"):
