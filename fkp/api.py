@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import StackedHourglass, load_model
+from .model import StackedHourglass, load_model, predict_with
 
 DEFAULT_MODEL = Path(__file__).parent / "weights"
 
@@ -30,13 +30,16 @@ class FaceKeypoints:
         model: a loaded model, a local folder or a Hub model id (default: `default_model_source()`).
         device: torch device.
         flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).
+        optimize: run a frozen TorchScript copy (BatchNorm folded into the convolutions), the
+            fastest CPU variant in benchmarks/speed.py; falls back to eager PyTorch if tracing fails.
     """
 
-    def __init__(self, model: StackedHourglass | str | None = None, device: str = "cpu", flip_test: bool = False):
+    def __init__(self, model: StackedHourglass | str | None = None, device: str = "cpu", flip_test: bool = False, optimize: bool = True):
         if not isinstance(model, StackedHourglass):
             model = load_model(model or default_model_source(), device)
-        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.model = model.eval().to(device)
         self.device, self.flip_test = device, flip_test
+        self.forward = optimized(self.model, device) if optimize else self.model
 
     def predict_frames(self, frames: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predict on (N, 96, 96) uint8 grayscale frames.
@@ -50,10 +53,25 @@ class FaceKeypoints:
         outputs = [[], [], []]
         for start in range(0, len(frames), batch_size):
             batch = torch.from_numpy(frames[start : start + batch_size].astype(np.float32) / 255.0)[:, None].to(self.device)
-            for out, value in zip(outputs, self.model.predict(batch.contiguous(memory_format=torch.channels_last), self.flip_test)):
+            predictions = predict_with(self.forward, batch, self.model.stride, self.model.refine, self.flip_test)
+            for out, value in zip(outputs, predictions):
                 out.append(value.float().cpu().numpy())
         if not outputs[0]:
             size = self.model.heatmap_size
             k = self.model.num_keypoints
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32), np.zeros((0, k, size, size), np.float32)
         return tuple(np.concatenate(out) for out in outputs)
+
+
+def optimized(model: StackedHourglass, device: str | torch.device = "cpu"):
+    """A frozen TorchScript copy of ``model`` for inference, or the model itself if that fails."""
+    import warnings
+
+    example = torch.rand(1, 1, model.input_size, model.input_size, device=device)
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+    except Exception as error:  # unusual platforms: eager PyTorch still works
+        warnings.warn(f"TorchScript optimisation failed ({type(error).__name__}: {error}); using eager PyTorch")
+        return model

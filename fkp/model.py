@@ -139,19 +139,25 @@ class StackedHourglass(
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, flip_test: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Predict keypoints for (B, 1, 96, 96) images in [0, 1].
+        """Predict keypoints for (B, 1, 96, 96) images in [0, 1]; see `predict_with`."""
+        return predict_with(self, images, self.stride, self.refine, flip_test)
 
-        Returns keypoints (B, K, 2) in input pixels, confidence (B, K) and the final heatmaps (B, K, H, W).
-        With ``flip_test`` the heatmaps of the mirrored image are flipped back and averaged in.
-        """
-        heatmaps = self(images)[:, -1]
-        if flip_test:
-            # cell centres are symmetric about the frame centre (see fkp.heatmaps), so mirroring the
-            # heatmap of the mirrored image aligns it exactly with the original
-            mirrored = self(images.flip(-1))[:, -1].flip(-1)[:, list(FLIP_PERMUTATION)]
-            heatmaps = (heatmaps + mirrored) / 2
-        keypoints, confidence = decode(heatmaps.float(), stride=self.stride, refine=self.refine)
-        return keypoints, confidence, heatmaps
+
+@torch.inference_mode()
+def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False):
+    """Keypoints (B, K, 2) in input pixels, confidence (B, K) and final heatmaps (B, K, H, W) from
+    ``forward`` (a StackedHourglass or a compiled copy of one) on (B, 1, 96, 96) images in [0, 1].
+
+    With ``flip_test`` the heatmaps of the mirrored image are flipped back (left/right keypoints
+    swapped) and averaged in. Cell centres are symmetric about the frame centre (see fkp.heatmaps),
+    so mirroring the heatmap of the mirrored image aligns it exactly with the original.
+    """
+    heatmaps = forward(images)[:, -1]
+    if flip_test:
+        mirrored = forward(images.flip(-1))[:, -1].flip(-1)[:, list(FLIP_PERMUTATION)]
+        heatmaps = (heatmaps + mirrored) / 2
+    keypoints, confidence = decode(heatmaps.float(), stride=stride, refine=refine)
+    return keypoints, confidence, heatmaps
 
 
 def build_model(name: str = "fkp", **overrides) -> StackedHourglass:

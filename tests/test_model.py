@@ -55,3 +55,23 @@ def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**config, "channels": 32}))
     with pytest.raises(ValueError, match="does not match its config.json"):
         load_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_optimized_inference_matches_eager(flip_test):
+    import numpy as np
+
+    from fkp.api import FaceKeypoints
+
+    model = build_model("fkp", channels=16).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, which freezing folds into the convs
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    frames = np.random.default_rng(0).integers(0, 256, size=(21, 96, 96), dtype=np.uint8)
+    eager = FaceKeypoints(model, optimize=False, flip_test=flip_test).predict_frames(frames, batch_size=8)
+    fast = FaceKeypoints(model, optimize=True, flip_test=flip_test).predict_frames(frames, batch_size=8)
+    assert FaceKeypoints(model).forward is not model  # the optimised path is really taken
+    for a, b in zip(eager, fast):
+        assert np.allclose(a, b, atol=1e-3)
