@@ -78,9 +78,13 @@ def main() -> None:
             scores[config, flip] = metrics
             print(f"{config:9s} flip_test={flip!s:5s}  RMSE {metrics['rmse']:.3f} px  NME {metrics['nme']:.4f}   "
                   f"({summary['epochs']} epochs in {summary['wall_seconds'] / 60:.0f} min, {np.mean([h['images_per_second'] for h in history]):.1f} train img/s)")
+    from fkp.evaluate import format_report
+
+    for flip in (False, True):
+        print(f"\nshipped design, flip_test={flip}, per keypoint (validation people):\n{format_report(scores['fkp', flip])}")
     base = scores["original", False]["rmse"]
     for flip in (False, True):
-        print(f"shipped{' + flip' if flip else ''} vs original: RMSE {100 * (1 - scores['fkp', flip]['rmse'] / base):.1f}% lower")
+        print(f"shipped{' + flip' if flip else ''} vs original (no flip): RMSE {100 * (1 - scores['fkp', flip]['rmse'] / base):.1f}% lower")
     json.dump({f"{c}{'+flip' if f else ''}": {k: m[k] for k in ("rmse", "nme", "per_keypoint")} for (c, f), m in scores.items()},
               open(out / "accuracy.json", "w"), indent=2)
 

@@ -41,8 +41,8 @@ def main() -> None:
         total = median_seconds(lambda: app.analyse(str(path)), args.repeats)
         load = median_seconds(lambda: load_photo(path), args.repeats)
         detect = median_seconds(lambda: app.DETECTOR.detect(photo), args.repeats)
-        model = median_seconds(lambda: predict_photo(app.PREDICTOR, photo, app.DETECTOR), args.repeats) - detect
-        render = total - load - detect - model
+        model = max(0.0, median_seconds(lambda: predict_photo(app.PREDICTOR, photo, app.DETECTOR), args.repeats) - detect)
+        render = max(0.0, total - load - detect - model)
         height, width = photo.shape[:2]
         print(f"{path.name:26s} {f'{width}x{height}':>10s} {len(faces):5d} {total * 1000:6.0f}ms {load * 1000:5.0f}ms {detect * 1000:5.0f}ms {model * 1000:5.0f}ms {render * 1000:5.0f}ms")
 

@@ -104,8 +104,32 @@ def main() -> None:
     best_shipped = min(((v, k[1]) for k, v in results.items() if k[0] == "shipped"), key=lambda t: t[0][0])
     print(f"\nshipped ({best_shipped[1]}) vs original (eager): {eager_original / best_shipped[0][0]:.2f}x faster at batch 1")
     print(f"shipped eager vs original eager: {eager_original / results['shipped', 'eager'][0]:.2f}x")
+    print(f"shipped as fkp runs it (torchscript_frozen, FaceKeypoints' default) vs original eager: "
+          f"{eager_original / results['shipped', 'torchscript_frozen'][0]:.2f}x")
     print(f"best vs best: {best('original')[0] / best('shipped')[0]:.2f}x at batch 1, "
           f"{best('shipped')[1] / best('original')[1]:.2f}x throughput at batch 32")
+
+    print("\ntraining throughput (forward + backward + AdamW step, batch 32, channels_last, as train.py):")
+    for name in models:
+        model = (build_model("original") if name == "original" else load_model(args.model)).train().to(memory_format=torch.channels_last)
+        optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
+        images = batch.contiguous(memory_format=torch.channels_last)
+
+        def step():
+            loss = model(images).float().square().mean()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        step()
+        seconds = min(timeit_once(step) for _ in range(3))
+        print(f"  {name:9s} {32 / seconds:7.1f} images/s")
+
+
+def timeit_once(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

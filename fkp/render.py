@@ -75,10 +75,12 @@ def combined_overlay(photo: np.ndarray, faces, stride: int, opacity: float = 0.6
     for face in faces:
         frame_to_photo = np.vstack([invert_affine(face.matrix), [0, 0, 1]])
         heat_to_display = (photo_to_display @ frame_to_photo @ heat_to_frame)[:2]
-        for heatmap, color in zip(face.heatmaps, COLORS):
-            heat = cv2.warpAffine(np.clip(heatmap, 0, 1).astype(np.float32), heat_to_display, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
-            color_sum += heat[..., None] * color
-            weight_sum += heat
+        heat = np.clip(face.heatmaps, 0, 1).astype(np.float32)  # (15, h, w)
+        # warping is linear, so sum colour-weighted heatmaps on the small grid and warp once (4 channels)
+        small = np.concatenate([np.einsum("khw,kc->hwc", heat, COLORS), heat.sum(0)[..., None]], axis=-1)
+        warped = cv2.warpAffine(small, heat_to_display, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
+        color_sum += warped[..., :3]
+        weight_sum += warped[..., 3]
     alpha = opacity * np.clip(weight_sum, 0, 1)[..., None]
     mean_color = color_sum / np.maximum(weight_sum, 1e-6)[..., None]
     return (canvas * (1 - alpha) + mean_color * alpha).clip(0, 255).astype(np.uint8)
