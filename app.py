@@ -42,8 +42,7 @@ def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 
         photo = load_photo(image_path)
     except NotAnImageError as error:
         raise gr.Error(str(error)) from None
-    PREDICTOR.flip_test = bool(flip_test)
-    faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image))
+    faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image), flip_test=bool(flip_test))
     height, width = photo.shape[:2]
     if not faces:
         status = (f"**No face found** in this {width}x{height} image. If it is already a close face crop "

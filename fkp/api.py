@@ -41,8 +41,8 @@ class FaceKeypoints:
         self.device, self.flip_test = device, flip_test
         self.forward = optimized(self.model, device) if optimize else self.model
 
-    def predict_frames(self, frames: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Predict on (N, 96, 96) uint8 grayscale frames.
+    def predict_frames(self, frames: np.ndarray, batch_size: int = 64, flip_test: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predict on (N, 96, 96) uint8 grayscale frames (``flip_test`` overrides the instance's setting).
 
         Returns keypoints (N, 15, 2) in frame pixels, confidence (N, 15) in [0, 1] and heatmaps
         (N, 15, H, W) float32 (H = W = 96 / stride).
@@ -53,7 +53,8 @@ class FaceKeypoints:
         outputs = [[], [], []]
         for start in range(0, len(frames), batch_size):
             batch = torch.from_numpy(frames[start : start + batch_size].astype(np.float32) / 255.0)[:, None].to(self.device)
-            predictions = predict_with(self.forward, batch, self.model.stride, self.model.refine, self.flip_test)
+            flip = self.flip_test if flip_test is None else flip_test
+            predictions = predict_with(self.forward, batch, self.model.stride, self.model.refine, flip)
             for out, value in zip(outputs, predictions):
                 out.append(value.float().cpu().numpy())
         if not outputs[0]:

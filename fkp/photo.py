@@ -80,11 +80,12 @@ class FaceResult:
         }
 
 
-def predict_photo(predictor, photo: np.ndarray, detector: FaceDetector | None = None, whole_image: bool = False) -> list[FaceResult]:
+def predict_photo(predictor, photo: np.ndarray, detector: FaceDetector | None = None, whole_image: bool = False, flip_test: bool | None = None) -> list[FaceResult]:
     """Keypoints of every face in an RGB photo (largest face first).
 
     ``predictor`` is a `fkp.api.FaceKeypoints`. With ``whole_image`` the photo is treated as one
     face crop (centre square of its longer side), as for Kaggle-style crops; no detector is run.
+    ``flip_test`` overrides the predictor's setting for this call.
     """
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     if whole_image:
@@ -96,7 +97,7 @@ def predict_photo(predictor, photo: np.ndarray, detector: FaceDetector | None = 
     if not crops:
         return []
     frames = np.stack([warp(gray, matrix) for _, matrix in crops])
-    keypoints, confidence, heatmaps = predictor.predict_frames(frames)
+    keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
     return [
         FaceResult(box, matrix, apply_affine(invert_affine(matrix), kp).astype(np.float32), conf, hm, frame, kp)
         for (box, matrix), kp, conf, hm, frame in zip(crops, keypoints, confidence, heatmaps, frames)

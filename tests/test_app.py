@@ -169,3 +169,10 @@ def test_browser_upload_shows_keypoints_and_heatmaps(server):
         assert page.locator("#heatmaps img").count() >= 15
         page.screenshot(path=str(Path(os.environ.get("FKP_SCREENSHOT", "/tmp/fkp_demo.png"))), full_page=True)
         browser.close()
+
+
+def test_flip_option_applies_to_that_request_only(app):
+    plain = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))[-1]["faces"][0].keypoints
+    flipped = app.analyse(str(EXAMPLES / "grace_hopper.jpg"), flip_test=True)[-1]["faces"][0].keypoints
+    assert not np.allclose(plain, flipped) and np.abs(plain - flipped).max() < 10
+    assert app.PREDICTOR.flip_test is False  # the shared predictor is not changed by a request
