@@ -347,9 +347,7 @@ def load_hub_dataset(repo_id: str, split: str | None = None, revision: str | Non
     except Exception:
         if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
             raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set; download it once with network access or pass a local path") from None
-        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-        os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "20")
-        try:
+        try:  # a short metadata timeout: an unreachable Hub fails in seconds instead of hanging
             folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, etag_timeout=10)
         except Exception as error:
             raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and could not be downloaded ({type(error).__name__}: {error}); check the id and your network, or pass a local path") from None
