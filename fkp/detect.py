@@ -85,12 +85,13 @@ def fit_detector_framing(pairs: list[tuple[Box, np.ndarray]]) -> Framing:
     return Framing(offset_x=float(offset[0]), offset_y=float(offset[1]), scale=float(np.median(scales)))
 
 
-def match_face(boxes: list[Box], landmarks: np.ndarray) -> Box | None:
-    """The detected box that holds the labelled face (its 15-point centroid), largest first."""
+def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
+    """Index of the first box (largest first) that holds the labelled face, i.e. contains the
+    centroid of its 15 keypoints; None when the detector missed it."""
     from .data import ibug68_to_kaggle
 
     centroid = ibug68_to_kaggle(landmarks).mean(axis=0)
-    return next((box for box in boxes if box.contains(centroid)), None)
+    return next((i for i, box in enumerate(boxes) if box.contains(centroid)), None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,9 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     pairs, photos = [], 0
     for _, _, photo, landmarks in read_ytf68_photos(args.data):
         photos += 1
-        box = match_face(detector.detect(photo), landmarks)
-        if box is not None:
-            pairs.append((box, landmarks))
+        boxes = detector.detect(photo)
+        index = match_face(boxes, landmarks)
+        if index is not None:
+            pairs.append((boxes[index], landmarks))
     framing = fit_detector_framing(pairs)
     centre_error, side_ratio = [], []
     for box, landmarks in pairs:

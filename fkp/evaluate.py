@@ -33,7 +33,7 @@ def evaluate_frames(predictor, data: str, split: str | None = None) -> dict:
 def evaluate_photos(predictor, folder: str, detector=None) -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels."""
     from .data import ibug68_to_kaggle, read_ytf68_photos
-    from .detect import HaarFaceDetector
+    from .detect import HaarFaceDetector, match_face
     from .metrics import keypoint_metrics
     from .photo import predict_photo
 
@@ -41,14 +41,13 @@ def evaluate_photos(predictor, folder: str, detector=None) -> dict:
     predicted, targets, photos, missed = [], [], 0, []
     for name, _, photo, landmarks in read_ytf68_photos(folder):
         photos += 1
-        target = ibug68_to_kaggle(landmarks)
-        centroid = target.mean(axis=0)
-        face = next((f for f in predict_photo(predictor, photo, detector) if f.box.contains(centroid)), None)
-        if face is None:
+        faces = predict_photo(predictor, photo, detector)
+        index = match_face([face.box for face in faces], landmarks)
+        if index is None:
             missed.append(name)
             continue
-        predicted.append(face.keypoints)
-        targets.append(target)
+        predicted.append(faces[index].keypoints)
+        targets.append(ibug68_to_kaggle(landmarks))
     metrics = keypoint_metrics(np.array(predicted).reshape(-1, 15, 2), np.array(targets).reshape(-1, 15, 2))
     metrics.update(n_photos=photos, n_missed=len(missed), missed_share=len(missed) / max(photos, 1), missed=missed, units="photo pixels")
     return metrics
