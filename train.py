@@ -26,9 +26,8 @@ from accelerate.utils import ProjectConfiguration, broadcast_object_list, gather
 from tqdm.auto import tqdm
 
 from fkp.data import HeatmapDataset, load_source, split_dataset, to_arrays
-from fkp.heatmaps import decode
 from fkp.metrics import keypoint_metrics
-from fkp.model import MODEL_CONFIGS, build_model
+from fkp.model import MODEL_CONFIGS, build_model, predict_with
 from fkp.transforms import Augmentation
 
 logger = get_logger(__name__)
@@ -87,21 +86,24 @@ def heatmap_loss(outputs: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     return per_keypoint.sum(dim=(1, 2)).mean()
 
 
+def checkpoints(folder: Path) -> list[Path]:
+    """checkpoint-N folders, oldest first."""
+    return sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return checkpoints[-1] if checkpoints else None
+    found = checkpoints(folder)
+    return found[-1] if found else None
 
 
 def evaluate(model, loader, accelerator, stride: int, refine: bool) -> dict:
     model.eval()
     predictions, targets = [], []
-    with torch.inference_mode():
-        for images, _, _, keypoints in loader:
-            heatmaps = model(images.contiguous(memory_format=torch.channels_last))[:, -1].float()
-            predicted, _ = decode(heatmaps, stride=stride, refine=refine)
-            predicted, keypoints = accelerator.gather_for_metrics((predicted, keypoints))
-            predictions.append(predicted.cpu().numpy())
-            targets.append(keypoints.cpu().numpy())
+    for images, _, _, keypoints in loader:
+        predicted, _, _ = predict_with(model, images.contiguous(memory_format=torch.channels_last), stride, refine)
+        predicted, keypoints = accelerator.gather_for_metrics((predicted, keypoints))
+        predictions.append(predicted.cpu().numpy())
+        targets.append(keypoints.cpu().numpy())
     model.train()
     return keypoint_metrics(np.concatenate(predictions), np.concatenate(targets))
 
@@ -208,7 +210,7 @@ def main(args: argparse.Namespace) -> dict:
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            for old in sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[: -args.checkpoints_total_limit]:
+            for old in checkpoints(checkpoint_dir)[: -args.checkpoints_total_limit]:
                 shutil.rmtree(old, ignore_errors=True)
 
     per_rank = gather_object([{"rank": rank, "samples": samples_seen}])
