@@ -113,6 +113,11 @@ def landmark_box(landmarks68: np.ndarray) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2, float(np.max(hi - lo))
 
 
+def landmark_crop(landmarks68: np.ndarray, framing: Framing = LANDMARK_FRAMING) -> tuple[np.ndarray, float]:
+    """Centre (2,) and side of the square Kaggle-like crop that a face's (68, 2) landmarks imply."""
+    return framing.crop(*landmark_box(landmarks68))
+
+
 def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray, framing: Framing = LANDMARK_FRAMING):
     """Crop a photo into a Kaggle-like frame.
 
@@ -123,8 +128,7 @@ def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray, framing: Framing = L
     Returns:
         the (96, 96) uint8 frame, its (15, 2) keypoints in frame pixels and the 2x3 photo->frame matrix.
     """
-    center, side = framing.crop(*landmark_box(landmarks68))
-    matrix = crop_matrix(center, side)
+    matrix = crop_matrix(*landmark_crop(landmarks68, framing))
     frame = warp(photo, matrix)
     return frame, apply_affine(matrix, ibug68_to_kaggle(landmarks68)).astype(np.float32), matrix
 
@@ -508,8 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fitted: {framing}\nin use: {LANDMARK_FRAMING}")
         converted = []
         for l in landmarks:
-            center, side = framing.crop(*landmark_box(l))
-            converted.append(apply_affine(crop_matrix(center, side), ibug68_to_kaggle(l)))
+            converted.append(apply_affine(crop_matrix(*landmark_crop(l, framing)), ibug68_to_kaggle(l)))
         table = compare_statistics(np.stack(converted), kaggle)
         print(table.to_string())
         print(f"mean |mean difference| {np.abs(table.ours_mean - table.kaggle_mean).mean():.2f} px; "

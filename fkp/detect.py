@@ -15,7 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .data import LANDMARK_FRAMING, Framing, landmark_box
+from .data import Framing, landmark_crop
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def fit_detector_framing(pairs: list[tuple[Box, np.ndarray]]) -> Framing:
     """Framing mapping detector boxes onto landmark crops: pairs of (box, (68, 2) landmarks)."""
     offsets, scales = [], []
     for box, landmarks in pairs:
-        center, side = LANDMARK_FRAMING.crop(*landmark_box(landmarks))
+        center, side = landmark_crop(landmarks)
         offsets.append((center - box.center) / box.side)
         scales.append(side / box.side)
     offset = np.median(offsets, axis=0)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     framing = fit_detector_framing(pairs)
     centre_error, side_ratio = [], []
     for box, landmarks in pairs:
-        center, side = LANDMARK_FRAMING.crop(*landmark_box(landmarks))
+        center, side = landmark_crop(landmarks)
         predicted_center, predicted_side = framing.crop(box.center, box.side)
         centre_error.append(np.linalg.norm(predicted_center - center) / side)
         side_ratio.append(predicted_side / side)
