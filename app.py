@@ -22,7 +22,7 @@ from fkp.api import FaceKeypoints, default_model_source  # noqa: E402
 from fkp.detect import HaarFaceDetector  # noqa: E402
 from fkp.keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
 from fkp.photo import NotAnImageError, load_photo, predict_photo  # noqa: E402
-from fkp.render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays  # noqa: E402
+from fkp.render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays, to_display  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
 TABLE_COLUMNS = ["face", "keypoint", "x", "y", "confidence"]
@@ -53,8 +53,8 @@ def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 
     annotated = draw_faces(photo, faces, scale)
     radius = max(3.0, min(annotated.shape[:2]) / 90)
     annotations = [
-        ((round(x * scale - radius), round(y * scale - radius), round(x * scale + radius), round(y * scale + radius)), name)
-        for face in faces for name, (x, y) in zip(KEYPOINT_NAMES, face.keypoints)
+        ((round(x - radius), round(y - radius), round(x + radius), round(y + radius)), name)
+        for face in faces for name, (x, y) in zip(KEYPOINT_NAMES, to_display(face.keypoints, scale))
     ]
     gallery = [
         (image, f"face {number} · {name} · {confidence:.2f}")

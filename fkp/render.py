@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
-from .transforms import invert_affine
+from .transforms import apply_affine, invert_affine, scale_matrix
 
 COLORS = np.array([KEYPOINT_COLORS[name] for name in KEYPOINT_NAMES], dtype=np.float32)  # (15, 3)
 
@@ -18,6 +18,11 @@ def hex_color(rgb: tuple[int, int, int]) -> str:
 
 def display_scale(photo: np.ndarray, max_side: int = 1280) -> float:
     return min(1.0, max_side / max(photo.shape[:2]))
+
+
+def to_display(points: np.ndarray, scale: float) -> np.ndarray:
+    """Photo coordinates (..., 2) -> coordinates in the photo resized by ``scale``."""
+    return apply_affine(scale_matrix(scale), points)
 
 
 def resize(photo: np.ndarray, scale: float) -> np.ndarray:
@@ -32,11 +37,11 @@ def draw_faces(photo: np.ndarray, faces, scale: float = 1.0) -> np.ndarray:
     radius = max(2, round(min(canvas.shape[:2]) / 160))
     for number, face in enumerate(faces, start=1):
         if face.box is not None:
-            top_left = (round(face.box.x * scale), round(face.box.y * scale))
-            bottom_right = (round((face.box.x + face.box.width) * scale), round((face.box.y + face.box.height) * scale))
+            corners = to_display(np.array([[face.box.x, face.box.y], [face.box.x + face.box.width, face.box.y + face.box.height]]), scale)
+            top_left, bottom_right = (tuple(round(float(v)) for v in corner) for corner in corners)
             cv2.rectangle(canvas, top_left, bottom_right, (255, 255, 255), max(1, radius // 2), cv2.LINE_AA)
             cv2.putText(canvas, str(number), (top_left[0] + 3, top_left[1] + 6 * radius), cv2.FONT_HERSHEY_SIMPLEX, radius / 4, (255, 255, 255), max(1, radius // 2), cv2.LINE_AA)
-        for (x, y), color in zip(face.keypoints * scale, COLORS):
+        for (x, y), color in zip(to_display(face.keypoints, scale), COLORS):
             centre = (round(float(x)), round(float(y)))
             cv2.circle(canvas, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
             cv2.circle(canvas, centre, radius, tuple(int(c) for c in color), -1, cv2.LINE_AA)
@@ -54,11 +59,11 @@ def keypoint_overlays(face, stride: int, size: int = 192, alpha: float = 0.55) -
     frame = cv2.cvtColor(cv2.resize(face.frame, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB).astype(np.float32)
     factor = size / face.frame.shape[0]
     overlays = []
-    for heatmap, (x, y), color in zip(face.heatmaps, face.frame_keypoints, COLORS):
+    for heatmap, (x, y), color in zip(face.heatmaps, to_display(face.frame_keypoints, factor), COLORS):
         heat = cv2.resize(np.clip(heatmap, 0, 1), (size, size), interpolation=cv2.INTER_LINEAR)
         weight = alpha * np.clip(heat * 1.5, 0, 1)[..., None]
         image = (frame * (1 - weight) + colorize(heat).astype(np.float32) * weight).astype(np.uint8)
-        centre = (round((x + 0.5) * factor - 0.5), round((y + 0.5) * factor - 0.5))
+        centre = (round(float(x)), round(float(y)))
         cv2.drawMarker(image, centre, tuple(int(c) for c in color), cv2.MARKER_CROSS, 12, 2, cv2.LINE_AA)
         overlays.append(image)
     return overlays
@@ -68,8 +73,8 @@ def combined_overlay(photo: np.ndarray, faces, stride: int, opacity: float = 0.6
     """The photo with every face's 15 heatmaps warped back onto it, each in its keypoint's colour."""
     canvas = resize(photo, scale).astype(np.float32)
     height, width = canvas.shape[:2]
-    heat_to_frame = np.array([[stride, 0, (stride - 1) / 2], [0, stride, (stride - 1) / 2], [0, 0, 1]], dtype=np.float64)
-    photo_to_display = np.array([[scale, 0, (scale - 1) / 2], [0, scale, (scale - 1) / 2], [0, 0, 1]])
+    heat_to_frame = np.vstack([scale_matrix(stride), [0, 0, 1]])  # fkp.heatmaps' cell convention
+    photo_to_display = np.vstack([scale_matrix(scale), [0, 0, 1]])
     color_sum = np.zeros((height, width, 3), np.float32)
     weight_sum = np.zeros((height, width), np.float32)
     for face in faces:

@@ -24,6 +24,12 @@ def crop_matrix(center: tuple[float, float], size: float, angle_deg: float = 0.0
     return np.hstack([linear, offset[:, None]])
 
 
+def scale_matrix(factor: float) -> np.ndarray:
+    """2x3 matrix of resizing an image by ``factor``: x -> factor * x + (factor - 1) / 2, because
+    pixel centres sit at integer coordinates (also how a stride-s heatmap cell maps to the frame)."""
+    return np.array([[factor, 0.0, (factor - 1) / 2], [0.0, factor, (factor - 1) / 2]])
+
+
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 2x3 matrix to (..., 2) points; NaN points stay NaN."""
     points = np.asarray(points, dtype=np.float64)

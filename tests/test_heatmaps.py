@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from fkp.heatmaps import decode, encode, from_heatmap_coords, to_heatmap_coords
+from fkp.transforms import apply_affine, scale_matrix
 from fkp.keypoints import FLIP_PAIRS, FLIP_PERMUTATION, KAGGLE_COLUMNS, KEYPOINT_COLORS, KEYPOINT_NAMES
 
 
@@ -63,6 +64,7 @@ def test_heatmap_coordinate_convention_is_symmetric_under_mirroring():
         pixels = from_heatmap_coords(cells, stride)
         assert np.allclose(pixels, 95 - pixels[::-1])  # mirrored cell k == mirrored pixel
         assert np.allclose(to_heatmap_coords(pixels, stride), cells)
+        assert np.allclose(apply_affine(scale_matrix(stride), np.stack([cells, cells], 1))[:, 0], pixels)  # one convention
 
 
 def test_keypoint_definitions_in_one_place():
