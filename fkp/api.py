@@ -74,5 +74,5 @@ def optimized(model: StackedHourglass, device: str | torch.device = "cpu"):
             warnings.simplefilter("ignore")
             return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
     except Exception as error:  # unusual platforms: eager PyTorch still works
-        warnings.warn(f"TorchScript optimisation failed ({type(error).__name__}: {error}); using eager PyTorch")
+        warnings.warn(f"TorchScript optimisation failed ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=2)
         return model
