@@ -52,6 +52,10 @@ def features():
     )
 
 
+LABEL_X_SHIFT_HELP = ("photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
+                      "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)")
+
+
 class DataError(ValueError):
     """Bad input data; the message names the file, row and field."""
 
@@ -265,8 +269,18 @@ def person_of(file_name: str) -> str:
     return re.sub(r"_\d+$", "", Path(file_name).stem)
 
 
-def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
-    """Yield (file name, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder."""
+def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0):
+    """Yield (id, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder.
+
+    The id is "TABLE/FILE" (e.g. "test/Valerie_Harper_30.jpg"): the layout's tables reuse file
+    names for other frames of the same clip, so a file name alone is not unique. A person's frames
+    from every table share one ``person``, so person-wise splits keep them on one side.
+
+    ``label_x_shift`` (photo pixels) is added to every landmark's x: a correction for label sets
+    with a horizontal bias. The ytf68 data in ../shared needs -1.3 (measured with
+    benchmarks/label_offset.py); the default 0.0 leaves labels as they are, because another folder
+    in this layout may not share that bias.
+    """
     pairs = ytf68_tables(folder)
     if not pairs:
         raise DataError(f"{folder}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
@@ -283,6 +297,7 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
                 if bad:
                     raise DataError(f"{where}, field {bad[0][0]!r}: {bad[0][1]!r} is not a number")
                 landmarks = np.array(row[1:], dtype=np.float64).reshape(68, 2)
+                landmarks[:, 0] += label_x_shift
                 try:
                     with Image.open(image_dir / name) as img:  # opened by content: the .jpg files are PNG
                         photo = np.asarray(img.convert("RGB"))
@@ -291,16 +306,16 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise"):
             except DataError as error:
                 bad_rows.skip(error)
                 continue
-            yield name, person_of(name), photo, landmarks
+            yield f"{image_dir.name}/{name}", person_of(name), photo, landmarks
     bad_rows.report()
 
 
-def read_ytf68(folder: str | Path, on_error: str = "raise"):
-    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames."""
-    for name, person, photo, landmarks in read_ytf68_photos(folder, on_error):
+def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0):
+    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
+    for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift):
         gray = np.asarray(Image.fromarray(photo).convert("L"))
         frame, keypoints, _ = ytf68_frame(gray, landmarks)
-        yield {"id": name, "person": person, "image": frame, "keypoints": keypoints}
+        yield {"id": row_id, "person": person, "image": frame, "keypoints": keypoints}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,20 +339,35 @@ def _check_schema(dataset, name: str):
     return dataset.cast(features()) if dataset.features != features() else dataset
 
 
-def _pick_split(dataset, split: str | None, name: str):
+# The sides of train.py's deterministic person-wise split (`split_dataset`), selectable by name.
+SPLIT_SIDES = {"train": 0, "val": 1}
+
+
+def _pick_split(dataset, split: str | None, name: str, val_fraction: float):
+    """One split of a loaded source, in fkp's schema.
+
+    A named split of a DatasetDict (Hub, save_to_disk) is taken as it is. "train" / "val" on a
+    source without that named split are the sides of `split_dataset(dataset, val_fraction)`, i.e.
+    exactly the rows train.py trains and validates on (with the same --val_fraction).
+    """
     import datasets
 
     if isinstance(dataset, datasets.DatasetDict):
-        if split is None:
-            split = "train" if "train" in dataset else next(iter(dataset))
-        if split not in dataset:
-            raise DataError(f"{name}: no split {split!r}; available: {list(dataset)}")
-        return dataset[split]
-    return dataset
+        if split in dataset:
+            return _check_schema(dataset[split], name)
+        if split == "val" and "validation" in dataset:
+            return _check_schema(dataset["validation"], name)
+        if split is not None and split not in SPLIT_SIDES:
+            raise DataError(f"{name}: no split {split!r}; available: {list(dataset)}, or 'train' / 'val' of the person-wise split")
+        dataset = dataset["train"] if "train" in dataset else dataset[next(iter(dataset))]
+    elif split is not None and split not in SPLIT_SIDES:
+        raise DataError(f"{name}: has no named split {split!r}; use 'train' or 'val' for the sides of the person-wise split")
+    dataset = _check_schema(dataset, name)
+    return dataset if split is None else split_dataset(dataset, val_fraction)[SPLIT_SIDES[split]]
 
 
-def load_hub_dataset(repo_id: str, split: str | None = None, revision: str | None = None):
-    """A Hub dataset in fkp's schema: from the local cache first, then the network with short
+def load_hub_dataset(repo_id: str, revision: str | None = None):
+    """A Hub dataset (a DatasetDict of parquet splits): from the local cache first, then the network with short
     timeouts; raises a DataError saying what to do when neither works."""
     import datasets
     from huggingface_hub import snapshot_download
@@ -363,34 +393,43 @@ def load_hub_dataset(repo_id: str, split: str | None = None, revision: str | Non
         stem = Path(file).name
         key = next((s for s in ("train", "validation", "test") if stem.startswith(s) or f"/{s}" in file), "train")
         by_split.setdefault(key, []).append(file)
-    dataset = datasets.load_dataset("parquet", data_files=by_split)
-    return _check_schema(_pick_split(dataset, split, repo_id), repo_id)
+    return datasets.load_dataset("parquet", data_files=by_split)
 
 
-def load_source(source: str | Path, split: str | None = None, on_error: str = "raise"):
-    """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema."""
+def load_source(source: str | Path, split: str | None = None, on_error: str = "raise", label_x_shift: float = 0.0, val_fraction: float = 0.1):
+    """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema.
+
+    ``split``: None for all rows (the "train" split of a Hub / save_to_disk dataset), a named split
+    of such a dataset, or "train" / "val" for the sides of train.py's person-wise split (see
+    `_pick_split`). ``label_x_shift``: see `read_ytf68_photos` (ytf68 layout only).
+    """
+    return _pick_split(_read_source(source, on_error, label_x_shift), split, str(source), val_fraction)
+
+
+def _read_source(source: str | Path, on_error: str, label_x_shift: float):
+    """A source as a Dataset or DatasetDict (schema not yet checked)."""
     import datasets
 
     path = Path(source)
     if not path.exists():
         if str(source).startswith((".", "/", "~")) or path.suffix:
             raise DataError(f"{source}: no such file or folder")
-        return load_hub_dataset(str(source), split)
+        return load_hub_dataset(str(source))
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-            return _check_schema(_pick_split(datasets.load_from_disk(str(path)), split, str(path)), str(path))
+            return datasets.load_from_disk(str(path))
         if ytf68_tables(path):
-            return _from_rows(list(read_ytf68(path, on_error)))
+            return _from_rows(list(read_ytf68(path, on_error, label_x_shift)))
         parquet = sorted(str(p) for p in path.rglob("*.parquet"))
         if parquet:
-            return _check_schema(datasets.load_dataset("parquet", data_files=parquet, split="train"), str(path))
+            return datasets.load_dataset("parquet", data_files=parquet, split="train")
         raise DataError(f"{path}: not a save_to_disk folder, a ytf68-layout folder or a folder of parquet files")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _check_schema(datasets.load_dataset("parquet", data_files=str(path), split="train"), str(path))
+        return datasets.load_dataset("parquet", data_files=str(path), split="train")
     if suffix in (".csv", ".zip"):
         if path.name.endswith("_frames_keypoints.csv"):
-            return _from_rows(list(read_ytf68(path, on_error)))
+            return _from_rows(list(read_ytf68(path, on_error, label_x_shift)))
         return _from_rows(list(read_kaggle_csv(path, on_error)))
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
 
@@ -404,12 +443,16 @@ def _bucket(key: str) -> float:
     return int(hashlib.md5(key.encode()).hexdigest()[:8], 16) / 2**32
 
 
+def in_validation(person: str, row_id: str, val_fraction: float = 0.1, seed: int = 0) -> bool:
+    """Whether a row falls on the validation side of the deterministic split: decided by person
+    where the person is known (so no one appears on both sides), else by row id."""
+    key = person if person else f"row:{row_id}"
+    return _bucket(f"{seed}:{key}") < val_fraction
+
+
 def split_dataset(dataset, val_fraction: float = 0.1, seed: int = 0):
-    """Deterministic train/validation split: by person where persons are known (no one appears in
-    both), else by row id. Returns (train, validation)."""
-    persons, ids = dataset["person"], dataset["id"]
-    keys = [p if p else f"row:{i}" for p, i in zip(persons, ids)]
-    is_val = np.array([_bucket(f"{seed}:{k}") < val_fraction for k in keys])
+    """Deterministic train/validation split (`in_validation`). Returns (train, validation)."""
+    is_val = np.array([in_validation(p, i, val_fraction, seed) for p, i in zip(dataset["person"], dataset["id"])])
     return dataset.select(np.flatnonzero(~is_val)), dataset.select(np.flatnonzero(is_val))
 
 
@@ -490,15 +533,19 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("out", help="output .parquet file")
     convert.add_argument("--split", default=None)
     convert.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) bad rows instead of failing")
+    convert.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
+    convert.add_argument("--val-fraction", type=float, default=0.1, help="with --split train/val: train.py's --val_fraction")
     convert.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     calibrate = commands.add_parser("calibrate", help="fit the ytf68 framing on Kaggle's label statistics and compare")
     calibrate.add_argument("--kaggle", required=True, help="Kaggle training_keypoints.csv or training.csv")
     calibrate.add_argument("--ytf68", required=True, help="ytf68-layout folder")
+    calibrate.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.command == "convert":
-        dataset = load_source(args.source, args.split, on_error="skip" if args.skip_bad_rows else "raise")
+        dataset = load_source(args.source, args.split, on_error="skip" if args.skip_bad_rows else "raise",
+                              label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         dataset.to_parquet(args.out)
         print(f"wrote {len(dataset)} rows to {args.out}")
@@ -508,6 +555,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         kaggle = read_kaggle_labels(args.kaggle)
         landmarks = np.concatenate([read_landmarks(csv) for csv, _ in ytf68_tables(args.ytf68)])
+        landmarks[..., 0] += args.label_x_shift
         framing = fit_framing(landmarks, np.nanmean(kaggle, axis=0))
         print(f"fitted: {framing}\nin use: {LANDMARK_FRAMING}")
         converted = []

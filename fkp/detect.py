@@ -95,17 +95,18 @@ def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .data import read_ytf68_photos
+    from .data import LABEL_X_SHIFT_HELP, read_ytf68_photos
 
     parser = argparse.ArgumentParser(prog="python -m fkp.detect", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     calibrate = commands.add_parser("calibrate", help="fit the Haar detector's crop framing on a ytf68-layout folder")
     calibrate.add_argument("--data", required=True)
+    calibrate.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     args = parser.parse_args(argv)
 
     detector = HaarFaceDetector()
     pairs, photos = [], 0
-    for _, _, photo, landmarks in read_ytf68_photos(args.data):
+    for _, _, photo, landmarks in read_ytf68_photos(args.data, label_x_shift=args.label_x_shift):
         photos += 1
         boxes = detector.detect(photo)
         index = match_face(boxes, landmarks)

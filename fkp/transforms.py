@@ -80,6 +80,7 @@ class Augmentation:
     brightness: float = 0.25  # +- fraction of 255 added
     contrast: float = 0.3  # multiply by 1 +- this
     blur_prob: float = 0.2
+    occlusion_prob: float = 0.0  # a grey rectangle of 15-40% of the side somewhere on the frame
 
     def random_matrix(self, rng: np.random.Generator, size: int = FRAME_SIZE) -> tuple[np.ndarray, bool]:
         """A frame->frame 2x3 matrix and whether it mirrors."""
@@ -106,4 +107,8 @@ class Augmentation:
         image += rng.uniform(-self.brightness, self.brightness) * 255
         if rng.random() < self.blur_prob:
             image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
+        if rng.random() < self.occlusion_prob:  # the points stay labelled: the model learns to infer hidden ones
+            width, height = (rng.uniform(0.15, 0.4, size=2) * size).astype(int)
+            x, y = rng.integers(0, size - width), rng.integers(0, size - height)
+            image[y : y + height, x : x + width] = rng.uniform(0, 255)
         return np.clip(image, 0, 255).astype(np.uint8), keypoints

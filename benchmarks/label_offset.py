@@ -1,0 +1,101 @@
+"""Measure a horizontal bias of a ytf68-layout folder's labels with two independent landmarkers.
+
+    python benchmarks/label_offset.py --data ../shared/data/ytf68 [--every 3]
+
+1. dlib's 68-point shape predictor (pip install dlib-bin face-recognition-models; benchmark only,
+   not a dependency of fkp), started from a box around the labelled face, compared point by point
+   with the 68 labels, per face region.
+2. fkp's own model (trained with horizontal flips, so it cannot learn a fixed x shift: a flip
+   turns +d into -d), with flip test-time augmentation, compared on the 15 Kaggle points.
+
+Both print the mean signed error (prediction - label) in photo pixels. A bias common to every
+region in x, and absent in y, is a label offset: pass that mean x error as ``--label-x-shift``
+(photo pixels added to every x label) to move the labels onto where the landmarkers put the points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fkp.data import ibug68_to_kaggle, read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.transforms import apply_affine, invert_affine  # noqa: E402
+
+REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48), "mouth": range(48, 68)}
+
+
+def dlib_predictor():
+    try:
+        import dlib
+    except ImportError:
+        return None
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources; find the file directly
+    if spec is None:
+        return None
+    model = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
+    shape = dlib.shape_predictor(str(model))
+    detector = dlib.get_frontal_face_detector()  # the predictor was trained from this detector's boxes
+
+    def predict(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+        centre = landmarks[17:].mean(0)
+        for rect in detector(photo, 1):
+            if rect.left() <= centre[0] <= rect.right() and rect.top() <= centre[1] <= rect.bottom():
+                return np.array([[p.x, p.y] for p in shape(photo, rect).parts()], dtype=np.float64)
+        return None  # dlib found no face here
+
+    return predict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ytf68"))
+    parser.add_argument("--model", default=None, help="fkp model (default: the shipped weights)")
+    parser.add_argument("--every", type=int, default=1, help="use every N-th photo")
+    args = parser.parse_args()
+    print(f"command: python benchmarks/label_offset.py --data {args.data} --every {args.every}")
+
+    from fkp.api import FaceKeypoints, default_model_source
+
+    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=True)
+    landmarker = dlib_predictor()
+    dlib_errors, frames, matrices, labels15 = [], [], [], []
+    for index, (_, _, photo, landmarks) in enumerate(read_ytf68_photos(args.data)):
+        if index % args.every:
+            continue
+        found = None if landmarker is None else landmarker(photo, landmarks)
+        if found is not None:
+            dlib_errors.append(found - landmarks)
+        gray = (photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114])).round().astype(np.uint8)
+        frame, _, matrix = ytf68_frame(gray, landmarks)
+        frames.append(frame)
+        matrices.append(matrix)
+        labels15.append(ibug68_to_kaggle(landmarks))
+
+    if not dlib_errors:
+        print("dlib: not installed (pip install dlib-bin face-recognition-models), skipped")
+    else:
+        errors = np.stack(dlib_errors)  # (N, 68, 2)
+        print(f"\ndlib 68-point predictor, {len(errors)} photos with a dlib face: mean signed error (dlib - label), photo px")
+        for region, indices in REGIONS.items():
+            dx, dy = errors[:, list(indices)].reshape(-1, 2).mean(0)
+            print(f"  {region:6s} x {dx:+.2f}   y {dy:+.2f}")
+        dx, dy = errors.reshape(-1, 2).mean(0)
+        print(f"  {'all':6s} x {dx:+.2f}   y {dy:+.2f}   (median x {np.median(errors[..., 0]):+.2f})")
+
+    predicted, _, _ = predictor.predict_frames(np.stack(frames))
+    in_photo = np.stack([apply_affine(invert_affine(m), p) for m, p in zip(matrices, predicted)])
+    errors = in_photo - np.stack(labels15)  # (N, 15, 2)
+    dx, dy = errors.reshape(-1, 2).mean(0)
+    frame_dx = (predicted - np.stack([apply_affine(m, l) for m, l in zip(matrices, labels15)]))[..., 0].mean()
+    print(f"\nfkp model {default_model_source() if args.model is None else args.model} (flip-trained, flip TTA), {len(errors)} photos:")
+    print(f"  15 points: x {dx:+.2f}   y {dy:+.2f} photo px   (x {frame_dx:+.2f} frame px)")
+
+
+if __name__ == "__main__":
+    main()
