@@ -30,16 +30,32 @@ class FaceKeypoints:
         model: a loaded model, a local folder or a Hub model id (default: `default_model_source()`).
         device: torch device.
         flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).
-        optimize: run a frozen TorchScript copy (BatchNorm folded into the convolutions), the
-            fastest CPU variant in benchmarks/speed.py; falls back to eager PyTorch if tracing fails.
+        backend: how the network runs (see benchmarks/speed.py for what each costs):
+            "torchscript": a frozen TorchScript copy, BatchNorm folded into the convolutions;
+            "onnxruntime": the same graph in ONNX Runtime (pip install 'fkp[onnx]'), CPU only;
+            "eager": plain PyTorch;
+            "auto" (default): onnxruntime on CPU where it is installed, else torchscript.
+            A backend that cannot be built falls back to eager PyTorch with a warning.
     """
 
-    def __init__(self, model: StackedHourglass | str | None = None, device: str = "cpu", flip_test: bool = False, optimize: bool = True):
+    def __init__(self, model: StackedHourglass | str | None = None, device: str = "cpu", flip_test: bool = False, backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         if not isinstance(model, StackedHourglass):
             model = load_model(model or default_model_source(), device)
         self.model = model.eval().to(device)
         self.device, self.flip_test = device, flip_test
-        self.forward = optimized(self.model, device) if optimize else self.model
+        if backend == "auto":
+            backend = "onnxruntime" if str(device) == "cpu" and _has_onnxruntime() else "torchscript"
+        self.backend = backend
+        if backend == "onnxruntime":
+            self.forward = onnx_runtime(self.model)
+        elif backend == "torchscript":
+            self.forward = optimized(self.model, device)
+        else:
+            self.forward = self.model
+        if self.forward is self.model:
+            self.backend = "eager"
 
     def predict_frames(self, frames: np.ndarray, batch_size: int = 64, flip_test: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predict on (N, 96, 96) uint8 grayscale frames (``flip_test`` overrides the instance's setting).
@@ -62,6 +78,40 @@ class FaceKeypoints:
             k = self.model.num_keypoints
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32), np.zeros((0, k, size, size), np.float32)
         return tuple(np.concatenate(out) for out in outputs)
+
+
+BACKENDS = ("auto", "torchscript", "onnxruntime", "eager")
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def onnx_runtime(model: StackedHourglass):
+    """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
+    running ``model`` in ONNX Runtime with torch's thread count, or the model itself if that fails."""
+    import warnings
+
+    try:
+        import onnxruntime as ort
+
+        from .export import onnx_bytes
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(onnx_bytes(model), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # missing onnx exporter pieces, unusual platforms: eager PyTorch still works
+        warnings.warn(f"ONNX Runtime backend unavailable ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=3)
+        return model
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        heatmaps = session.run(None, {"images": images.detach().cpu().float().numpy()})[0]
+        return torch.from_numpy(heatmaps)[:, None]
+
+    return forward
 
 
 def optimized(model: StackedHourglass, device: str | torch.device = "cpu"):

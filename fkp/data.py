@@ -525,8 +525,8 @@ class HeatmapDataset:
 # CLI
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fkp.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     convert = commands.add_parser("convert", help="write any source in fkp's schema as parquet")
     convert.add_argument("source")

@@ -94,10 +94,10 @@ def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
     return next((i for i, box in enumerate(boxes) if box.contains(centroid)), None)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect") -> None:
     from .data import LABEL_X_SHIFT_HELP, read_ytf68_photos
 
-    parser = argparse.ArgumentParser(prog="python -m fkp.detect", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     calibrate = commands.add_parser("calibrate", help="fit the Haar detector's crop framing on a ytf68-layout folder")
     calibrate.add_argument("--data", required=True)

@@ -72,11 +72,11 @@ def format_report(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
     from .api import FaceKeypoints, default_model_source
     from .data import LABEL_X_SHIFT_HELP
 
-    parser = argparse.ArgumentParser(prog="python -m fkp.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
     parser.add_argument("--data", required=True, help="any fkp data source")
     parser.add_argument("--split", default=None, help="'val' / 'train': one side of train.py's person-wise split; or a named split of a Hub / save_to_disk dataset (default: every row)")

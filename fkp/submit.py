@@ -37,10 +37,10 @@ def make_submission(predictor, test_csv: str, lookup_csv: str) -> pd.DataFrame:
     return pd.DataFrame({"RowId": lookup.RowId, "Location": locations})
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> None:
     from .api import FaceKeypoints, default_model_source
 
-    parser = argparse.ArgumentParser(prog="python -m fkp.submit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the shipped weights)")
     parser.add_argument("--test", required=True, help="Kaggle test.csv (ImageId, Image)")
     parser.add_argument("--lookup", required=True, help="Kaggle IdLookupTable.csv")

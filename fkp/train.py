@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -115,6 +116,8 @@ def evaluate(model, loader, accelerator, stride: int, refine: bool) -> dict:
 
 def main(args: argparse.Namespace) -> dict:
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
+    for noisy in ("accelerate", "huggingface_hub"):  # save_state/load_state log ~8 INFO lines per checkpoint
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -208,13 +211,13 @@ def main(args: argparse.Namespace) -> dict:
         accelerator.log(record, step=state.epoch)
         logger.info("epoch %d/%d: loss %.4f, val RMSE %.3f px, NME %.4f, %.0f img/s", state.epoch, state.total_epochs, train_loss, metrics["rmse"], metrics["nme"], record["images_per_second"])
 
+        if accelerator.is_main_process:  # the learning curve so far, readable while training runs
+            write_summary(output_dir, state, time.time() - started)
         if metrics["rmse"] < state.best_rmse:
             state.best_rmse = metrics["rmse"]
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 export(accelerator.unwrap_model(model), output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
-        if accelerator.is_main_process:  # the learning curve so far, readable while training runs
-            write_summary(output_dir, state, time.time() - started)
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
@@ -227,11 +230,22 @@ def main(args: argparse.Namespace) -> dict:
     if accelerator.is_main_process:
         summary = write_summary(output_dir, state, time.time() - started, per_rank)
         if args.push_to_hub:
-            from fkp.model import load_model
-
-            load_model(str(output_dir)).push_to_hub(args.hub_model_id or output_dir.name)
+            push_folder(output_dir, args.hub_model_id or output_dir.name)
     accelerator.end_training()
     return summary
+
+
+def push_folder(output_dir: Path, repo_id: str) -> str:
+    """Upload the exported model folder (weights, config, card, learning curve, metrics; not the
+    checkpoints) to a Hub model repository; returns its URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    url = api.create_repo(repo_id, exist_ok=True, repo_type="model")
+    api.upload_folder(folder_path=str(output_dir), repo_id=repo_id, repo_type="model",
+                      ignore_patterns=["checkpoints/*", "logs/*"], commit_message="fkp: trained model")
+    logger.info("pushed %s to %s", output_dir, url)
+    return str(url)
 
 
 def write_summary(output_dir: Path, state: TrainerState, wall_seconds: float, ranks: list | None = None) -> dict:
@@ -245,9 +259,17 @@ def write_summary(output_dir: Path, state: TrainerState, wall_seconds: float, ra
 def export(model, output_dir: Path, run_args: dict, metrics: dict, rank: int = 0) -> None:
     """Write the model (config.json + model.safetensors), its metrics and the training arguments
     (``run_args``: the command line, with "epochs" as the run really scheduled them)."""
+    from fkp.card import write_model_card
+
     model.save_pretrained(output_dir)
     (output_dir / "metrics.json").write_text(json.dumps({**metrics, "exported_by_rank": rank}, indent=2))
     (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
+    write_model_card(output_dir)  # replaces the mixin's generic card
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in output_dir.iterdir():  # safetensors writes 0600 files; a model is for sharing
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
     print(f"rank {rank} exported model with val RMSE {metrics['rmse']:.3f} px to {output_dir}", flush=True)
 
 

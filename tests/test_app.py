@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(scope="module")
 def app():
-    import app as demo_app
+    from fkp import demo as demo_app
 
     return demo_app
 

@@ -58,7 +58,8 @@ def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("flip_test", [False, True])
-def test_optimized_inference_matches_eager(flip_test):
+@pytest.mark.parametrize("backend", ["torchscript", "onnxruntime"])
+def test_optimized_inference_matches_eager(flip_test, backend):
     import numpy as np
 
     from fkp.api import FaceKeypoints
@@ -70,8 +71,11 @@ def test_optimized_inference_matches_eager(flip_test):
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
     frames = np.random.default_rng(0).integers(0, 256, size=(21, 96, 96), dtype=np.uint8)
-    eager = FaceKeypoints(model, optimize=False, flip_test=flip_test).predict_frames(frames, batch_size=8)
-    fast = FaceKeypoints(model, optimize=True, flip_test=flip_test).predict_frames(frames, batch_size=8)
-    assert FaceKeypoints(model).forward is not model  # the optimised path is really taken
-    for a, b in zip(eager, fast):
-        assert np.allclose(a, b, atol=1e-3)
+    from fkp.export import ONNX_TOLERANCE
+
+    eager = FaceKeypoints(model, backend="eager", flip_test=flip_test).predict_frames(frames, batch_size=8)
+    optimized = FaceKeypoints(model, backend=backend, flip_test=flip_test)
+    assert optimized.backend == backend and optimized.forward is not model  # the optimised path is really taken
+    keypoints, confidence, heatmaps = optimized.predict_frames(frames, batch_size=8)
+    assert np.abs(heatmaps - eager[2]).max() < ONNX_TOLERANCE
+    assert np.allclose(keypoints, eager[0], atol=1e-3) and np.allclose(confidence, eager[1], atol=1e-4)

@@ -1,0 +1,86 @@
+"""The `fkp` command: one entry point for fkp's tools (each also runs as ``python -m fkp.<module>``).
+
+    fkp predict photos/ --out results.jsonl       batch prediction over files and folders
+    fkp evaluate --data ../shared/data/ytf68 --label-x-shift -1.3 --split val
+    fkp convert SOURCE OUT.parquet [--push-to-hub user/name]
+    fkp calibrate framing --kaggle training_keypoints.csv --ytf68 FOLDER
+    fkp calibrate detector --data FOLDER
+    fkp submit --model M --test test.csv --lookup IdLookupTable.csv --out submission.csv
+    fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
+    fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
+    fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "predict": "batch prediction over photos and folders, JSON Lines out",
+    "evaluate": "RMSE / NME of a model on a data source",
+    "convert": "any data source -> parquet in fkp's schema (optionally pushed to the Hub)",
+    "calibrate": "fit the crop framing: 'framing' (labels vs Kaggle) or 'detector' (detector boxes)",
+    "submit": "Kaggle submission CSV",
+    "export": "write a model folder's model card and learning curve; optional ONNX export",
+    "jobs": "train on Hugging Face Jobs GPUs ('fkp jobs train --help')",
+    "demo": "run the Gradio demo",
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: fkp COMMAND [ARGS...]   (fkp COMMAND --help for a command's options)", "", "commands:"]
+    lines += [f"  {name:{width}s}  {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"fkp {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    prog = f"fkp {command}"
+    if command == "predict":
+        from .predict import main as run
+
+        return run(rest, prog)
+    if command == "evaluate":
+        from .evaluate import main as run
+    elif command == "convert":
+        from .data import main as data_main
+
+        return data_main(["convert", *rest], prog="fkp") or 0
+    elif command == "calibrate":
+        if not rest or rest[0] not in ("framing", "detector"):
+            print("usage: fkp calibrate {framing,detector} ...\n  framing:  fit the landmark crop on Kaggle's label statistics (--kaggle, --ytf68)\n"
+                  "  detector: fit the face detector's box -> crop framing on a ytf68-layout folder (--data)", file=sys.stderr)
+            return 2
+        if rest[0] == "framing":
+            from .data import main as data_main
+
+            return data_main(["calibrate", *rest[1:]], prog="fkp") or 0
+        from .detect import main as detect_main
+
+        return detect_main(["calibrate", *rest[1:]], prog="fkp") or 0
+    elif command == "submit":
+        from .submit import main as run
+    elif command == "export":
+        from .export import main as run
+    elif command == "jobs":
+        from .jobs import main as run
+    elif command == "demo":
+        from .demo import main as run
+    else:
+        print(f"fkp: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return run(rest, prog) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

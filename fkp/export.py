@@ -1,0 +1,95 @@
+"""Export a trained model folder: its model card (README.md + learning_curve.png), optionally with
+validation figures from `fkp evaluate`, and optionally an ONNX copy of the network.
+
+    fkp export runs/fkp                                     # card from what training recorded
+    fkp export fkp/weights --data ../shared/data/ytf68 --label-x-shift -1.3 --split val
+    fkp export runs/fkp --onnx runs/fkp/model.onnx          # + ONNX (pip install 'fkp[onnx]')
+
+The ONNX graph maps (B, 1, 96, 96) float32 images in [0, 1] to the last stack's (B, 15, H, W)
+heatmaps; decode them with `fkp.heatmaps.decode`. `fkp.api.FaceKeypoints(backend="onnxruntime")`
+builds the same graph in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+from pathlib import Path
+
+import torch
+
+ONNX_TOLERANCE = 1e-4  # max |heatmap difference| between ONNX Runtime and PyTorch (tests/test_cli.py)
+
+
+class LastStack(torch.nn.Module):
+    """The network as inference needs it: the last stack's heatmaps only."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)[:, -1]
+
+
+def onnx_bytes(model) -> bytes:
+    """The model (eval mode) as an ONNX graph: input "images" (B, 1, S, S), output "heatmaps" (B, K, H, W)."""
+    import warnings
+
+    example = torch.rand(1, 1, model.input_size, model.input_size)
+    buffer = io.BytesIO()
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastStack(model.eval()), example, buffer, input_names=["images"], output_names=["heatmaps"],
+                          dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}}, opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
+    from .data import LABEL_X_SHIFT_HELP
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", help="a model folder written by train.py (config.json + model.safetensors + its JSON records)")
+    parser.add_argument("--data", default=None, help="evaluate on this source and put the figures in the card")
+    parser.add_argument("--split", default="val", help="with --data: 'val' (train.py's validation people), 'train', or a named split")
+    parser.add_argument("--val-fraction", type=float, default=None, help="with --data: default: the run's --val_fraction")
+    parser.add_argument("--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift")
+    parser.add_argument("--notes", default=None, help="a Markdown file whose text goes into the card (e.g. measured speed)")
+    parser.add_argument("--onnx", metavar="PATH", default=None, help="also write the network as ONNX")
+    args = parser.parse_args(argv)
+
+    import json
+
+    from .api import FaceKeypoints
+    from .card import write_model_card
+
+    folder = Path(args.folder)
+    run_args = json.loads((folder / "training_args.json").read_text()) if (folder / "training_args.json").exists() else {}
+    evaluation = None
+    if args.data:
+        from .evaluate import evaluate_frames
+
+        shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
+        fraction = run_args.get("val_fraction", 0.1) if args.val_fraction is None else args.val_fraction
+        options = dict(split=args.split, label_x_shift=shift, val_fraction=fraction)
+        command = ["fkp", "evaluate", "--model", str(folder), "--data", args.data, "--split", args.split, "--label-x-shift", f"{shift:g}"]
+        if fraction != 0.1:
+            command += ["--val-fraction", f"{fraction:g}"]
+        evaluation = {
+            "command": shlex.join(command),
+            "metrics": evaluate_frames(FaceKeypoints(str(folder)), args.data, **options),
+            "flip_metrics": evaluate_frames(FaceKeypoints(str(folder), flip_test=True), args.data, **options),
+        }
+    notes = Path(args.notes).read_text() if args.notes else ""
+    print(f"wrote {write_model_card(folder, evaluation, notes)}")
+    if args.onnx:
+        from .model import load_model
+
+        Path(args.onnx).write_bytes(onnx_bytes(load_model(str(folder))))
+        print(f"wrote {args.onnx}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
