@@ -1,7 +1,10 @@
-"""End-to-end demo latency per photo on this CPU: load -> detect -> crop -> model -> render
-(everything `app.analyse` does for one upload), with a breakdown, per example photo.
+"""End-to-end demo latency per photo on this CPU: everything `fkp.demo.analyse` does for one
+upload (load -> detect -> crop + model -> render + downloads), with a breakdown.
 
     python benchmarks/demo_latency.py [--repeats 5]
+
+The stages are timed inside the same `analyse` calls as the total (the stage functions are wrapped
+with timers), so each row adds up: total = load + detect + model + render/other.
 """
 
 from __future__ import annotations
@@ -10,41 +13,54 @@ import argparse
 import statistics
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
+def timed(spent: dict, stage: str, fn):
+    """``fn`` wrapped so that its run time is added to spent[stage]."""
+
+    def wrapper(*args, **kwargs):
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[stage] += time.perf_counter() - start
+
+    return wrapper
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    import app
-    from fkp.photo import load_photo, predict_photo
+    from fkp import demo
+
+    spent: dict[str, float] = defaultdict(float)
+    demo.load_photo = timed(spent, "load", demo.load_photo)
+    demo.DETECTOR.detect = timed(spent, "detect", demo.DETECTOR.detect)
+    demo.PREDICTOR.predict_frames = timed(spent, "model", demo.PREDICTOR.predict_frames)
 
     print(f"command: python benchmarks/demo_latency.py --repeats {args.repeats}")
-    print(f"{'photo':26s} {'size':>10s} {'faces':>5s} {'total':>8s} {'load':>7s} {'detect':>7s} {'model':>7s} {'render':>7s}")
+    print(f"{'photo':26s} {'size':>10s} {'faces':>5s} {'total':>8s} {'load':>7s} {'detect':>7s} {'model':>7s} {'render':>7s}   (medians over {args.repeats} runs; render = total - the rest)")
     for path in sorted((ROOT / "examples").glob("*.jpg")):
-        photo = load_photo(path)
-        faces = predict_photo(app.PREDICTOR, photo, app.DETECTOR)
-        total = median_seconds(lambda: app.analyse(str(path)), args.repeats)
-        load = median_seconds(lambda: load_photo(path), args.repeats)
-        detect = median_seconds(lambda: app.DETECTOR.detect(photo), args.repeats)
-        model = max(0.0, median_seconds(lambda: predict_photo(app.PREDICTOR, photo, app.DETECTOR), args.repeats) - detect)
-        render = max(0.0, total - load - detect - model)
-        height, width = photo.shape[:2]
-        print(f"{path.name:26s} {f'{width}x{height}':>10s} {len(faces):5d} {total * 1000:6.0f}ms {load * 1000:5.0f}ms {detect * 1000:5.0f}ms {model * 1000:5.0f}ms {render * 1000:5.0f}ms")
+        demo.analyse(str(path))  # warm-up
+        runs = []
+        for _ in range(args.repeats):
+            spent.clear()
+            start = time.perf_counter()
+            result = demo.analyse(str(path))
+            total = time.perf_counter() - start
+            runs.append({"total": total, **spent, "render": total - sum(spent.values())})
+        row = {key: statistics.median(run.get(key, 0.0) for run in runs) for key in ("total", "load", "detect", "model", "render")}
+        state = result[-1]
+        faces = len(state["faces"]) if state else 0
+        height, width = (state["photo"].shape[:2] if state else (0, 0))
+        print(f"{path.name:26s} {f'{width}x{height}':>10s} {faces:5d} {row['total'] * 1000:6.0f}ms {row['load'] * 1000:5.0f}ms "
+              f"{row['detect'] * 1000:5.0f}ms {row['model'] * 1000:5.0f}ms {row['render'] * 1000:5.0f}ms")
 
 
 if __name__ == "__main__":

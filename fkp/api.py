@@ -46,7 +46,7 @@ class FaceKeypoints:
         self.model = model.eval().to(device)
         self.device, self.flip_test = device, flip_test
         if backend == "auto":
-            backend = "onnxruntime" if str(device) == "cpu" and _has_onnxruntime() else "torchscript"
+            backend = "onnxruntime" if str(device) == "cpu" and has_onnxruntime() else "torchscript"
         self.backend = backend
         if backend == "onnxruntime":
             self.forward = onnx_runtime(self.model)
@@ -83,15 +83,9 @@ class FaceKeypoints:
 BACKENDS = ("auto", "torchscript", "onnxruntime", "eager")
 
 
-def _has_onnxruntime() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-def onnx_runtime(model: StackedHourglass):
-    """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
-    running ``model`` in ONNX Runtime with torch's thread count, or the model itself if that fails."""
+def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]):
+    """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count): images tensor ->
+    tuple of output tensors; None, with a warning, when ONNX Runtime or the export is unavailable."""
     import warnings
 
     try:
@@ -102,16 +96,31 @@ def onnx_runtime(model: StackedHourglass):
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
-        session = ort.InferenceSession(onnx_bytes(model), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(onnx_bytes(module, example, output_names), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # missing onnx exporter pieces, unusual platforms: eager PyTorch still works
         warnings.warn(f"ONNX Runtime backend unavailable ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=3)
-        return model
+        return None
 
-    def forward(images: torch.Tensor) -> torch.Tensor:
-        heatmaps = session.run(None, {"images": images.detach().cpu().float().numpy()})[0]
-        return torch.from_numpy(heatmaps)[:, None]
+    def forward(images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(out) for out in session.run(None, {"images": images.detach().cpu().float().numpy()}))
 
     return forward
+
+
+def onnx_runtime(model: StackedHourglass):
+    """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
+    running ``model`` in ONNX Runtime, or the model itself if that is unavailable."""
+    from .export import LastStack
+
+    example = torch.rand(1, 1, model.input_size, model.input_size)
+    session = onnx_session(LastStack(model), example, ["heatmaps"])
+    return model if session is None else (lambda images: session(images)[0][:, None])
+
+
+def has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def optimized(model: StackedHourglass, device: str | torch.device = "cpu"):

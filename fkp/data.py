@@ -32,7 +32,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS, KEYPOINT_NAMES, NUM_KEYPOINTS
-from .transforms import apply_affine, crop_matrix, warp
+from .transforms import apply_affine, crop_matrix, rotate, warp
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,11 @@ class Framing:
     offset_y: float
     scale: float
 
-    def crop(self, box_center: np.ndarray, box_side: float) -> tuple[np.ndarray, float]:
-        center = np.asarray(box_center, dtype=np.float64) + np.array([self.offset_x, self.offset_y]) * box_side
-        return center, self.scale * box_side
+    def crop(self, box_center: np.ndarray, box_side: float, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:
+        """Crop centre (2,) and side in photo pixels. The offset is in the upright face's axes: for a
+        crop rotated by ``angle_deg`` (`fkp.transforms.crop_matrix`'s angle) it turns with the face."""
+        offset = rotate(np.array([self.offset_x, self.offset_y]), -angle_deg) * box_side
+        return np.asarray(box_center, dtype=np.float64) + offset, self.scale * box_side
 
 
 # Crop relative to the bounding box of the 51 inner landmarks (brows, eyes, nose, mouth; the jaw

@@ -22,15 +22,14 @@ except ImportError as error:  # the demo is an optional part of an installed fkp
 import numpy as np  # noqa: E402
 
 from .api import FaceKeypoints, default_model_source  # noqa: E402
-from .detect import HaarFaceDetector  # noqa: E402
 from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
-from .photo import NotAnImageError, load_photo, predict_photo  # noqa: E402
+from .photo import FACE_SCORE_THRESHOLD, NotAnImageError, default_detector, load_photo, predict_photo  # noqa: E402
 from .render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays, to_display  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # in a repository checkout / Space; absent when pip-installed
 TABLE_COLUMNS = ["face", "keypoint", "x", "y", "confidence"]
 PREDICTOR = FaceKeypoints(default_model_source())
-DETECTOR = HaarFaceDetector()
+DETECTOR = default_detector()
 
 
 def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 0.6, flip_test: bool = False):
@@ -70,6 +69,10 @@ def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 
     state = {"photo": photo, "faces": faces, "scale": scale}
     kind = "image treated as one face" if whole_image else f"{len(faces)} face{'s' if len(faces) > 1 else ''} found"
     status = f"**{kind}** in this {width}x{height} image. Coordinates are in original-photo pixels (x right, y down)."
+    doubtful = [f"face {number} ({face.face_score:.2f})" for number, face in enumerate(faces, start=1) if not face.looks_like_a_face]
+    if doubtful:
+        status += (f"\n\n⚠️ **This may not be a face:** low face score for {', '.join(doubtful)}, under {FACE_SCORE_THRESHOLD}. "
+                   "The keypoints are a guess; try a photo where the face is clearly visible.")
     return (status, (annotated, annotations), overlay(state, opacity), gallery, table(rows), files, state)
 
 
@@ -130,7 +133,11 @@ def build_demo() -> gr.Blocks:
     color_map = {name: hex_color(KEYPOINT_COLORS[name]) for name in KEYPOINT_NAMES}
     with gr.Blocks(title="fkp: facial keypoints") as demo:
         gr.Markdown("# fkp: facial keypoints\nFind faces and their 15 keypoints (eyes, brows, nose, mouth) with a stacked hourglass network. "
-                    "Hover a point to see its name; the gallery shows what the network \"sees\" for each keypoint.")
+                    "Hover a point to see its name; the gallery shows what the network \"sees\" for each keypoint.\n\n"
+                    "Faces are found by MediaPipe's BlazeFace detector (Google, Apache-2.0; converted to PyTorch and shipped "
+                    "with fkp, so nothing is downloaded). It finds faces turned in-plane (measured up to ±45°) and turns each "
+                    "crop upright; it does not find full profiles, and faces under about 40 pixels may be missed. A face score "
+                    "under 0.55 is flagged: the crop may not be a face.")
         state = gr.State()
         with gr.Row():
             with gr.Column(scale=1):

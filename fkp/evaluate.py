@@ -36,15 +36,16 @@ def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shif
     return keypoint_metrics(predicted, keypoints)
 
 
-def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1) -> dict:
+def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1, refine: bool = False) -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split."""
     from .data import SPLIT_SIDES, DataError, ibug68_to_kaggle, in_validation, read_ytf68_photos
-    from .detect import HaarFaceDetector, match_face
+    from .detect import match_face
+    from .photo import default_detector
     from .metrics import keypoint_metrics
     from .photo import predict_photo
 
-    detector = detector or HaarFaceDetector()
+    detector = detector or default_detector()
     predicted, targets, photos, missed = [], [], 0, []
     if split is not None and split not in SPLIT_SIDES:
         raise DataError(f"{folder}: a photo folder has no named split {split!r}; use 'train' or 'val'")
@@ -52,7 +53,7 @@ def evaluate_photos(predictor, folder: str, detector=None, split: str | None = N
         if split is not None and in_validation(person, name, val_fraction) != (split == "val"):
             continue
         photos += 1
-        faces = predict_photo(predictor, photo, detector)
+        faces = predict_photo(predictor, photo, detector, refine=refine)
         index = match_face([face.box for face in faces], landmarks)
         if index is None:
             missed.append(name)
@@ -84,13 +85,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     parser.add_argument("--pipeline", choices=["frame", "photo"], default="frame", help="frame: 96x96 frames; photo: detector + crop + model on full photos")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
+    parser.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface", help="with --pipeline photo: the face detector")
+    parser.add_argument("--refine", action="store_true", help="with --pipeline photo: a second pass on a crop re-fitted to the first pass's keypoints")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
     predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
     options = dict(split=args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
     if args.pipeline == "photo":
-        metrics = evaluate_photos(predictor, args.data, **options)
+        from .detect import DETECTORS
+
+        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine, **options)
+        metrics.update(detector=args.detector, refine=args.refine)
     else:
         metrics = evaluate_frames(predictor, args.data, **options)
     metrics.update(model=args.model or default_model_source(), data=args.data, **options)

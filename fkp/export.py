@@ -33,17 +33,21 @@ class LastStack(torch.nn.Module):
         return self.model(images)[:, -1]
 
 
-def onnx_bytes(model) -> bytes:
-    """The model (eval mode) as an ONNX graph: input "images" (B, 1, S, S), output "heatmaps" (B, K, H, W)."""
+def onnx_bytes(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]) -> bytes:
+    """An eval-mode module as an ONNX graph with one input "images" and a dynamic batch axis."""
     import warnings
 
-    example = torch.rand(1, 1, model.input_size, model.input_size)
     buffer = io.BytesIO()
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(LastStack(model.eval()), example, buffer, input_names=["images"], output_names=["heatmaps"],
-                          dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}}, opset_version=17, dynamo=False)
+        torch.onnx.export(module.eval(), example, buffer, input_names=["images"], output_names=output_names,
+                          dynamic_axes={name: {0: "batch"} for name in ["images", *output_names]}, opset_version=17, dynamo=False)
     return buffer.getvalue()
+
+
+def heatmap_onnx_bytes(model) -> bytes:
+    """A StackedHourglass as ONNX: "images" (B, 1, S, S) -> "heatmaps" (B, K, H, W) of the last stack."""
+    return onnx_bytes(LastStack(model), torch.rand(1, 1, model.input_size, model.input_size), ["heatmaps"])
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     if args.onnx:
         from .model import load_model
 
-        Path(args.onnx).write_bytes(onnx_bytes(load_model(str(folder))))
+        Path(args.onnx).write_bytes(heatmap_onnx_bytes(load_model(str(folder))))
         print(f"wrote {args.onnx}")
     return 0
 

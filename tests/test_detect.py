@@ -1,0 +1,150 @@
+"""Face detection on real fixture faces: BlazeFace against its conversion, turned faces mapped back
+through the rotated crop, panoramas and very large canvases within a bounded window budget."""
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+
+LABEL_X_SHIFT = -1.3  # the ytf68 label correction (benchmarks/label_offset.py)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """(photo, landmarks) of the real fixture photos, labels corrected."""
+    from fkp.data import read_ytf68_photos
+
+    return [(photo, landmarks) for _, _, photo, landmarks in read_ytf68_photos(FIXTURES / "ytf68", label_x_shift=LABEL_X_SHIFT)]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from fkp.detect import BlazeFaceDetector
+
+    return BlazeFaceDetector()
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from fkp.api import FaceKeypoints
+
+    return FaceKeypoints()
+
+
+def nme(predicted: np.ndarray, landmarks: np.ndarray) -> float:
+    from fkp.data import ibug68_to_kaggle
+    from fkp.metrics import keypoint_metrics
+
+    return keypoint_metrics(predicted[None], ibug68_to_kaggle(landmarks)[None])["nme"]
+
+
+def test_blazeface_weights_load_strictly_and_decode_anchors():
+    import torch
+
+    from fkp.blazeface import ANCHORS, load_blazeface
+
+    net = load_blazeface()
+    scores, regressors = net(torch.zeros(2, 3, 128, 128))
+    assert scores.shape == (2, 896) and regressors.shape == (2, 896, 16) and ANCHORS.shape == (896, 2)
+    assert ANCHORS.min() > 0 and ANCHORS.max() < 1
+
+
+def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
+    from fkp.detect import match_face
+
+    for photo, landmarks in faces:
+        boxes = detector.detect(photo)
+        index = match_face(boxes, landmarks)
+        assert index is not None
+        box = boxes[index]
+        eyes = landmarks[36:42].mean(0), landmarks[42:48].mean(0)  # subject's right eye, left eye
+        assert np.linalg.norm(box.landmarks[0] - eyes[0]) < 0.4 * np.linalg.norm(eyes[1] - eyes[0])  # coarse, but this eye, not the other
+        assert abs(box.angle) < 15
+
+
+@pytest.mark.parametrize("angle", [30, -35])
+def test_turned_face_found_and_keypoints_mapped_back(faces, detector, predictor, angle):
+    """A real face turned in-plane: found, cropped upright, and its keypoints land back on the
+    turned labels as well as on the upright photo."""
+    from fkp.detect import match_face
+    from fkp.photo import predict_photo
+    from fkp.transforms import apply_affine, rotate_photo, upright_angle
+
+    for photo, landmarks in faces[:4]:
+        upright = predict_photo(predictor, photo, detector)
+        upright_error = nme(upright[match_face([f.box for f in upright], landmarks)].keypoints, landmarks)
+        image, matrix = rotate_photo(photo, angle)
+        moved = apply_affine(matrix, landmarks)
+        found = predict_photo(predictor, image, detector)
+        index = match_face([f.box for f in found], moved)
+        assert index is not None, f"face turned {angle} degrees not found"
+        true_angle = upright_angle(moved[36:42].mean(0), moved[42:48].mean(0))  # the face's own roll, turned
+        assert abs(found[index].box.angle - true_angle) < 10  # the crop turns by the face's roll
+        assert nme(found[index].keypoints, moved) < max(0.08, 1.5 * upright_error)
+
+
+def paste(photo: np.ndarray, landmarks: np.ndarray, canvas_shape: tuple[int, int], top_left: tuple[int, int], height: int):
+    import cv2
+
+    scale = height / photo.shape[0]
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((*canvas_shape, 3), 128, np.uint8)
+    x0, y0 = top_left
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    return canvas, (landmarks + 0.5) * scale - 0.5 + [x0, y0]
+
+
+@pytest.mark.parametrize("canvas_shape,top_left,height", [((300, 8000), (5300, 0), 300), ((12000, 12000), (5800, 5700), 600)])
+def test_small_face_in_panorama_or_huge_canvas_is_found(faces, detector, predictor, canvas_shape, top_left, height):
+    from fkp.detect import match_face
+    from fkp.photo import predict_photo
+
+    photo, landmarks = faces[0]
+    canvas, moved = paste(photo, landmarks, canvas_shape, top_left, height)
+    assert len(detector.windows(*canvas.shape[:2])) <= detector.max_windows
+    found = predict_photo(predictor, canvas, detector)
+    index = match_face([f.box for f in found], moved)
+    assert index is not None
+    assert nme(found[index].keypoints, moved) < 0.1
+
+
+def test_window_budget_drops_the_smallest_scales_first(detector):
+    small = detector.windows(600, 512)
+    huge = detector.windows(12000, 12000)
+    assert len(huge) <= detector.max_windows and len(small) <= detector.max_windows
+    assert max(w[2] for w in huge) == 12000 and min(w[2] for w in huge) >= 12000 / 8
+    assert min(w[2] for w in small) >= detector.min_face / detector.FACE_SHARE
+    # every pixel of the photo lies in some window of each kept scale
+    for side in {w[2] for w in small}:
+        level = [w for w in small if w[2] == side]
+        assert min(x for x, _, _ in level) <= 0 and max(x + s for x, _, s in level) >= 512
+        assert min(y for _, y, _ in level) <= 0 and max(y + s for _, y, s in level) >= 600
+
+
+def test_face_score_separates_a_face_crop_from_non_face_crops(faces, predictor):
+    import cv2
+
+    from fkp.data import landmark_crop, ytf68_frame
+    from fkp.photo import FACE_SCORE_THRESHOLD, face_scores
+    from fkp.transforms import crop_matrix, warp
+
+    photo, landmarks = faces[0]
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    face = ytf68_frame(gray, landmarks)[0]
+    centre, side = landmark_crop(landmarks)
+    corner = warp(gray, crop_matrix(centre + [side, side], side))  # the same photo, away from the face
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96)).astype(np.uint8)
+    frames = np.stack([face, corner, noise])
+    _, confidence, _ = predictor.predict_frames(frames)
+    score = face_scores(frames, confidence)
+    assert score[0] >= FACE_SCORE_THRESHOLD > max(score[1], score[2])
+
+
+def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):
+    from conftest import ROOT
+    from fkp.photo import load_photo, predict_photo
+
+    (face,) = predict_photo(predictor, load_photo(ROOT / "examples" / "no_face_cat.jpg"), whole_image=True)
+    assert not face.looks_like_a_face and face.as_dict()["face_score"] == pytest.approx(face.face_score, abs=1e-4)
+    (person,) = predict_photo(predictor, load_photo(ROOT / "examples" / "grace_hopper.jpg"))
+    assert person.looks_like_a_face
