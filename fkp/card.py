@@ -210,3 +210,58 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
     path = folder / "README.md"
     card.save(path)
     return path
+
+
+def dataset_card(dataset, source: str, command: str, label_x_shift: float = 0.0):
+    """A Hugging Face dataset card for a dataset in fkp's schema, as `fkp convert --push-to-hub` writes it."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    persons = sorted({p for p in dataset["person"] if p})
+    present = np.isfinite(np.asarray(dataset.with_format("numpy")["keypoints"], dtype=np.float32)).all(-1)
+    provenance = next((text for key, text in KNOWN_SOURCES.items() if key in source), f"Converted from `{source}`.")
+    size = "n<1K" if len(dataset) < 1000 else "1K<n<10K" if len(dataset) < 10000 else "10K<n<100K"
+    shift = (f" Every x label was moved by {label_x_shift:+.2f} photo pixels when the data was read (`--label-x-shift`): "
+             "independent landmarkers agree that these labels sit that far off in x (`python benchmarks/label_offset.py`).") if label_x_shift else ""
+    body = f"""# Facial keypoints in fkp's schema
+
+{len(dataset):,} face frames{f" of {len(persons):,} people" if persons else ""}, each a 96x96 grayscale crop with Kaggle's 15
+facial keypoints, made by fkp's `convert` command for training and evaluating keypoint models.
+
+## Source and provenance
+
+{provenance}{shift}
+
+Made with:
+
+```bash
+{command}
+```
+
+## Schema
+
+| column | type | meaning |
+|---|---|---|
+| `id` | string | row identifier (`TABLE/FILE` for photo folders) |
+| `person` | string | who is pictured ("" when unknown); splits must keep a person on one side |
+| `image` | Image | 96x96 grayscale (mode "L") |
+| `keypoints` | Array2D (15, 2) float32 | (x, y) in frame pixels, x right, y down, centre of the top-left pixel at (0, 0); NaN where missing |
+
+Keypoints, in order: {", ".join(f"`{n}`" for n in KEYPOINT_NAMES)} ("left" is the subject's left).
+{int(present.sum()):,} of {present.size:,} points are present.
+
+## Use
+
+```bash
+accelerate launch train.py --dataset THIS_REPO_ID --output_dir runs/fkp     # fkp holds out 10% of the people for validation
+fkp evaluate --data THIS_REPO_ID --split val                                  # exactly those people
+```
+
+or `datasets.load_dataset(THIS_REPO_ID)`. Split by person, never by frame: frames of one person are near duplicates.
+
+## Licence
+
+The frames are derived from their source; its terms apply (see above). fkp's conversion code is MIT.
+"""
+    data = DatasetCardData(license="other", task_categories=["keypoint-detection"], tags=["facial-keypoints", "fkp", "faces"],
+                           size_categories=[size], pretty_name="Facial keypoints (fkp schema)")
+    return DatasetCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + body)

@@ -552,8 +552,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
         dataset.to_parquet(args.out)
         print(f"wrote {len(dataset)} rows to {args.out}")
         if args.push_to_hub:
+            import shlex
+            import sys
+
+            from .card import dataset_card
+
             dataset.push_to_hub(args.push_to_hub)
-            print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+            command = shlex.join(["fkp", "convert", *(sys.argv[1:] if argv is None else argv)[1:]])
+            card = dataset_card(dataset, args.source, command, args.label_x_shift)
+            card.push_to_hub(args.push_to_hub, repo_type="dataset")
+            print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub} with a dataset card")
     else:
         kaggle = read_kaggle_labels(args.kaggle)
         landmarks = np.concatenate([read_landmarks(csv) for csv, _ in ytf68_tables(args.ytf68)])

@@ -162,3 +162,22 @@ def test_wheel_ships_the_weights_and_the_fkp_command(tmp_path):
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "fkp = fkp.cli:main" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/", "examples/")) for name in names)
+
+
+def test_convert_push_to_hub_writes_a_dataset_card(tmp_path, monkeypatch):
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    from fkp.data import main
+
+    pushed = {}
+    monkeypatch.setattr(datasets.Dataset, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("data", (repo_id, len(self))))
+    monkeypatch.setattr(DatasetCard, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("card", (repo_id, kw, str(self))))
+    main(["convert", str(FIXTURES / "ytf68"), str(tmp_path / "faces.parquet"), "--label-x-shift", "-1.3", "--push-to-hub", "me/faces"])
+    assert pushed["data"] == ("me/faces", 8)
+    repo_id, options, card = pushed["card"]
+    assert repo_id == "me/faces" and options["repo_type"] == "dataset"
+    assert card.startswith("---\n") and "task_categories:\n- keypoint-detection" in card
+    assert "8 face frames of 4 people" in card and "-1.30 photo pixels" in card
+    assert "fkp convert " in card and "--label-x-shift -1.3 --push-to-hub me/faces" in card and "`mouth_center_bottom_lip`" in card
+    assert "More Information Needed" not in card
