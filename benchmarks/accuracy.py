@@ -1,12 +1,15 @@
-"""Accuracy at equal training time: the shipped design against the original
-hourglass-facekeypoints-detection design (one 128-channel hourglass at 96x96, 1x1 stem, sigma-5
-heatmaps, argmax decoding), both trained by train.py on the same data for the same wall-clock
-budget, side by side with one CPU thread each, then scored on the same person-wise validation split.
+"""Accuracy at equal training time: training recipes side by side, one CPU thread each, on the same
+data for the same wall-clock budget, scored on the same person-wise validation people.
 
-    python benchmarks/accuracy.py --data ../shared/data/ytf68 --budget_minutes 65 --out runs
+    python benchmarks/accuracy.py --data ../shared/data/ytf68 --label-x-shift -1.3 --budget_minutes 12 \\
+        --recipes fkp_v1 1x64 2x32 1x64_strong_aug --out runs/recipes
+    python benchmarks/accuracy.py ... --recipes fkp original        # the shipped design against the original one
 
-Runs whose output folder already holds a finished training (train_summary.json) are not retrained,
-so the script can be re-run to re-print the comparison (add --retrain to start over).
+Recipes (`RECIPES`): named train.py arguments. "original" is the hourglass-facekeypoints-detection
+design (one 128-channel hourglass at 96x96, 1x1 stem, sigma-5 heatmaps, argmax decoding). Runs whose
+output folder already holds a finished training (train_summary.json) are not retrained, so the script
+can be re-run to re-print the table (add --retrain to start over). Runs that share the machine slow
+each other alike; the table reports the epochs each reached.
 """
 
 from __future__ import annotations
@@ -22,18 +25,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DESIGNS = {"shipped": "fkp", "original": "original"}
+RECIPES = {
+    "fkp": ["--model_config", "fkp"],
+    "fkp_v1": ["--model_config", "fkp_v1"],
+    "original": ["--model_config", "original"],
+    "1x64": ["--model_config", "fkp_v1", "--num_stacks", "1"],
+    "2x32": ["--model_config", "fkp_v1", "--channels", "32"],
+    "1x64_strong_aug": ["--model_config", "fkp_v1", "--num_stacks", "1", "--rotation_deg", "30", "--scale_jitter", "0.2", "--occlusion_prob", "0.3"],
+}
 
 
-def train(designs: dict[str, Path], data: str, budget: float) -> None:
-    """Start one training per design at once (1 thread each) and wait for all; resumable."""
+def train(runs: dict[str, Path], data: str, label_x_shift: float, budget: float) -> None:
+    """Start one training per recipe at once (1 thread each) and wait for all; resumable."""
     processes = []
-    for config, out in designs.items():
+    for recipe, out in runs.items():
         out.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
                    "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-                   str(ROOT / "train.py"), "--dataset", data, "--output_dir", str(out), "--model_config", config,
-                   "--time_budget_minutes", str(budget), "--resume_from_checkpoint", "latest"]
+                   str(ROOT / "train.py"), "--dataset", data, "--label_x_shift", str(label_x_shift), "--output_dir", str(out),
+                   *RECIPES[recipe], "--time_budget_minutes", str(budget), "--resume_from_checkpoint", "latest"]
         log = open(out.parent / f"{out.name}.log", "a")
         print("$", " ".join(command[2:]), flush=True)
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}))
@@ -45,48 +55,38 @@ def train(designs: dict[str, Path], data: str, budget: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ytf68"))
-    parser.add_argument("--budget_minutes", type=float, default=65)
-    parser.add_argument("--out", default=str(ROOT / "runs"))
+    parser.add_argument("--label-x-shift", type=float, default=-1.3)
+    parser.add_argument("--budget_minutes", type=float, default=12)
+    parser.add_argument("--recipes", nargs="+", default=["fkp", "original"], choices=sorted(RECIPES))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "recipes"))
     parser.add_argument("--val_fraction", type=float, default=0.1, help="must match train.py's (default 0.1)")
     parser.add_argument("--retrain", action="store_true")
     args = parser.parse_args()
 
     out = Path(args.out)
-    runs = {config: out / name for name, config in (("fkp", "fkp"), ("original", "original"))}
-    todo = {config: path for config, path in runs.items() if args.retrain or not (path / "train_summary.json").exists()}
+    runs = {recipe: out / recipe for recipe in args.recipes}
+    todo = {r: path for r, path in runs.items() if args.retrain or not (path / "train_summary.json").exists()}
     if todo:
         started = time.time()
-        train(todo, args.data, args.budget_minutes)
+        train(todo, args.data, args.label_x_shift, args.budget_minutes)
         print(f"trained {sorted(todo)} in {(time.time() - started) / 60:.1f} min (wall clock, side by side)")
 
-    import numpy as np
-
     from fkp.api import FaceKeypoints
-    from fkp.data import load_source, split_dataset, to_arrays
-    from fkp.metrics import keypoint_metrics
+    from fkp.evaluate import evaluate_frames
 
-    _, val = split_dataset(load_source(args.data), args.val_fraction)
-    images, keypoints = to_arrays(val)
-    print(f"\ncommand: python benchmarks/accuracy.py --data {args.data} --budget_minutes {args.budget_minutes} --out {args.out}")
-    print(f"validation: {len(images)} images of {len(set(val['person']))} people never seen in training\n")
-    scores = {}
-    for config, path in runs.items():
+    print(f"\ncommand: python benchmarks/accuracy.py --data {args.data} --label-x-shift {args.label_x_shift} "
+          f"--budget_minutes {args.budget_minutes} --recipes {' '.join(args.recipes)} --out {args.out}")
+    print(f"\n| recipe | train.py arguments | epochs in {args.budget_minutes:g} min | val RMSE (px) | + flip | NME |")
+    print("|---|---|---|---|---|---|")
+    results = {}
+    for recipe, path in runs.items():
         summary = json.loads((path / "train_summary.json").read_text())
-        history = summary["history"]
-        for flip in (False, True):
-            metrics = keypoint_metrics(FaceKeypoints(str(path), flip_test=flip).predict_frames(images)[0], keypoints)
-            scores[config, flip] = metrics
-            print(f"{config:9s} flip_test={flip!s:5s}  RMSE {metrics['rmse']:.3f} px  NME {metrics['nme']:.4f}   "
-                  f"({summary['epochs']} epochs in {summary['wall_seconds'] / 60:.0f} min, {np.mean([h['images_per_second'] for h in history]):.1f} train img/s)")
-    from fkp.evaluate import format_report
-
-    for flip in (False, True):
-        print(f"\nshipped design, flip_test={flip}, per keypoint (validation people):\n{format_report(scores['fkp', flip])}")
-    base = scores["original", False]["rmse"]
-    for flip in (False, True):
-        print(f"shipped{' + flip' if flip else ''} vs original (no flip): RMSE {100 * (1 - scores['fkp', flip]['rmse'] / base):.1f}% lower")
-    json.dump({f"{c}{'+flip' if f else ''}": {k: m[k] for k in ("rmse", "nme", "per_keypoint")} for (c, f), m in scores.items()},
-              open(out / "accuracy.json", "w"), indent=2)
+        options = dict(split="val", label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
+        plain = evaluate_frames(FaceKeypoints(str(path)), args.data, **options)
+        flipped = evaluate_frames(FaceKeypoints(str(path), flip_test=True), args.data, **options)
+        results[recipe] = {"epochs": summary["epochs"], "rmse": plain["rmse"], "rmse_flip": flipped["rmse"], "nme": plain["nme"]}
+        print(f"| {recipe} | `{' '.join(RECIPES[recipe])}` | {summary['epochs']} | {plain['rmse']:.3f} | {flipped['rmse']:.3f} | {plain['nme']:.4f} |", flush=True)
+    (out / "accuracy.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def build_demo() -> gr.Blocks:
                     "Hover a point to see its name; the gallery shows what the network \"sees\" for each keypoint.\n\n"
                     "Faces are found by MediaPipe's BlazeFace detector (Google, Apache-2.0; converted to PyTorch and shipped "
                     "with fkp, so nothing is downloaded). It finds faces turned in-plane (measured up to ±45°) and turns each "
-                    "crop upright; it does not find full profiles, and faces under about 40 pixels may be missed. A face score "
+                    "crop upright; it does not find full profiles, and faces under about 64 pixels may be missed. A face score "
                     "under 0.55 is flagged: the crop may not be a face.")
         state = gr.State()
         with gr.Row():

@@ -141,7 +141,7 @@ class BlazeFaceDetector:
     # 175 turned ±45° (real faces there score 0.92-0.97).
     THRESHOLD = 0.65
 
-    def __init__(self, keypoint_frame: np.ndarray | None = None, min_face: int = 40, max_windows: int = 320, threshold: float = THRESHOLD):
+    def __init__(self, keypoint_frame: np.ndarray | None = None, min_face: int = 64, max_windows: int = 320, threshold: float = THRESHOLD):
         from .blazeface import load_blazeface
 
         self.net = load_blazeface()
@@ -150,8 +150,8 @@ class BlazeFaceDetector:
         self.min_face, self.max_windows, self.threshold = min_face, max_windows, threshold
 
     def _fastest_forward(self):
-        """ONNX Runtime where installed (depthwise convolutions run ~1.8x faster than eager PyTorch
-        there), else channels-last eager PyTorch (~1.6x)."""
+        """ONNX Runtime where installed, else channels-last eager PyTorch: for a batch of 64 windows,
+        0.45 s and 0.50 s against 0.82 s for plain eager PyTorch (measured on a loaded 2-core CPU)."""
         from .api import has_onnxruntime, onnx_session
         from .blazeface import INPUT_SIZE
 
@@ -171,14 +171,18 @@ class BlazeFaceDetector:
     def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
         """Square windows (x0, y0, side) in photo pixels, largest first, within the budget."""
         longest, shortest = max(height, width), min(height, width)
+        smallest = self.min_face / self.FACE_SHARE  # the largest window that still finds a min_face face
         sides = []
         side = float(longest)
-        while side >= self.min_face / self.FACE_SHARE or not sides:
-            sides.append(side)
+        while True:
+            if side <= shortest / self.FACE_SHARE or not sides and side <= longest / 2 ** 6:
+                sides.append(side)  # (larger windows only see faces larger than the photo's short side)
+            if side <= smallest:
+                break
             side /= 2
-        if shortest >= self.min_face / self.FACE_SHARE and all(abs(np.log(s / shortest)) > np.log(1.4) for s in sides):
-            sides.append(float(shortest))
-        sides.sort(reverse=True)
+        if longest / shortest > 1.4 and shortest >= smallest / 2:  # panoramas: windows of the short side
+            sides = [s for s in sides if abs(np.log(s / shortest)) >= np.log(1.4)] + [float(shortest)]
+        sides = sorted(sides, reverse=True) or [float(longest)]
 
         def starts(length: int, side: float) -> np.ndarray:
             if side >= length:

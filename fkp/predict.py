@@ -2,9 +2,10 @@
 
     fkp predict photos/ more.jpg --out results.jsonl [--annotated out/] [--whole-image] [--flip-test]
 
-Each line is one face: {"file", "width", "height", "face" (1 = largest), "box", "keypoints"
-{name: {x, y, confidence}}}, coordinates in original-photo pixels (x right, y down, pixel centres at
-integers). A photo without a face gets one line with "face": null and "error"; so does a file that
+Each line is one face: {"file", "width", "height", "face" (1 = largest), "box" {x, y, width, height,
+score (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
+"face_score" (under 0.55: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
+in original-photo pixels (x right, y down, pixel centres at integers). A photo without a face gets one line with "face": null and "error"; so does a file that
 cannot be read, which is reported and skipped, never fatal. Folders are searched recursively for
 image files; files named explicitly are tried whatever their extension.
 """
