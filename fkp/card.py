@@ -152,8 +152,9 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
     else:
         figures, figures_source, per_keypoint, n_images = "No metrics recorded.", "", None, None
 
+    stacks = int(config.get("num_stacks", 1))
     design = (
-        f"{config.get('num_stacks')} stacked hourglass(es), depth {config.get('depth')}, {config.get('channels')} channels, "
+        ("one hourglass" if stacks == 1 else f"{stacks} stacked hourglasses") + f", depth {config.get('depth')}, {config.get('channels')} channels, "
         f"'{config.get('stem')}' stem with output stride {config.get('stride')} ({96 // int(config.get('stride', 1))}x"
         f"{96 // int(config.get('stride', 1))} heatmaps), Gaussian targets of sigma {config.get('sigma')} cells, "
         f"{'quadratic sub-pixel' if config.get('refine') else 'argmax'} decoding"
@@ -174,7 +175,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         "or `fkp predict photos/ --out results.jsonl --model path/or/hub-id`. **Input:** a 96x96 grayscale face "
         "crop in [0, 1], framed like Kaggle's crops. **Output:** 15 heatmaps, decoded to (x, y) in frame pixels "
         "(x right, y down, centre of the top-left pixel at (0, 0)) with a confidence (the heatmap peak).",
-        f"## Design\n\n{design}; intermediate supervision on every stack. Full configuration: `config.json`.",
+        f"## Design\n\n{design}" + ("; intermediate supervision on every stack" if stacks > 1 else "") + ". Full configuration: `config.json`.",
         f"## Training data and provenance\n\n{provenance}{correction}\n\n**Split:** `{dataset}` is split by person "
         f"(never by frame): a person is in validation when md5(\"0:\" + name) falls in the lowest "
         f"{args.get('val_fraction', 0.1):.0%}. `fkp evaluate --split val` selects exactly these people.",
