@@ -154,7 +154,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
 
     stacks = int(config.get("num_stacks", 1))
     design = (
-        ("one hourglass" if stacks == 1 else f"{stacks} stacked hourglasses") + f", depth {config.get('depth')}, {config.get('channels')} channels, "
+        ("One hourglass" if stacks == 1 else f"{stacks} stacked hourglasses") + f", depth {config.get('depth')}, {config.get('channels')} channels, "
         f"'{config.get('stem')}' stem with output stride {config.get('stride')} ({96 // int(config.get('stride', 1))}x"
         f"{96 // int(config.get('stride', 1))} heatmaps), Gaussian targets of sigma {config.get('sigma')} cells, "
         f"{'quadratic sub-pixel' if config.get('refine') else 'argmax'} decoding"
