@@ -89,12 +89,25 @@ def analyse_upload(upload: dict | None, whole_image: bool = False, opacity: floa
         path = folder / "capture.png"
         path.write_bytes(base64.b64decode(url.split(",", 1)[1]))
         return analyse(str(path), whole_image, opacity, flip_test)
-    path = Path(upload["path"])
+    path = received_file(upload.get("path"))
     if upload.get("orig_name"):  # keep the user's file name for messages and downloads
         named = Path(tempfile.mkdtemp(prefix="fkp-")) / Path(upload["orig_name"]).name
         named.symlink_to(path.resolve())
         path = named
     return analyse(str(path), whole_image, opacity, flip_test)
+
+
+def received_file(path: str | None) -> Path:
+    """The path of a file that Gradio itself received or cached (its upload folder, or the shipped
+    examples); anything else a request names is refused without touching it, so the demo never reads
+    a server file, nor tells whether one exists."""
+    from gradio.utils import get_upload_folder
+
+    roots = [Path(get_upload_folder()).resolve(), EXAMPLES.resolve()]
+    resolved = Path(os.path.abspath(str(path or "")))  # no filesystem access before the check
+    if path and any(resolved.is_relative_to(root) for root in roots):
+        return resolved
+    raise gr.Error("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard.")
 
 
 def overlay(state: dict | None, opacity: float) -> np.ndarray | None:

@@ -131,6 +131,28 @@ def server(app):
     app.demo.close()
 
 
+def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeypatch):
+    """The exact payload of the reported hole: a path with no upload behind it. The file exists and
+    is a real image, yet it is never opened, and the error names neither the path nor its existence."""
+    import httpx
+
+    from fkp import demo
+
+    secret = tmp_path / "server_only.png"
+    secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
+    opened = []
+    monkeypatch.setattr(demo, "load_photo", lambda source, _real=demo.load_photo: opened.append(str(source)) or _real(source))
+    answers = []
+    for path in (str(secret), "/no/such/file.png", str(EXAMPLES / ".." / "README.md")):
+        posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [{"path": path}, True, 0.6, False]}, timeout=60)
+        event_id = posted.json()["event_id"]
+        answers.append(httpx.get(f"{server}gradio_api/call/predict/{event_id}", timeout=60).text)
+    assert opened == []
+    for answer in answers:
+        assert "event: error" in answer and "did not arrive as an upload" in answer
+        assert "server_only" not in answer and "/no/such" not in answer and "README" not in answer
+
+
 def test_gradio_client_named_endpoint(server, tmp_path):
     from gradio_client import Client, handle_file
 
