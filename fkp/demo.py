@@ -21,7 +21,7 @@ except ImportError as error:  # the demo is an optional part of an installed fkp
     raise ImportError("the fkp demo needs Gradio: pip install 'fkp[demo]' (or pip install -r requirements.txt)") from error
 import numpy as np  # noqa: E402
 
-from .api import FaceKeypoints, default_model_source  # noqa: E402
+from .api import DEFAULT_MODEL, FaceKeypoints, default_model_source  # noqa: E402
 from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
 from .photo import FACE_SCORE_THRESHOLD, NotAnImageError, default_detector, load_photo, predict_photo  # noqa: E402
 from .render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays, to_display  # noqa: E402
@@ -126,10 +126,18 @@ def empty_table():
     return table([])
 
 
+def model_name() -> str:
+    """What the downloads say the model is: a Hub id as it is, never a server path."""
+    source = default_model_source()
+    if source == str(DEFAULT_MODEL):
+        return "fkp shipped weights"
+    return Path(source).name if Path(source).exists() else source
+
+
 def write_downloads(image_path: str, width: int, height: int, faces, rows) -> list[str]:
     folder = Path(tempfile.mkdtemp(prefix="fkp-"))
     stem = Path(image_path).stem or "photo"
-    payload = {"image": Path(image_path).name, "width": width, "height": height, "model": default_model_source(),
+    payload = {"image": Path(image_path).name, "width": width, "height": height, "model": model_name(),
                "coordinates": "original-photo pixels, x right, y down, pixel centres at integers",
                "faces": [face.as_dict() for face in faces]}
     json_path = folder / f"{stem}_keypoints.json"

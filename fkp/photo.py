@@ -22,6 +22,16 @@ class NotAnImageError(ValueError):
     """The input could not be read as an image; the message says which file and why."""
 
 
+def _reason(error: Exception) -> str:
+    if isinstance(error, Image.DecompressionBombError):
+        return f"it has more than {Image.MAX_IMAGE_PIXELS:,} pixels"
+    if isinstance(error, UnidentifiedImageError):
+        return "its contents are not a known image format (JPEG, PNG, WebP, ...)"
+    if isinstance(error, FileNotFoundError):
+        return "there is no such file"
+    return "the file is damaged or cut short"
+
+
 def refined_crop(keypoints: np.ndarray) -> np.ndarray:
     """The photo -> frame matrix that puts a face's (15, 2) photo keypoints where training frames
     have them on average (a rotation, scale and shift fitted to MEAN_FRAME_KEYPOINTS)."""
@@ -42,7 +52,8 @@ def load_photo(source: str | Path | bytes | Image.Image | np.ndarray) -> np.ndar
             image = source if isinstance(source, Image.Image) else Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             image.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-            raise NotAnImageError(f"{Path(name).name} is not an image that can be read ({error.__class__.__name__}: {error})") from None
+            # the reason in plain words, never the library's text (which holds server paths)
+            raise NotAnImageError(f"{Path(name).name} is not an image that can be read: {_reason(error)}") from None
         image = ImageOps.exif_transpose(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             array = np.asarray(image, dtype=np.float64)

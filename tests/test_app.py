@@ -41,6 +41,7 @@ def test_two_faces_each_get_their_own_results(app):
         nose, lip = points[KEYPOINT_INDEX["nose_tip"]], points[KEYPOINT_INDEX["mouth_center_bottom_lip"]]
         assert left[0] > right[0] and nose[1] > left[1] and lip[1] > nose[1]  # a face, the right way up
     payload = json.loads(Path(files[0]).read_text())
+    assert payload["model"] == "fkp shipped weights"  # never a server path
     assert payload["width"] == 949 and len(payload["faces"]) == 2 and set(payload["faces"][0]["keypoints"]) == set(KEYPOINT_NAMES)
     assert Path(files[1]).read_text().splitlines()[0] == "face,keypoint,x,y,confidence"
     # the opacity control re-renders the combined overlay from the stored results
@@ -65,8 +66,9 @@ def test_not_an_image_gives_a_clear_message(app, tmp_path):
         load_photo(bad)
     import gradio as gr
 
-    with pytest.raises(gr.Error, match="notes.jpg is not an image"):
+    with pytest.raises(gr.Error, match="notes.jpg is not an image that can be read: its contents are not a known image format") as raised:
         app.analyse(str(bad))
+    assert str(tmp_path) not in str(raised.value) and "Error" not in str(raised.value)  # no server path, no exception class
 
 
 def test_common_image_formats(tmp_path):
