@@ -175,8 +175,8 @@ class BlazeFaceDetector:
         sides = []
         side = float(longest)
         while True:
-            if side <= shortest / self.FACE_SHARE or not sides and side <= longest / 2 ** 6:
-                sides.append(side)  # (larger windows only see faces larger than the photo's short side)
+            if side <= shortest / self.FACE_SHARE:  # larger windows only see faces larger than the photo's short side
+                sides.append(side)
             if side <= smallest:
                 break
             side /= 2
