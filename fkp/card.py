@@ -29,7 +29,8 @@ KNOWN_SOURCES = {
 }
 
 
-def _read(folder: Path, name: str) -> dict:
+def read_record(folder: Path, name: str) -> dict:
+    """A JSON record that training left in a model folder ({} when it is absent)."""
     path = folder / name
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -118,8 +119,8 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
     from huggingface_hub import ModelCard, ModelCardData
 
     folder = Path(folder)
-    config, args = _read(folder, "config.json"), _read(folder, "training_args.json")
-    metrics, summary = _read(folder, "metrics.json"), _read(folder, "train_summary.json")
+    config, args = read_record(folder, "config.json"), read_record(folder, "training_args.json")
+    metrics, summary = read_record(folder, "metrics.json"), read_record(folder, "train_summary.json")
     history = summary.get("history", [])
     if history:
         learning_curve(history, folder / "learning_curve.png")

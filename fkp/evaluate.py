@@ -76,6 +76,7 @@ def format_report(metrics: dict) -> str:
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
     from .api import FaceKeypoints, default_model_source
     from .data import LABEL_X_SHIFT_HELP
+    from .detect import DETECTORS
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     parser.add_argument("--pipeline", choices=["frame", "photo"], default="frame", help="frame: 96x96 frames; photo: detector + crop + model on full photos")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
-    parser.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface", help="with --pipeline photo: the face detector")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface", help="with --pipeline photo: the face detector")
     parser.add_argument("--refine", action="store_true", help="with --pipeline photo: a second pass on a crop re-fitted to the first pass's keypoints")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
@@ -93,8 +94,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
     options = dict(split=args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
     if args.pipeline == "photo":
-        from .detect import DETECTORS
-
         metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine, **options)
         metrics.update(detector=args.detector, refine=args.refine)
     else:

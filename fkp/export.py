@@ -63,13 +63,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     parser.add_argument("--onnx", metavar="PATH", default=None, help="also write the network as ONNX")
     args = parser.parse_args(argv)
 
-    import json
-
     from .api import FaceKeypoints
-    from .card import write_model_card
+    from .card import read_record, write_model_card
 
     folder = Path(args.folder)
-    run_args = json.loads((folder / "training_args.json").read_text()) if (folder / "training_args.json").exists() else {}
+    run_args = read_record(folder, "training_args.json")
     evaluation = None
     if args.data:
         from .evaluate import evaluate_frames
