@@ -4,7 +4,7 @@
     FKP_MODEL=runs/fkp python app.py   # another model: a local folder or a Hub model id
 """
 
-from fkp.demo import demo
+from fkp.demo import demo, launch  # noqa: F401 (Spaces may also serve `demo` directly)
 
 if __name__ == "__main__":
-    demo.launch()
+    launch()

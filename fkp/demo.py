@@ -1,16 +1,27 @@
-"""fkp demo: upload a photo (or use the webcam / clipboard) and get the 15 Kaggle facial keypoints
-of every face, with heatmaps, a table and JSON/CSV downloads.
+"""fkp demo: upload a photo (or take one with the webcam, or paste one) and get the 15 Kaggle facial
+keypoints of every face, with a zoomed view of each face, its heatmaps, a table, JSON and downloads;
+or follow the keypoints live on the webcam.
 
     fkp demo [--port 7860]             # or `python app.py` in the repository (the Space's entry point)
     FKP_MODEL=runs/fkp fkp demo        # another model: a local folder or a Hub model id
+
+The server is meant for the open internet: it reads only files that Gradio itself received, keeps
+per-session state small and expiring, deletes its files, bounds uploads, queue and concurrency, and
+never shows a server path or a stack trace.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
 import csv
 import json
 import os
+import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -19,82 +30,137 @@ try:
     import gradio as gr  # noqa: E402
 except ImportError as error:  # the demo is an optional part of an installed fkp
     raise ImportError("the fkp demo needs Gradio: pip install 'fkp[demo]' (or pip install -r requirements.txt)") from error
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .api import DEFAULT_MODEL, FaceKeypoints, default_model_source  # noqa: E402
 from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
-from .photo import FACE_SCORE_THRESHOLD, NotAnImageError, default_detector, load_photo, predict_photo  # noqa: E402
-from .render import combined_overlay, display_scale, draw_faces, hex_color, keypoint_overlays, to_display  # noqa: E402
+from .live import LiveTracker  # noqa: E402
+from .photo import FACE_SCORE_THRESHOLD, MEAN_FRAME_KEYPOINTS, NotAnImageError, default_detector, load_photo, predict_photo  # noqa: E402
+from .render import display_scale, draw_faces, face_view, heatmap_grid, hex_color, points_diagram  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # in a repository checkout / Space; absent when pip-installed
-TABLE_COLUMNS = ["face", "keypoint", "x", "y", "confidence"]
+TABLE_COLUMNS = ["face", "#", "keypoint", "x", "y", "confidence"]
 PREDICTOR = FaceKeypoints(default_model_source())
 DETECTOR = default_detector()
 
+# Resource bounds for a public server on 2 CPU cores.
+MAX_FACES = 20  # faces shown per photo (largest first); more are counted, not drawn
+MAX_UPLOAD = "25mb"  # Gradio refuses larger uploads before they reach us
+MAX_INLINE_BYTES = 25 * 2**20  # webcam / clipboard captures sent inline as data: URLs
+PHOTO_CONCURRENCY = 2  # photo analyses at once (each uses both cores); the rest wait in the queue
+LIVE_STREAMS = 2  # webcam streams at once
+QUEUE_SIZE = 32  # requests waiting beyond this are refused with "queue full"
+STATE_SECONDS = 15 * 60  # a session's results (for the face selector / opacity) expire after this
+FILE_SECONDS = 15 * 60  # Gradio's cached result files and our downloads are deleted after this
+LIVE_SECONDS = 5 * 60  # one webcam stream's time limit; press record again to go on
 
-def analyse(image_path: str | None, whole_image: bool = False, opacity: float = 0.6, flip_test: bool = False):
-    """Run the whole pipeline on one image file.
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="fkp-demo-"))  # one folder per process, emptied as it goes
+atexit.register(shutil.rmtree, DOWNLOADS, ignore_errors=True)
 
-    Returns (status markdown, annotated image, combined heatmap overlay, gallery of per-keypoint
-    overlays, coordinate table, [JSON, CSV] files, state for re-rendering the overlay).
+START_HINT = "Upload a photo, take one with the webcam or paste one from the clipboard, or click an example."
+
+
+class InputError(Exception):
+    """A request the demo cannot serve; the message says what to do, in plain words."""
+
+
+# ---------------------------------------------------------------------------- the analysis
+
+
+def analyse(image_path: str | Path | bytes | None, name: str | None = None, whole_image: bool = False, flip_test: bool = False):
+    """Run the whole pipeline on one image file (or bytes) and render everything the page shows.
+
+    Returns (status markdown, annotated image path, face views [(image, caption)], face selector
+    update, heatmap image of face 1, coordinate table, JSON result, [annotated, JSON, CSV] file
+    paths, session state). Raises InputError with a plain message.
     """
-    if not image_path:
-        raise gr.Error("Upload a photo, take one with the webcam or paste one from the clipboard.")
+    if image_path is None or image_path == "":
+        raise InputError(START_HINT)
+    name = Path(name or (image_path if isinstance(image_path, (str, Path)) else "capture.png")).name
     try:
         photo = load_photo(image_path)
     except NotAnImageError as error:
-        raise gr.Error(str(error)) from None
-    faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image), flip_test=bool(flip_test))
+        raise InputError(f"{name} could not be read: {str(error).split(': ', 1)[-1]}. Try a JPEG, PNG or WebP photo.") from None
     height, width = photo.shape[:2]
+    faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image), flip_test=bool(flip_test))
     if not faces:
-        status = (f"**No face found** in this {width}x{height} image. If it is already a close face crop "
-                  "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face* and run again.")
-        return status, None, None, [], empty_table(), None, None
+        status = (f"**No face found** in this {width}x{height} image. Faces smaller than about 64 pixels, full profiles "
+                  "and faces turned more than about 45° are not found. If the image is already a close face crop "
+                  "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face*.")
+        return status, None, [], gr.update(choices=[], value=None, visible=False), None, table([]), {"faces": []}, None, None
+    found = len(faces)
+    faces = faces[:MAX_FACES]
+    for face in faces:  # what the state keeps: ~80 KB a face
+        face.heatmaps = face.heatmaps.astype(np.float16)
 
-    scale = display_scale(photo)
-    annotated = draw_faces(photo, faces, scale)
-    radius = max(3.0, min(annotated.shape[:2]) / 90)
-    annotations = [
-        ((round(x - radius), round(y - radius), round(x + radius), round(y + radius)), name)
-        for face in faces for name, (x, y) in zip(KEYPOINT_NAMES, to_display(face.keypoints, scale))
-    ]
-    gallery = [
-        (image, f"face {number} · {name} · {confidence:.2f}")
-        for number, face in enumerate(faces, start=1)
-        for image, name, confidence in zip(keypoint_overlays(face, PREDICTOR.model.stride), KEYPOINT_NAMES, face.confidence)
-    ]
-    rows = [[number, name, round(float(x), 2), round(float(y), 2), round(float(c), 3)]
-            for number, face in enumerate(faces, start=1) for name, (x, y), c in zip(KEYPOINT_NAMES, face.keypoints, face.confidence)]
-    files = write_downloads(image_path, width, height, faces, rows)
-    state = {"photo": photo, "faces": faces, "scale": scale}
-    kind = "image treated as one face" if whole_image else f"{len(faces)} face{'s' if len(faces) > 1 else ''} found"
-    status = f"**{kind}** in this {width}x{height} image. Coordinates are in original-photo pixels (x right, y down)."
+    folder = DOWNLOADS / uuid.uuid4().hex
+    folder.mkdir()
+    stem = Path(name).stem or "photo"
+    annotated = folder / f"{stem}_keypoints.jpg"
+    write_jpeg(annotated, draw_faces(photo, faces, display_scale(photo)))
+    views = [(face_view(photo, face), f"face {number} · face score {face.face_score:.2f}") for number, face in enumerate(faces, start=1)]
+    rows = [[number, index, name_, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
+            for number, face in enumerate(faces, start=1)
+            for index, (name_, (x, y), c) in enumerate(zip(KEYPOINT_NAMES, face.keypoints, face.confidence), start=1)]
+    payload = {"image": name, "width": width, "height": height, "model": model_name(),
+               "coordinates": "original-photo pixels, x right, y down, pixel centres at integers; left = the subject's left",
+               "faces": [face.as_dict() for face in faces]}
+    files = [str(annotated), *write_tables(folder, stem, payload, rows)]
+
+    kind = "image treated as one face" if whole_image else f"{found} face{'s' if found > 1 else ''} found"
+    status = f"**{kind}** in this {width}x{height} image."
+    if found > len(faces):
+        status += f" The {len(faces)} largest are shown."
     doubtful = [f"face {number} ({face.face_score:.2f})" for number, face in enumerate(faces, start=1) if not face.looks_like_a_face]
     if doubtful:
         status += (f"\n\n⚠️ **This may not be a face:** low face score for {', '.join(doubtful)}, under {FACE_SCORE_THRESHOLD}. "
                    "The keypoints are a guess; try a photo where the face is clearly visible.")
-    return (status, (annotated, annotations), overlay(state, opacity), gallery, table(rows), files, state)
+    choices = [str(number) for number in range(1, len(faces) + 1)]
+    selector = gr.update(choices=choices, value="1", visible=len(faces) > 1)
+    state = {"faces": faces}
+    return status, str(annotated), views, selector, heatmaps(state, "1"), table(rows), payload, files, state
 
 
-def analyse_upload(upload: dict | None, whole_image: bool = False, opacity: float = 0.6, flip_test: bool = False):
-    """`analyse` on the raw payload of the image input (the event runs with preprocess=False, so a
-    file that is not an image reaches `load_photo`, which names it, instead of failing inside Gradio)."""
+def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False):
+    """The API endpoint (/predict): `analyse` on the raw payload of the image input. The event runs
+    with preprocess=False, so a file that is not an image reaches `load_photo`, which says so, and
+    the path is checked here (`received_file`). Errors are raised as gr.Error with a plain message."""
+    try:
+        return analyse(*received_image(upload), whole_image, flip_test)
+    except InputError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
+
+def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: bool = False):
+    """The page's handler: like `analyse_upload`, but a cleared input or an error clears the old
+    results, and the message goes where the results were. The last output shows or hides them."""
     if not upload:
-        return analyse(None)
+        return (START_HINT, *EMPTY_RESULTS, gr.update(visible=False))
+    try:
+        return (*analyse(*received_image(upload), whole_image, flip_test), gr.update(visible=True))
+    except InputError as error:
+        return (f"⚠️ {error}", *EMPTY_RESULTS, gr.update(visible=True))
+
+
+EMPTY_RESULTS = (None, [], gr.update(choices=[], value=None, visible=False), None, None, None, None, None)
+
+
+def received_image(upload: dict | None) -> tuple[str | bytes, str | None]:
+    """(path or bytes, display name) of the image a request carries: an inline capture (data: URL,
+    size-bounded) or a file Gradio received (`received_file`)."""
+    if not upload:
+        raise InputError(START_HINT)
     url = upload.get("url") or ""
     if url.startswith("data:"):  # webcam / clipboard captures may arrive inline
-        import base64
-
-        folder = Path(tempfile.mkdtemp(prefix="fkp-"))
-        path = folder / "capture.png"
-        path.write_bytes(base64.b64decode(url.split(",", 1)[1]))
-        return analyse(str(path), whole_image, opacity, flip_test)
-    path = received_file(upload.get("path"))
-    if upload.get("orig_name"):  # keep the user's file name for messages and downloads
-        named = Path(tempfile.mkdtemp(prefix="fkp-")) / Path(upload["orig_name"]).name
-        named.symlink_to(path.resolve())
-        path = named
-    return analyse(str(path), whole_image, opacity, flip_test)
+        encoded = url.split(",", 1)[-1]
+        if len(encoded) > MAX_INLINE_BYTES * 4 // 3:
+            raise InputError(f"This capture is larger than {MAX_INLINE_BYTES // 2**20} MB. Use a smaller image.")
+        try:
+            return base64.b64decode(encoded, validate=True), "capture.png"
+        except (binascii.Error, ValueError):
+            raise InputError("This capture could not be read. Take the photo again, or upload a file.") from None
+    return str(received_file(upload.get("path"))), upload.get("orig_name")
 
 
 def received_file(path: str | None) -> Path:
@@ -107,13 +173,18 @@ def received_file(path: str | None) -> Path:
     resolved = Path(os.path.abspath(str(path or "")))  # no filesystem access before the check
     if path and any(resolved.is_relative_to(root) for root in roots):
         return resolved
-    raise gr.Error("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard.")
+    raise InputError("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard.")
 
 
-def overlay(state: dict | None, opacity: float) -> np.ndarray | None:
-    if not state:
+def heatmaps(state: dict | None, face: str | None, opacity: float = 0.7) -> np.ndarray | None:
+    """The 15 heatmaps of the selected face (1-based number as text), rendered from the session state."""
+    if not state or not state.get("faces"):
         return None
-    return combined_overlay(state["photo"], state["faces"], PREDICTOR.model.stride, float(opacity), state["scale"])
+    try:
+        index = min(max(int(face or 1), 1), len(state["faces"])) - 1
+    except ValueError:
+        index = 0
+    return heatmap_grid(state["faces"][index], float(np.clip(opacity, 0.0, 1.0)))
 
 
 def table(rows):
@@ -122,24 +193,20 @@ def table(rows):
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def empty_table():
-    return table([])
-
-
 def model_name() -> str:
-    """What the downloads say the model is: a Hub id as it is, never a server path."""
+    """What the results say the model is: a Hub id as it is, never a server path."""
     source = default_model_source()
     if source == str(DEFAULT_MODEL):
         return "fkp shipped weights"
     return Path(source).name if Path(source).exists() else source
 
 
-def write_downloads(image_path: str, width: int, height: int, faces, rows) -> list[str]:
-    folder = Path(tempfile.mkdtemp(prefix="fkp-"))
-    stem = Path(image_path).stem or "photo"
-    payload = {"image": Path(image_path).name, "width": width, "height": height, "model": model_name(),
-               "coordinates": "original-photo pixels, x right, y down, pixel centres at integers",
-               "faces": [face.as_dict() for face in faces]}
+def write_jpeg(path: Path, image: np.ndarray, quality: int = 92) -> None:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    path.write_bytes(encoded.tobytes())
+
+
+def write_tables(folder: Path, stem: str, payload: dict, rows: list) -> list[str]:
     json_path = folder / f"{stem}_keypoints.json"
     json_path.write_text(json.dumps(payload, indent=2))
     csv_path = folder / f"{stem}_keypoints.csv"
@@ -150,42 +217,143 @@ def write_downloads(image_path: str, width: int, height: int, faces, rows) -> li
     return [str(json_path), str(csv_path)]
 
 
+def prune_downloads(max_age: float = 60.0) -> None:
+    """Delete our per-request download folders once Gradio has copied them into its cache (which
+    `delete_cache` prunes): anything older than ``max_age`` seconds."""
+    cutoff = time.time() - max_age
+    for entry in DOWNLOADS.iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except FileNotFoundError:  # another request pruned it first
+            pass
+
+
+# ---------------------------------------------------------------------------- live webcam
+
+
+def live_frame(frame: np.ndarray | None, tracker: LiveTracker | None):
+    """One webcam frame -> (frame with smoothed keypoints, status, tracker state)."""
+    if frame is None:
+        return None, "", tracker
+    if tracker is None:
+        tracker = LiveTracker(PREDICTOR, DETECTOR)
+    faces = tracker.update(np.ascontiguousarray(frame[..., :3]))
+    annotated = draw_faces(frame[..., :3], faces, display_scale(frame, 960))
+    status = f"{len(faces)} face{'s' if len(faces) != 1 else ''} · {1000 * float(np.median(tracker.seconds)):.0f} ms a frame on the server"
+    return annotated, status, tracker
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def legend_html() -> str:
+    items = "".join(
+        f'<li><span class="swatch" style="background:{hex_color(KEYPOINT_COLORS[name])}"></span><b>{number}</b> {name}</li>'
+        for number, name in enumerate(KEYPOINT_NAMES, start=1))
+    return (f'<ol class="fkp-legend">{items}</ol>'
+            '<p class="fkp-note"><b>left / right are the subject\'s own</b>: the left eye is the one on the right of the '
+            'picture, as in Kaggle\'s labels. Coordinates are in original-photo pixels, x to the right, y down.</p>')
+
+
+CSS = """
+.fkp-legend {margin: 0; padding-left: 0; list-style: none; font-size: 0.9em}
+.fkp-legend li {margin: 0.1em 0; break-inside: avoid; white-space: nowrap}
+.fkp-legend .swatch {display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #222; border-radius: 50%;
+                     vertical-align: -0.1em; margin-right: 0.35em}
+.fkp-note {font-size: 0.9em}
+@media (max-width: 768px) {
+  #main-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
+  #table td, #table th, #table td *, #table th * {font-size: 11px !important; padding-left: 1px !important; padding-right: 1px !important;
+                                                   word-break: normal !important; overflow-wrap: anywhere !important}
+}
+"""
+
+ABOUT = f"""
+**How it works.** Faces are found by MediaPipe's BlazeFace detector (Google, Apache-2.0; converted to PyTorch and
+shipped with fkp, so nothing is downloaded). It finds faces turned in-plane up to about ±45°, and each crop is
+turned upright before a small stacked hourglass network predicts one heatmap per keypoint. It does not find full
+profiles, and faces under about 64 pixels may be missed. A face score under {FACE_SCORE_THRESHOLD} is flagged: the
+crop may not be a face. Up to {MAX_FACES} faces are shown per photo. Results and files are kept for
+{FILE_SECONDS // 60} minutes.
+"""
+
+
 def build_demo() -> gr.Blocks:
-    color_map = {name: hex_color(KEYPOINT_COLORS[name]) for name in KEYPOINT_NAMES}
-    with gr.Blocks(title="fkp: facial keypoints") as demo:
-        gr.Markdown("# fkp: facial keypoints\nFind faces and their 15 keypoints (eyes, brows, nose, mouth) with a stacked hourglass network. "
-                    "Hover a point to see its name; the gallery shows what the network \"sees\" for each keypoint.\n\n"
-                    "Faces are found by MediaPipe's BlazeFace detector (Google, Apache-2.0; converted to PyTorch and shipped "
-                    "with fkp, so nothing is downloaded). It finds faces turned in-plane (measured up to ±45°) and turns each "
-                    "crop upright; it does not find full profiles, and faces under about 64 pixels may be missed. A face score "
-                    "under 0.55 is flagged: the crop may not be a face.")
-        state = gr.State()
-        with gr.Row():
-            with gr.Column(scale=1):
-                image = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath", elem_id="photo")
-                whole_image = gr.Checkbox(label="Treat the whole image as one face", value=False)
-                flip_test = gr.Checkbox(label="Flip test-time augmentation (more accurate, 2x slower)", value=False)
-                run = gr.Button("Find keypoints", variant="primary", elem_id="run")
-                gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image], label="Examples (click one)")
-            with gr.Column(scale=2):
-                status = gr.Markdown(elem_id="status")
-                annotated = gr.AnnotatedImage(label="Keypoints (hover for names)", color_map=color_map, elem_id="annotated")
-                with gr.Row():
-                    combined = gr.Image(label="All 15 heatmaps", elem_id="combined", interactive=False)
-                    opacity = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Heatmap opacity")
-        gallery = gr.Gallery(label="Heatmap per keypoint", columns=5, height="auto", elem_id="heatmaps")
-        with gr.Row():
-            coordinates = gr.Dataframe(headers=TABLE_COLUMNS, label="Coordinates (original-photo pixels)", elem_id="table")
-            downloads = gr.File(label="Download JSON / CSV", file_count="multiple", elem_id="downloads")
-        outputs = [status, annotated, combined, gallery, coordinates, downloads, state]
-        inputs = [image, whole_image, opacity, flip_test]
-        run.click(analyse_upload, inputs, outputs, api_name="predict", preprocess=False)
-        image.upload(analyse_upload, inputs, outputs, api_name=False, preprocess=False)
-        opacity.release(overlay, [state, opacity], combined, api_name=False)
+    with gr.Blocks(title="fkp: facial keypoints", delete_cache=(FILE_SECONDS // 3, FILE_SECONDS)) as demo:
+        gr.Markdown("# fkp: facial keypoints\nThe 15 keypoints of Kaggle's *Facial Keypoints Detection* (eyes, brows, "
+                    "nose, mouth) for every face in a photo, at any in-plane angle, with what the network saw.")
+        with gr.Tab("Photo"):
+            state = gr.State(time_to_live=STATE_SECONDS)
+            with gr.Row(elem_id="main-row"):
+                with gr.Column(scale=2, min_width=320):
+                    image = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath", elem_id="photo", height=360)
+                    with gr.Row():
+                        whole_image = gr.Checkbox(label="Treat the whole image as one face", value=False, elem_id="whole")
+                        flip_test = gr.Checkbox(label="Flip test (steadier, 2x slower)", value=False, elem_id="flip")
+                    if EXAMPLES.is_dir():
+                        gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image], label="Examples (click one)",
+                                    examples_per_page=6)
+                    with gr.Accordion("The 15 keypoints", open=True):
+                        gr.Image(points_diagram(MEAN_FRAME_KEYPOINTS), show_label=False, container=False, interactive=False,
+                                 buttons=[], elem_id="diagram", height=260)
+                        gr.HTML(legend_html(), elem_id="legend")
+                with gr.Column(scale=3, min_width=320, visible=False, elem_id="results") as results:
+                    status = gr.Markdown(elem_id="status")
+                    with gr.Row(equal_height=True):
+                        annotated = gr.Image(label="Keypoints", format="jpeg", interactive=False, elem_id="annotated", scale=3, min_width=280, height=380)
+                        views = gr.Gallery(label="Each face, upright, points numbered", format="jpeg", columns=2, height=380,
+                                           object_fit="contain", elem_id="faces", scale=2, min_width=200)
+                    with gr.Row():
+                        face = gr.Radio(label="Heatmaps of face", choices=[], visible=False, elem_id="face-select", scale=2)
+                        opacity = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Heatmap opacity", elem_id="opacity", scale=1, min_width=200)
+                    gr.Markdown("**What the network sees:** each keypoint's heatmap over the face crop it was given, zoomed on "
+                                "the decoded point (between the ticks). A tight bright spot is a sure point; a spread or a "
+                                "second spot is doubt.", elem_classes="fkp-note")
+                    heatmap_view = gr.Image(show_label=False, format="jpeg", interactive=False, elem_id="heatmaps")
+                    coordinates = gr.Dataframe(headers=TABLE_COLUMNS, label="Coordinates (original-photo pixels)", elem_id="table",
+                                               wrap=True, column_widths=["11%", "7%", "34%", "15%", "15%", "18%"], max_height=420)
+                    with gr.Row():
+                        result_json = gr.JSON(label="Result (JSON)", open=False, elem_id="json", max_height=300)
+                        downloads = gr.File(label="Downloads: annotated image, JSON, CSV", file_count="multiple", elem_id="downloads")
+            with gr.Accordion("About the detector and this demo", open=False):
+                gr.Markdown(ABOUT)
+            api_button = gr.Button("predict", visible=False)
+
+        with gr.Tab("Live webcam", elem_id="live-tab"):
+            gr.Markdown("Press the record button under the camera: keypoints follow your face live. "
+                        f"Streams stop after {LIVE_SECONDS // 60} minutes; press again to go on.")
+            tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
+            with gr.Row():
+                camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera")
+                live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live")
+            live_status = gr.Markdown(elem_id="live-status")
+
+        outputs = [status, annotated, views, face, heatmap_view, coordinates, result_json, downloads, state]
+        options = [image, whole_image, flip_test]
+        photo_events = dict(concurrency_limit=PHOTO_CONCURRENCY, concurrency_id="photo", preprocess=False)
+        api_button.click(analyse_upload, options, outputs, api_name="predict", **photo_events)
+        for trigger in (image.change, whole_image.change, flip_test.change):
+            trigger(analyse_on_page, options, [*outputs, results], api_visibility="private", trigger_mode="always_last", **photo_events)
+        for trigger in (face.change, opacity.change):
+            trigger(heatmaps, [state, face, opacity], heatmap_view, api_visibility="private", trigger_mode="always_last",
+                    concurrency_limit=4, concurrency_id="heatmaps")
+        camera.stream(live_frame, [camera, tracker], [live, live_status, tracker], stream_every=0.05, time_limit=LIVE_SECONDS,
+                      concurrency_limit=LIVE_STREAMS, concurrency_id="live", api_visibility="private")
+        demo.load(prune_downloads, None, None, api_visibility="private", queue=False)
+        image.change(prune_downloads, None, None, api_visibility="private", queue=False)
+    demo.queue(max_size=QUEUE_SIZE)
     return demo
 
 
 demo = build_demo()
+
+LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS)
+
+
+def launch(**options):
+    """Start the server with the demo's bounds (also used by app.py)."""
+    return demo.launch(**{**LAUNCH_OPTIONS, **options})
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.demo") -> int:
@@ -196,7 +364,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.demo") -> int
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     args = parser.parse_args(argv)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    launch(server_name=args.host, server_port=args.port, share=args.share)
     return 0
 
 

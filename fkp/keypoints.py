@@ -46,21 +46,23 @@ def _mirror(name: str) -> str:
 FLIP_PERMUTATION: tuple[int, ...] = tuple(KEYPOINT_INDEX[_mirror(n)] for n in KEYPOINT_NAMES)
 FLIP_PAIRS: tuple[tuple[int, int], ...] = tuple((i, j) for i, j in enumerate(FLIP_PERMUTATION) if i < j)
 
-# RGB drawing colours: the subject's left side in warm colours, right in cool, midline in green/white.
+# RGB drawing colours: the subject's left side in warm colours, right in cool, midline in greens and
+# maroon. None is near white or near black (relative luminance 0.05-0.75): the demo draws each point
+# with a dark outline, so it reads on light and dark skin alike (tests/test_heatmaps.py checks this).
 KEYPOINT_COLORS: dict[str, tuple[int, int, int]] = {
-    "left_eye_center": (255, 64, 64),
-    "right_eye_center": (64, 128, 255),
-    "left_eye_inner_corner": (255, 140, 0),
-    "left_eye_outer_corner": (255, 215, 0),
-    "right_eye_inner_corner": (0, 200, 255),
-    "right_eye_outer_corner": (140, 90, 255),
-    "left_eyebrow_inner_end": (255, 105, 180),
-    "left_eyebrow_outer_end": (200, 0, 120),
-    "right_eyebrow_inner_end": (0, 255, 200),
-    "right_eyebrow_outer_end": (0, 140, 140),
-    "nose_tip": (60, 220, 60),
-    "mouth_left_corner": (255, 160, 120),
-    "mouth_right_corner": (120, 170, 255),
-    "mouth_center_top_lip": (230, 255, 120),
-    "mouth_center_bottom_lip": (255, 255, 255),
+    "left_eye_center": (230, 25, 75),
+    "right_eye_center": (0, 130, 200),
+    "left_eye_inner_corner": (245, 130, 48),
+    "left_eye_outer_corner": (255, 200, 0),
+    "right_eye_inner_corner": (70, 220, 230),
+    "right_eye_outer_corner": (70, 80, 255),
+    "left_eyebrow_inner_end": (240, 50, 230),
+    "left_eyebrow_outer_end": (145, 30, 180),
+    "right_eyebrow_inner_end": (0, 190, 160),
+    "right_eyebrow_outer_end": (0, 120, 120),
+    "nose_tip": (60, 180, 75),
+    "mouth_left_corner": (190, 110, 40),
+    "mouth_right_corner": (100, 150, 255),
+    "mouth_center_top_lip": (180, 220, 30),
+    "mouth_center_bottom_lip": (150, 20, 20),
 }

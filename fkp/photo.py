@@ -145,23 +145,31 @@ def predict_photo(predictor, photo: np.ndarray, detector: FaceDetector | None = 
     else:
         detector = detector or default_detector()
         crops = [(box, detector.crop(box)) for box in detector.detect(photo)]
+    results = predict_crops(predictor, gray, crops, detector if isinstance(detector, BlazeFaceDetector) else None, flip_test, refine)
+    # a detection whose crop does not look like a face is a false detection (e.g. a patch of a flag):
+    # dropped, unless the caller asked for the whole image as one face
+    return results if whole_image or keep_doubtful else [face for face in results if face.looks_like_a_face]
+
+
+def predict_crops(predictor, gray: np.ndarray, crops: list[tuple[Box | None, np.ndarray]], detector: BlazeFaceDetector | None = None,
+                  flip_test: bool | None = None, refine: bool = False, pyramid: list | None = None) -> list[FaceResult]:
+    """Keypoints for given crops of a (H, W) uint8 grayscale photo: ``crops`` pairs a box (or None)
+    with its 2x3 photo -> frame matrix. ``pyramid`` caches the photo's pyrDown levels (see `warp`).
+    Every result gets a face score; none is dropped."""
     if not crops:
         return []
-    pyramid = [gray]
+    pyramid = pyramid if pyramid is not None else [gray]
     frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
     keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
     if refine:
         crops = [(box, refined_crop(apply_affine(invert_affine(matrix), kp))) for (box, matrix), kp in zip(crops, keypoints)]
         frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
         keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
-    scores = face_scores(frames, confidence, detector if isinstance(detector, BlazeFaceDetector) else None)
-    results = [
+    scores = face_scores(frames, confidence, detector)
+    return [
         FaceResult(box, matrix, apply_affine(invert_affine(matrix), kp).astype(np.float32), conf, hm, frame, kp, float(score))
         for (box, matrix), kp, conf, hm, frame, score in zip(crops, keypoints, confidence, heatmaps, frames, scores)
     ]
-    # a detection whose crop does not look like a face is a false detection (e.g. a patch of a flag):
-    # dropped, unless the caller asked for the whole image as one face
-    return results if whole_image or keep_doubtful else [face for face in results if face.looks_like_a_face]
 
 
 def face_scores(frames: np.ndarray, confidence: np.ndarray, detector: BlazeFaceDetector | None = None) -> np.ndarray:

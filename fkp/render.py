@@ -1,19 +1,35 @@
-"""Drawing for the demo: keypoints on photos, per-keypoint heatmap overlays, a combined overlay.
-All images are (H, W, 3) uint8 RGB; coordinates follow `fkp.keypoints`' pixel convention."""
+"""Drawing for the demo and `fkp predict --annotated`: keypoints on photos, a zoomed upright view of
+each face, per-keypoint heatmaps and a diagram of the 15 points.
+
+All images are (H, W, 3) uint8 RGB; coordinates follow `fkp.keypoints`' pixel convention. Markers
+are filled circles in the keypoint's colour with a dark outline (readable on any skin), sized to
+the face they belong to.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
-from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
+from .keypoints import FRAME_SIZE, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS
 from .transforms import apply_affine, invert_affine, scale_matrix
 
 COLORS = np.array([KEYPOINT_COLORS[name] for name in KEYPOINT_NAMES], dtype=np.float32)  # (15, 3)
+OUTLINE = (20, 20, 20)
+BOX_COLOR = (255, 255, 255)
 
 
 def hex_color(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+@lru_cache(maxsize=8)
+def font(size: int) -> ImageFont.ImageFont:
+    """Pillow's bundled scalable font (no system fonts needed)."""
+    return ImageFont.load_default(size=size)
 
 
 def display_scale(photo: np.ndarray, max_side: int = 1280) -> float:
@@ -31,61 +47,152 @@ def resize(photo: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
+def face_size(face) -> float:
+    """A face's size in photo pixels: the side of its 96x96 crop mapped back to the photo."""
+    return FRAME_SIZE / np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))
+
+
+def marker_radius(size: float) -> int:
+    """Marker radius for a face ``size`` pixels across: small enough to leave eye corners visible."""
+    return int(np.clip(round(size / 70), 2, 9))
+
+
+def draw_points(canvas: np.ndarray, points: np.ndarray, radius: int) -> None:
+    """Draw (15, 2) points on ``canvas`` in place: keypoint colour, dark outline."""
+    outline = max(1, radius // 2)
+    for (x, y), color in zip(points, COLORS):
+        centre = (round(float(x)), round(float(y)))
+        cv2.circle(canvas, centre, radius + outline, OUTLINE, -1, cv2.LINE_AA)
+        cv2.circle(canvas, centre, radius, tuple(int(c) for c in color), -1, cv2.LINE_AA)
+
+
 def draw_faces(photo: np.ndarray, faces, scale: float = 1.0) -> np.ndarray:
-    """The photo (resized by ``scale``) with each face's box, number and 15 colour-coded points."""
+    """The photo (resized by ``scale``) with each face's box, number and 15 points."""
     canvas = resize(photo, scale)
-    radius = max(2, round(min(canvas.shape[:2]) / 160))
     for number, face in enumerate(faces, start=1):
+        size = face_size(face) * scale
+        radius = marker_radius(size)
         if face.box is not None:
             corners = to_display(np.array([[face.box.x, face.box.y], [face.box.x + face.box.width, face.box.y + face.box.height]]), scale)
-            top_left, bottom_right = (tuple(round(float(v)) for v in corner) for corner in corners)
-            cv2.rectangle(canvas, top_left, bottom_right, (255, 255, 255), max(1, radius // 2), cv2.LINE_AA)
-            cv2.putText(canvas, str(number), (top_left[0] + 3, top_left[1] + 6 * radius), cv2.FONT_HERSHEY_SIMPLEX, radius / 4, (255, 255, 255), max(1, radius // 2), cv2.LINE_AA)
-        for (x, y), color in zip(to_display(face.keypoints, scale), COLORS):
-            centre = (round(float(x)), round(float(y)))
-            cv2.circle(canvas, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
-            cv2.circle(canvas, centre, radius, tuple(int(c) for c in color), -1, cv2.LINE_AA)
+            (x0, y0), (x1, y1) = (tuple(round(float(v)) for v in corner) for corner in corners)
+            thickness = max(1, round(size / 160))
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), OUTLINE, thickness + 2, cv2.LINE_AA)
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), BOX_COLOR, thickness, cv2.LINE_AA)
+            label_face(canvas, number, (x0, y0), size)
+        draw_points(canvas, to_display(face.keypoints, scale), radius)
     return canvas
 
 
+def label_face(canvas: np.ndarray, number: int, corner: tuple[int, int], size: float) -> None:
+    """A white-on-dark face number tag at a box's top-left corner (in place)."""
+    text = str(number)
+    scale = float(np.clip(size / 250, 0.45, 1.6))
+    thickness = max(1, round(scale * 2))
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x, y = max(0, corner[0]), max(0, corner[1] - height - baseline - 4)
+    cv2.rectangle(canvas, (x, y), (x + width + 6, y + height + baseline + 4), OUTLINE, -1)
+    cv2.putText(canvas, text, (x + 3, y + height + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, BOX_COLOR, thickness, cv2.LINE_AA)
+
+
+def face_view(photo: np.ndarray, face, size: int = 288) -> np.ndarray:
+    """A zoomed, upright colour view of one face (the crop the model saw, at ``size`` px) with its
+    15 points numbered 1-15 as in `KEYPOINT_NAMES`."""
+    zoom = size / FRAME_SIZE
+    matrix = scale_matrix(zoom) @ np.vstack([face.matrix, [0, 0, 1]])
+    view = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    points = to_display(face.frame_keypoints, zoom)
+    draw_points(view, points, max(2, size // 110))
+    return number_points(view, points, size // 24)
+
+
+def number_points(canvas: np.ndarray, points: np.ndarray, text_size: int) -> np.ndarray:
+    """Write each point's number (1-15) beside it, away from the points' centre, outlined for contrast."""
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    typeface = font(max(9, text_size))
+    centre = points.mean(axis=0)
+    for number, (point, color) in enumerate(zip(points, COLORS), start=1):
+        away = point - centre
+        away = away / (np.linalg.norm(away) + 1e-6)
+        x, y = point + away * text_size * 0.9
+        draw.text((float(x), float(y)), str(number), font=typeface, anchor="mm", fill=tuple(int(c) for c in color),
+                  stroke_width=max(1, text_size // 6), stroke_fill=OUTLINE)
+    return np.asarray(image)
+
+
 def colorize(heatmap: np.ndarray) -> np.ndarray:
-    """(H, W) heatmap -> (H, W, 3) RGB with the 'inferno' colour map, 0..1 mapped to full range."""
+    """(H, W) values in 0..1 -> (H, W, 3) RGB with the 'inferno' colour map."""
     values = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(values, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def keypoint_overlays(face, stride: int, size: int = 192, alpha: float = 0.55) -> list[np.ndarray]:
-    """One image per keypoint: the face crop the model saw with that keypoint's heatmap over it."""
-    frame = cv2.cvtColor(cv2.resize(face.frame, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB).astype(np.float32)
-    factor = size / face.frame.shape[0]
-    overlays = []
-    for heatmap, (x, y), color in zip(face.heatmaps, to_display(face.frame_keypoints, factor), COLORS):
-        heat = cv2.resize(np.clip(heatmap, 0, 1), (size, size), interpolation=cv2.INTER_LINEAR)
-        weight = alpha * np.clip(heat * 1.5, 0, 1)[..., None]
-        image = (frame * (1 - weight) + colorize(heat).astype(np.float32) * weight).astype(np.uint8)
-        centre = (round(float(x)), round(float(y)))
-        cv2.drawMarker(image, centre, tuple(int(c) for c in color), cv2.MARKER_CROSS, 12, 2, cv2.LINE_AA)
-        overlays.append(image)
-    return overlays
+def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, window: float = 48.0) -> np.ndarray:
+    """All 15 heatmaps of one face, each in the inferno colour map over the grayscale face crop the
+    model saw, zoomed on a ``window``-pixel square of the 96x96 frame around the decoded point and
+    scaled to its own peak, so that its spread shows. The point is marked by four ticks around it,
+    which leave the peak visible. Each tile is titled with number, name and confidence."""
+    zoom = tile / window
+    title = max(16, tile // 9)
+    rows = -(-NUM_KEYPOINTS // columns)
+    grid = np.full((rows * (tile + title), columns * tile, 3), 255, np.uint8)
+    frame_to_heat = scale_matrix(face.heatmaps.shape[-1] / face.frame.shape[0])  # the heatmap grid's cells, as in fkp.heatmaps
+    for index, (heatmap, point) in enumerate(zip(face.heatmaps, face.frame_keypoints)):
+        # frame -> tile: the window centred on the point, scaled to the tile (pixel centres as in scale_matrix)
+        to_tile = np.array([[zoom, 0, (tile - 1) / 2 - zoom * point[0]], [0, zoom, (tile - 1) / 2 - zoom * point[1]]])
+        crop = cv2.warpAffine(face.frame, to_tile, (tile, tile), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        heat_to_tile = to_tile @ np.vstack([invert_affine(frame_to_heat), [0, 0, 1]])
+        heat = cv2.warpAffine(heatmap.astype(np.float32), heat_to_tile, (tile, tile), flags=cv2.INTER_CUBIC, borderValue=0)
+        heat = np.clip(heat / max(float(heatmap.max()), 1e-3), 0, 1)
+        weight = opacity * np.sqrt(heat)[..., None]  # sqrt: the tails of the spread stay visible
+        gray = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB).astype(np.float32)
+        image = (gray * (1 - weight) + colorize(heat).astype(np.float32) * weight).astype(np.uint8)
+        draw_ticks(image, ((tile - 1) / 2, (tile - 1) / 2), gap=tile // 7, length=tile // 12)
+        top, left = (index // columns) * (tile + title), (index % columns) * tile
+        grid[top + title:top + title + tile, left:left + tile] = image
+    image = Image.fromarray(grid)
+    draw = ImageDraw.Draw(image)
+    typeface = font(max(10, title * 2 // 3))
+    for index, (name, confidence) in enumerate(zip(KEYPOINT_NAMES, face.confidence)):
+        top, left = (index // columns) * (tile + title), (index % columns) * tile
+        swatch = tuple(int(c) for c in COLORS[index])
+        draw.rectangle((left + 3, top + 4, left + title - 4, top + title - 3), fill=swatch, outline=OUTLINE)
+        draw.text((left + title + 1, top + title // 2), f"{index + 1} {short_name(name)} {confidence:.2f}", font=typeface, anchor="lm", fill=(30, 30, 30))
+    return np.asarray(image)
 
 
-def combined_overlay(photo: np.ndarray, faces, stride: int, opacity: float = 0.6, scale: float = 1.0) -> np.ndarray:
-    """The photo with every face's 15 heatmaps warped back onto it, each in its keypoint's colour."""
-    canvas = resize(photo, scale).astype(np.float32)
-    height, width = canvas.shape[:2]
-    heat_to_frame = np.vstack([scale_matrix(stride), [0, 0, 1]])  # fkp.heatmaps' cell convention
-    photo_to_display = np.vstack([scale_matrix(scale), [0, 0, 1]])
-    color_sum = np.zeros((height, width, 3), np.float32)
-    weight_sum = np.zeros((height, width), np.float32)
-    for face in faces:
-        frame_to_photo = np.vstack([invert_affine(face.matrix), [0, 0, 1]])
-        heat_to_display = (photo_to_display @ frame_to_photo @ heat_to_frame)[:2]
-        heat = np.clip(face.heatmaps, 0, 1).astype(np.float32)  # (15, h, w)
-        # warping is linear, so sum colour-weighted heatmaps on the small grid and warp once (4 channels)
-        small = np.concatenate([np.einsum("khw,kc->hwc", heat, COLORS), heat.sum(0)[..., None]], axis=-1)
-        warped = cv2.warpAffine(small, heat_to_display, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
-        color_sum += warped[..., :3]
-        weight_sum += warped[..., 3]
-    alpha = opacity * np.clip(weight_sum, 0, 1)[..., None]
-    mean_color = color_sum / np.maximum(weight_sum, 1e-6)[..., None]
-    return (canvas * (1 - alpha) + mean_color * alpha).clip(0, 255).astype(np.uint8)
+def draw_ticks(canvas: np.ndarray, centre: tuple[float, float], gap: int, length: int) -> None:
+    """Four short white-on-dark ticks pointing at ``centre`` from ``gap`` pixels away (in place)."""
+    x, y = centre
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        start = (round(x + dx * gap), round(y + dy * gap))
+        end = (round(x + dx * (gap + length)), round(y + dy * (gap + length)))
+        cv2.line(canvas, start, end, OUTLINE, 4, cv2.LINE_AA)
+        cv2.line(canvas, start, end, (255, 255, 255), 2, cv2.LINE_AA)
+
+
+def short_name(name: str) -> str:
+    """A keypoint name shortened to fit a tile title ('left_eyebrow_outer_end' -> 'L brow outer')."""
+    words = name.replace("_center", "").replace("_corner", "").replace("_end", "").split("_")
+    side = {"left": "L", "right": "R"}.get(words[0])
+    words = ([side] + words[1:]) if side else words
+    return " ".join(words).replace("eyebrow", "brow")
+
+
+def points_diagram(mean_points: np.ndarray, size: int = 320) -> np.ndarray:
+    """A schematic face with the 15 points numbered at their mean frame positions (``mean_points``,
+    (15, 2) in the 96x96 frame), as a viewer sees a subject: the subject's left is on the right."""
+    zoom = size / FRAME_SIZE
+    canvas = np.full((size, size, 3), 250, np.uint8)
+    centre = (round(size * 0.505), round(size * 0.53))
+    cv2.ellipse(canvas, centre, (round(size * 0.36), round(size * 0.47)), 0, 0, 360, (225, 205, 185), -1, cv2.LINE_AA)
+    cv2.ellipse(canvas, centre, (round(size * 0.36), round(size * 0.47)), 0, 0, 360, (150, 130, 110), 2, cv2.LINE_AA)
+    points = to_display(mean_points, zoom)
+    draw_points(canvas, points, max(3, size // 80))
+    canvas = number_points(canvas, points, size // 18)
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    typeface = font(max(10, size // 26))
+    draw.text((6, 6), "subject's right", font=typeface, anchor="la", fill=(60, 60, 60))
+    draw.text((size - 6, 6), "subject's left", font=typeface, anchor="ra", fill=(60, 60, 60))
+    return np.asarray(image)
+

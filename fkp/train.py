@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from fkp.data import LABEL_X_SHIFT_HELP, HeatmapDataset, load_source, split_dataset, to_arrays
 from fkp.metrics import keypoint_metrics
-from fkp.model import MODEL_CONFIGS, build_model, predict_with
+from fkp.model import MODEL_CONFIGS, build_model, load_model, predict_with
 from fkp.transforms import Augmentation
 
 logger = get_logger(__name__)
@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--checkpoints_total_limit", type=int, default=2)
     p.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder or 'latest'")
+    p.add_argument("--init_from", default=None,
+                   help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) with a fresh optimizer and schedule")
     p.add_argument("--report_to", default=None, help="tracker: tensorboard, wandb, ... (default none)")
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
@@ -140,7 +142,13 @@ def main(args: argparse.Namespace) -> dict:
         raise ValueError(f"{args.dataset}: need training and validation rows, got {len(train_images)} and {len(val_images)}")
 
     overrides = {k: getattr(args, k) for k in ("num_stacks", "depth", "channels", "stride", "sigma") if getattr(args, k) is not None}
-    model = build_model(args.model_config, **overrides).to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
+    if args.init_from:
+        if overrides:
+            raise ValueError(f"--init_from takes the architecture from {args.init_from}'s config.json; drop {', '.join('--' + k for k in overrides)}")
+        model = load_model(args.init_from).train()
+    else:
+        model = build_model(args.model_config, **overrides)
+    model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
     stride, sigma, refine = model.stride, model.sigma, model.refine
     augmentation = None if args.no_augment else Augmentation(
         max_rotation_deg=args.rotation_deg, scale_range=(1 - args.scale_jitter, 1 + args.scale_jitter), occlusion_prob=args.occlusion_prob)

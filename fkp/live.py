@@ -1,0 +1,106 @@
+"""Keypoints on a live video stream (the demo's webcam tab), after MediaPipe's face pipeline: the
+detector runs only when no face is tracked (and every ``redetect_every`` frames, to pick up new
+faces); otherwise each face's crop is re-fitted to its keypoints in the previous frame, which costs
+one model pass instead of a detection. A One Euro filter per face smooths the keypoints so that they
+hold still when the face does and follow it without lag when it moves (Casiez et al., CHI 2012).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .detect import BlazeFaceDetector
+from .photo import FACE_SCORE_THRESHOLD, FaceResult, predict_crops, refined_crop
+from .render import face_size
+
+
+class OneEuroFilter:
+    """One Euro filter over arrays of a fixed shape: a low-pass filter whose cutoff frequency rises
+    with the signal's speed. ``min_cutoff`` (Hz) sets the smoothing at rest, ``beta`` how fast the
+    cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes)."""
+
+    def __init__(self, min_cutoff: float = 1.5, beta: float = 2.0, derivative_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
+        self.value: np.ndarray | None = None
+        self.speed: np.ndarray | None = None
+        self.time = 0.0
+
+    @staticmethod
+    def _alpha(dt: float, cutoff: np.ndarray | float) -> np.ndarray | float:
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, value: np.ndarray, timestamp: float, unit: float = 1.0) -> np.ndarray:
+        value = np.asarray(value, dtype=np.float64)
+        if self.value is None:
+            self.value, self.speed, self.time = value, np.zeros_like(value), timestamp
+            return value.copy()
+        dt = max(timestamp - self.time, 1e-3)
+        speed = (value - self.value) / dt
+        self.speed = self.speed + self._alpha(dt, self.derivative_cutoff) * (speed - self.speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self.speed) / unit
+        self.value = self.value + self._alpha(dt, cutoff) * (value - self.value)
+        self.time = timestamp
+        return self.value.copy()
+
+
+@dataclass
+class Track:
+    """One followed face: its last (raw) result and its keypoint filter."""
+
+    face: FaceResult
+    smoother: OneEuroFilter = field(default_factory=OneEuroFilter)
+
+
+class LiveTracker:
+    """Follows the faces of a video stream frame by frame; `update` returns each frame's faces with
+    smoothed keypoints (photo pixels of that frame)."""
+
+    def __init__(self, predictor, detector: BlazeFaceDetector, max_faces: int = 4, redetect_every: int = 15, threshold: float = FACE_SCORE_THRESHOLD):
+        self.predictor, self.detector = predictor, detector
+        self.max_faces, self.redetect_every, self.threshold = max_faces, redetect_every, threshold
+        self.tracks: list[Track] = []
+        self.frames_since_detection = 0
+        self.seconds: deque[float] = deque(maxlen=30)  # processing time of the last frames
+
+    def update(self, frame: np.ndarray, timestamp: float | None = None) -> list[FaceResult]:
+        """Faces in one (H, W, 3) RGB frame, largest first, keypoints smoothed over time."""
+        started = time.perf_counter()
+        timestamp = time.monotonic() if timestamp is None else timestamp
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        pyramid = [gray]
+        tracked = predict_crops(self.predictor, gray, [(t.face.box, refined_crop(t.face.keypoints)) for t in self.tracks], self.detector, pyramid=pyramid)
+        kept = [(track, face) for track, face in zip(self.tracks, tracked) if face.face_score >= self.threshold]
+        self.frames_since_detection += 1
+        if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
+            kept = self._detect(frame, gray, pyramid, kept)
+            self.frames_since_detection = 0
+        self.tracks = []
+        results = []
+        for track, face in kept[: self.max_faces]:
+            track.face = face
+            self.tracks.append(track)
+            smoothed = track.smoother(face.keypoints, timestamp, unit=face_size(face)).astype(np.float32)
+            results.append(FaceResult(face.box, face.matrix, smoothed, face.confidence, face.heatmaps, face.frame, face.frame_keypoints, face.face_score))
+        self.seconds.append(time.perf_counter() - started)
+        return results
+
+    def _detect(self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list) -> list[tuple[Track, FaceResult]]:
+        """Detect faces; each found face continues the kept track it overlaps (keeping its filter)."""
+        boxes = self.detector.detect(frame)[: self.max_faces]
+        found = predict_crops(self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid)
+        found = [face for face in found if face.face_score >= self.threshold]
+        result, free = [], list(kept)
+        for face in found:
+            match = next((pair for pair in free if face.box is not None and face.box.contains(pair[1].keypoints.mean(axis=0))), None)
+            if match is not None:
+                free.remove(match)
+                result.append((match[0], match[1]))  # the tracked crop is the steadier one
+            else:
+                result.append((Track(face), face))
+        return result + free  # tracked faces the detector missed stay, while they still look like faces
