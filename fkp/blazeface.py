@@ -114,7 +114,7 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     low = np.maximum(box[:2], boxes[:, :2])
     high = np.minimum(box[2:], boxes[:, 2:])
     inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)
     return inter / np.maximum(area(box) + area(boxes) - inter, 1e-12)
 
 

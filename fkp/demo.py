@@ -27,17 +27,31 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 try:
-    import gradio as gr  # noqa: E402
+    import gradio as gr
 except ImportError as error:  # the demo is an optional part of an installed fkp
     raise ImportError("the fkp demo needs Gradio: pip install 'fkp[demo]' (or pip install -r requirements.txt)") from error
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from .api import DEFAULT_MODEL, FaceKeypoints, default_model_source  # noqa: E402
-from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES  # noqa: E402
-from .live import LiveTracker  # noqa: E402
-from .photo import FACE_SCORE_THRESHOLD, MEAN_FRAME_KEYPOINTS, NotAnImageError, default_detector, load_photo, predict_photo  # noqa: E402
-from .render import display_scale, draw_faces, face_view, heatmap_grid, hex_color, points_diagram  # noqa: E402
+from .api import DEFAULT_MODEL, FaceKeypoints, default_model_source
+from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
+from .live import LiveTracker
+from .photo import (
+    FACE_SCORE_THRESHOLD,
+    MEAN_FRAME_KEYPOINTS,
+    NotAnImageError,
+    default_detector,
+    load_photo,
+    predict_photo,
+)
+from .render import (
+    display_scale,
+    draw_faces,
+    face_view,
+    heatmap_grid,
+    hex_color,
+    points_diagram,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # in a repository checkout / Space; absent when pip-installed
 TABLE_COLUMNS = ["face", "#", "keypoint", "x", "y", "confidence"]

@@ -21,7 +21,15 @@ import torch
 
 from .data import Framing, landmark_crop
 from .keypoints import FRAME_SIZE
-from .transforms import apply_affine, crop_matrix, fit_similarity, invert_affine, rotate, upright_angle, warp
+from .transforms import (
+    apply_affine,
+    crop_matrix,
+    fit_similarity,
+    invert_affine,
+    rotate,
+    upright_angle,
+    warp,
+)
 
 
 @dataclass(frozen=True, eq=False)

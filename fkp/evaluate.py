@@ -39,11 +39,16 @@ def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shif
 def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1, refine: bool = False) -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split."""
-    from .data import SPLIT_SIDES, DataError, ibug68_to_kaggle, in_validation, read_ytf68_photos
+    from .data import (
+        SPLIT_SIDES,
+        DataError,
+        ibug68_to_kaggle,
+        in_validation,
+        read_ytf68_photos,
+    )
     from .detect import match_face
-    from .photo import default_detector
     from .metrics import keypoint_metrics
-    from .photo import predict_photo
+    from .photo import default_detector, predict_photo
 
     detector = detector or default_detector()
     predicted, targets, photos, missed = [], [], 0, []

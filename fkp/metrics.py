@@ -36,7 +36,7 @@ def keypoint_metrics(predicted: np.ndarray, target: np.ndarray) -> dict:
     return {
         "rmse": float(np.sqrt(squared.sum() / (2 * n_points))) if n_points else float("nan"),
         "nme": float(normalised[nme_mask].mean()) if nme_mask.any() else float("nan"),
-        "n_images": int(len(target)),
+        "n_images": len(target),
         "n_points": n_points,
         "per_keypoint": per_keypoint,
     }

@@ -23,10 +23,21 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, broadcast_object_list, gather_object, set_seed
+from accelerate.utils import (
+    ProjectConfiguration,
+    broadcast_object_list,
+    gather_object,
+    set_seed,
+)
 from tqdm.auto import tqdm
 
-from fkp.data import LABEL_X_SHIFT_HELP, HeatmapDataset, load_source, split_dataset, to_arrays
+from fkp.data import (
+    LABEL_X_SHIFT_HELP,
+    HeatmapDataset,
+    load_source,
+    split_dataset,
+    to_arrays,
+)
 from fkp.metrics import keypoint_metrics
 from fkp.model import MODEL_CONFIGS, build_model, load_model, predict_with
 from fkp.transforms import Augmentation

@@ -17,8 +17,8 @@ import pandas as pd
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fkp.data import load_source, person_of  # noqa: E402
-from fkp.keypoints import KAGGLE_COLUMNS  # noqa: E402
+from fkp.data import load_source, person_of
+from fkp.keypoints import KAGGLE_COLUMNS
 
 OUT = Path(__file__).parent / "fixtures"
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import FIXTURES, ROOT
+from PIL import Image
 
 from fkp.keypoints import KEYPOINT_INDEX, KEYPOINT_NAMES
 from fkp.photo import NotAnImageError, load_photo
@@ -158,7 +157,7 @@ def test_common_image_formats(tmp_path):
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
     Image.fromarray(rgb).save(tmp_path / "photo.webp")
-    Image.fromarray((np.asarray(Image.fromarray(rgb).convert("L")).astype(np.uint16) * 257)).save(tmp_path / "deep.png")
+    Image.fromarray(np.asarray(Image.fromarray(rgb).convert("L")).astype(np.uint16) * 257).save(tmp_path / "deep.png")
     Image.fromarray(rgb).convert("P").save(tmp_path / "palette.gif")
     for name in ("rgba.png", "gray.png", "photo.webp", "deep.png", "palette.gif"):
         photo = load_photo(tmp_path / name)
@@ -413,8 +412,9 @@ def test_browser_live_webcam_streams_annotated_frames(server, tmp_path):
         page = context.new_page()
         page.goto(server)
         page.get_by_role("tab", name="Live webcam").click()
+        page.locator("#camera").get_by_text("Click to Access Webcam").click()
         page.locator("#camera video").wait_for(state="visible", timeout=30_000)
-        page.locator("#camera button[aria-label*='ecord'], #camera button:has-text('Record'), #camera .button-wrap button").first.click()
+        page.locator("#camera button").filter(has_text="Record").first.click()
         page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').src.length > 100", timeout=60_000)
         page.wait_for_function("document.querySelector('#live-status') && document.querySelector('#live-status').innerText.includes('1 face')", timeout=60_000)
         seen = set()

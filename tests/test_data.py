@@ -7,14 +7,22 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FIXTURES, ROOT, SHARED
 
 from fkp.data import (
-    LANDMARK_FRAMING, DataError, features, fit_framing, ibug68_to_kaggle, load_source, read_kaggle_labels,
-    read_landmarks, split_dataset, to_arrays, ytf68_tables,
+    LANDMARK_FRAMING,
+    DataError,
+    features,
+    fit_framing,
+    ibug68_to_kaggle,
+    load_source,
+    read_kaggle_labels,
+    read_landmarks,
+    split_dataset,
+    to_arrays,
+    ytf68_tables,
 )
 from fkp.keypoints import KAGGLE_COLUMNS, KEYPOINT_INDEX
-
-from conftest import FIXTURES, ROOT, SHARED
 
 KAGGLE = FIXTURES / "kaggle"
 

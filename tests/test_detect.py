@@ -3,7 +3,6 @@ through the rotated crop, panoramas and very large canvases within a bounded win
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
 
 LABEL_X_SHIFT = -1.3  # the ytf68 label correction (benchmarks/label_offset.py)
@@ -142,6 +141,7 @@ def test_face_score_separates_a_face_crop_from_non_face_crops(faces, predictor):
 
 def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):
     from conftest import ROOT
+
     from fkp.photo import load_photo, predict_photo
 
     (face,) = predict_photo(predictor, load_photo(ROOT / "examples" / "no_face_cat.jpg"), whole_image=True)

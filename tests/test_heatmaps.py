@@ -3,8 +3,14 @@ import pytest
 import torch
 
 from fkp.heatmaps import decode, encode, from_heatmap_coords, to_heatmap_coords
+from fkp.keypoints import (
+    FLIP_PAIRS,
+    FLIP_PERMUTATION,
+    KAGGLE_COLUMNS,
+    KEYPOINT_COLORS,
+    KEYPOINT_NAMES,
+)
 from fkp.transforms import apply_affine, scale_matrix
-from fkp.keypoints import FLIP_PAIRS, FLIP_PERMUTATION, KAGGLE_COLUMNS, KEYPOINT_COLORS, KEYPOINT_NAMES
 
 
 def grid_points(step=3.7):

@@ -1,12 +1,18 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from fkp.data import load_source, to_arrays
 from fkp.keypoints import KEYPOINT_INDEX
-from fkp.transforms import Augmentation, apply_affine, crop_matrix, invert_affine, mark_outside, warp
-
-from conftest import FIXTURES
+from fkp.transforms import (
+    Augmentation,
+    apply_affine,
+    crop_matrix,
+    invert_affine,
+    mark_outside,
+    warp,
+)
 
 GEOMETRY_ONLY = dict(brightness=0.0, contrast=0.0, blur_prob=0.0)
 
