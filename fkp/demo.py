@@ -339,7 +339,8 @@ def build_demo() -> gr.Blocks:
                         f"Streams stop after {LIVE_SECONDS // 60} minutes; press again to go on.")
             tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
             with gr.Row():
-                camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera")
+                camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera",
+                                  webcam_options=gr.WebcamOptions(mirror=False))  # as the keypoints are drawn: the subject's left on the right
                 live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live")
             live_status = gr.Markdown(elem_id="live-status")
 

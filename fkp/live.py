@@ -24,7 +24,7 @@ class OneEuroFilter:
     with the signal's speed. ``min_cutoff`` (Hz) sets the smoothing at rest, ``beta`` how fast the
     cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes)."""
 
-    def __init__(self, min_cutoff: float = 1.5, beta: float = 2.0, derivative_cutoff: float = 1.0):
+    def __init__(self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0):
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
         self.value: np.ndarray | None = None
         self.speed: np.ndarray | None = None

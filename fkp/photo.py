@@ -15,7 +15,8 @@ from .detect import BlazeFaceDetector, Box, FaceDetector
 from .keypoints import KEYPOINT_NAMES
 from .transforms import apply_affine, crop_matrix, fit_similarity, invert_affine, warp
 
-Image.MAX_IMAGE_PIXELS = 120_000_000  # large photos are fine; decompression bombs are not
+MAX_PIXELS = 150_000_000  # a 12000x12000 photo is fine; anything larger is refused before decoding
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # (Pillow itself only refuses beyond twice this)
 
 
 class NotAnImageError(ValueError):
@@ -24,7 +25,7 @@ class NotAnImageError(ValueError):
 
 def _reason(error: Exception) -> str:
     if isinstance(error, Image.DecompressionBombError):
-        return f"it has more than {Image.MAX_IMAGE_PIXELS:,} pixels"
+        return f"it has more than {MAX_PIXELS:,} pixels"
     if isinstance(error, UnidentifiedImageError):
         return "its contents are not a known image format (JPEG, PNG, WebP, ...)"
     if isinstance(error, FileNotFoundError):
@@ -50,6 +51,8 @@ def load_photo(source: str | Path | bytes | Image.Image | np.ndarray) -> np.ndar
         name = "upload" if isinstance(source, (bytes, Image.Image)) else str(source)
         try:
             image = source if isinstance(source, Image.Image) else Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            if image.width * image.height > MAX_PIXELS:  # the header alone says so: nothing is decoded
+                raise Image.DecompressionBombError(f"{image.width}x{image.height}")
             image.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             # the reason in plain words, never the library's text (which holds server paths)

@@ -152,6 +152,14 @@ def test_markers_are_sized_to_the_face(app):
     assert marker_radius(min(sizes)) <= marker_radius(max(sizes)) and marker_radius(20) == 2 and marker_radius(5000) == 9
 
 
+def test_oversized_photo_is_refused_before_decoding(tmp_path):
+    from fkp.photo import MAX_PIXELS
+
+    Image.new("1", (13000, 12000)).save(tmp_path / "huge.png")  # 156 megapixels, a small file
+    with pytest.raises(NotAnImageError, match=f"huge.png is not an image that can be read: it has more than {MAX_PIXELS:,} pixels"):
+        load_photo(tmp_path / "huge.png")
+
+
 def test_common_image_formats(tmp_path):
     rgb = np.asarray(Image.open(EXAMPLES / "grace_hopper.jpg").convert("RGB"))
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
