@@ -144,23 +144,26 @@ class StackedHourglass(
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, flip_test: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Predict keypoints for (B, 1, 96, 96) images in [0, 1]; see `predict_with`."""
-        return predict_with(self, images, self.stride, self.refine, flip_test)
+        return predict_with(self, images, self.stride, self.refine, flip_test, self.sigma)
 
 
 @torch.inference_mode()
-def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False):
+def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False, sigma: float = 0.0):
     """Keypoints (B, K, 2) in input pixels, confidence (B, K) and final heatmaps (B, K, H, W) from
     ``forward`` (a StackedHourglass or a compiled copy of one) on (B, 1, 96, 96) images in [0, 1].
 
     With ``flip_test`` the heatmaps of the mirrored image are flipped back (left/right keypoints
     swapped) and averaged in. Cell centres are symmetric about the frame centre (see fkp.heatmaps),
-    so mirroring the heatmap of the mirrored image aligns it exactly with the original.
+    so mirroring the heatmap of the mirrored image aligns it exactly with the original. ``sigma``:
+    the training target's sigma (cells), used to `fkp.heatmaps.modulate` the heatmaps before decoding.
     """
-    heatmaps = forward(images)[:, -1]
-    if flip_test:
-        mirrored = forward(images.flip(-1))[:, -1].flip(-1)[:, list(FLIP_PERMUTATION)]
-        heatmaps = (heatmaps + mirrored) / 2
-    keypoints, confidence = decode(heatmaps.float(), stride=stride, refine=refine)
+    if flip_test:  # one batch with the mirrored images: cheaper than two passes (benchmarks/speed.py)
+        both = forward(torch.cat([images, images.flip(-1)]))[:, -1]
+        mirrored = both[len(images):].flip(-1)[:, list(FLIP_PERMUTATION)]
+        heatmaps = (both[: len(images)] + mirrored) / 2
+    else:
+        heatmaps = forward(images)[:, -1]
+    keypoints, confidence = decode(heatmaps.float(), stride=stride, refine=refine, blur_sigma=sigma)
     return keypoints, confidence, heatmaps
 
 

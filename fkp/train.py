@@ -115,11 +115,11 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def evaluate(model, loader, accelerator, stride: int, refine: bool) -> dict:
+def evaluate(model, loader, accelerator, stride: int, refine: bool, sigma: float = 0.0) -> dict:
     model.eval()
     predictions, targets = [], []
     for images, _, _, keypoints in loader:
-        predicted, _, _ = predict_with(model, images.contiguous(memory_format=torch.channels_last), stride, refine)
+        predicted, _, _ = predict_with(model, images.contiguous(memory_format=torch.channels_last), stride, refine, sigma=sigma)
         predicted, keypoints = accelerator.gather_for_metrics((predicted, keypoints))
         predictions.append(predicted.cpu().numpy())
         targets.append(keypoints.cpu().numpy())
@@ -217,7 +217,7 @@ def main(args: argparse.Namespace) -> dict:
             samples_seen += len(images)
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
         epoch_seconds = time.time() - epoch_start
-        metrics = evaluate(model, val_loader, accelerator, stride, refine)
+        metrics = evaluate(model, val_loader, accelerator, stride, refine, sigma)
         train_loss = accelerator.reduce(torch.tensor(np.mean(losses), device=accelerator.device), "mean").item()
         state.epoch += 1
         state.elapsed = time.time() - started
