@@ -31,6 +31,21 @@ def test_resume_from_latest_checkpoint(tmp_path):
     assert (tmp_path / "checkpoints" / "checkpoint-2").exists()
 
 
+def test_init_from_a_saved_model_fine_tunes_it(trained_model, tmp_path):
+    from train import main, parse_args
+
+    common = ["--dataset", str(FIXTURES / "frames.parquet"), "--batch_size", "8", "--val_fraction", "0.25", "--epochs", "1",
+              "--learning_rate", "1e-5", "--warmup_steps", "1"]
+    tuned = main(parse_args([*common, "--output_dir", str(tmp_path / "tuned"), "--init_from", str(trained_model)]))
+    scratch = main(parse_args([*common, "--output_dir", str(tmp_path / "scratch"), *TINY]))
+    start = json.loads((trained_model / "metrics.json").read_text())["rmse"]
+    assert tuned["history"][0]["val_rmse"] < 1.3 * start  # kept what the saved model knew (a tiny learning rate)
+    assert scratch["history"][0]["val_rmse"] > 1.2 * tuned["history"][0]["val_rmse"]
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text()) == json.loads((trained_model / "config.json").read_text())
+    with pytest.raises(ValueError, match="drop --channels"):
+        main(parse_args([*common, "--output_dir", str(tmp_path / "bad"), "--init_from", str(trained_model), "--channels", "16"]))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
