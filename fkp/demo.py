@@ -104,7 +104,7 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
                   "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face*.")
         return status, None, [], gr.update(choices=[], value=None, visible=False), None, table([]), {"faces": []}, None, None
     found = len(faces)
-    faces = faces[:MAX_FACES]
+    faces = reading_order(faces[:MAX_FACES])
     for face in faces:  # what the state keeps: ~80 KB a face
         face.heatmaps = face.heatmaps.astype(np.float16)
 
@@ -113,7 +113,7 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
     stem = Path(name).stem or "photo"
     annotated = folder / f"{stem}_keypoints.jpg"
     write_jpeg(annotated, draw_faces(photo, faces, display_scale(photo)))
-    views = [(face_view(photo, face), f"face {number} · face score {face.face_score:.2f}") for number, face in enumerate(faces, start=1)]
+    views = [(face_view(photo, face), f"face {number} · {face.face_score:.2f}") for number, face in enumerate(faces, start=1)]
     rows = [[number, index, name_, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
             for number, face in enumerate(faces, start=1)
             for index, (name_, (x, y), c) in enumerate(zip(KEYPOINT_NAMES, face.keypoints, face.confidence), start=1)]
@@ -134,6 +134,15 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
     selector = gr.update(choices=choices, value="1", visible=len(faces) > 1)
     state = {"faces": faces}
     return status, str(annotated), views, selector, heatmaps(state, "1"), table(rows), payload, files, state
+
+
+def reading_order(faces: list) -> list:
+    """Faces numbered as one reads a photo: by rows (a row is as tall as the median face), then left
+    to right, so that "face 3" is easy to find."""
+    if len(faces) < 2 or any(face.box is None for face in faces):
+        return faces
+    row = float(np.median([face.box.side for face in faces]))
+    return sorted(faces, key=lambda face: (round(face.box.center[1] / row), face.box.center[0]))
 
 
 def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False):
@@ -190,15 +199,21 @@ def received_file(path: str | None) -> Path:
     raise InputError("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard.")
 
 
-def heatmaps(state: dict | None, face: str | None, opacity: float = 0.7) -> np.ndarray | None:
-    """The 15 heatmaps of the selected face (1-based number as text), rendered from the session state."""
+def heatmaps(state: dict | None, face: str | int | None, opacity: float | str | None = 0.7) -> np.ndarray | None:
+    """The 15 heatmaps of the selected face (1-based number), rendered from the session state. Values
+    come as the browser sent them: a face number out of range is the nearest face, an opacity that is
+    not a number in [0, 1] is clipped or taken as the default."""
     if not state or not state.get("faces"):
         return None
     try:
         index = min(max(int(face or 1), 1), len(state["faces"])) - 1
-    except ValueError:
+    except (TypeError, ValueError):
         index = 0
-    return heatmap_grid(state["faces"][index], float(np.clip(opacity, 0.0, 1.0)))
+    try:
+        opacity = float(np.clip(float(opacity), 0.0, 1.0))
+    except (TypeError, ValueError):
+        opacity = 0.7
+    return heatmap_grid(state["faces"][index], opacity, heading=f"Face {index + 1}: one heatmap per keypoint")
 
 
 def table(rows):
@@ -279,7 +294,7 @@ CSS = """
 @media (max-width: 768px) {
   #main-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
   #table td, #table th, #table td *, #table th * {font-size: 11px !important; padding-left: 1px !important; padding-right: 1px !important;
-                                                   word-break: normal !important; overflow-wrap: anywhere !important}
+                                                   word-break: normal !important; overflow-wrap: break-word !important}
 }
 """
 
@@ -316,7 +331,7 @@ def build_demo() -> gr.Blocks:
                     status = gr.Markdown(elem_id="status")
                     with gr.Row(equal_height=True):
                         annotated = gr.Image(label="Keypoints", format="jpeg", interactive=False, elem_id="annotated", scale=3, min_width=280, height=380)
-                        views = gr.Gallery(label="Each face, upright, points numbered", format="jpeg", columns=2, height=380,
+                        views = gr.Gallery(label="Each face, upright, points numbered (face score)", format="jpeg", columns=2, height=380,
                                            object_fit="contain", elem_id="faces", scale=2, min_width=200)
                     with gr.Row():
                         face = gr.Radio(label="Heatmaps of face", choices=[], visible=False, elem_id="face-select", scale=2)
@@ -329,20 +344,21 @@ def build_demo() -> gr.Blocks:
                                                wrap=True, column_widths=["11%", "7%", "34%", "15%", "15%", "18%"], max_height=420)
                     with gr.Row():
                         result_json = gr.JSON(label="Result (JSON)", open=False, elem_id="json", max_height=300)
-                        downloads = gr.File(label="Downloads: annotated image, JSON, CSV", file_count="multiple", elem_id="downloads")
+                        downloads = gr.File(label="Downloads: annotated image (at most 1280 px), JSON, CSV (original-photo pixels)", file_count="multiple",
+                                            elem_id="downloads")
             with gr.Accordion("About the detector and this demo", open=False):
                 gr.Markdown(ABOUT)
             api_button = gr.Button("predict", visible=False)
 
         with gr.Tab("Live webcam", elem_id="live-tab"):
-            gr.Markdown("Press the record button under the camera: keypoints follow your face live. "
-                        f"Streams stop after {LIVE_SECONDS // 60} minutes; press again to go on.")
+            gr.Markdown("Click *Click to Access Webcam*, allow the camera, then press *Record*: the keypoints follow your "
+                        f"face live. A stream stops after {LIVE_SECONDS // 60} minutes; press *Record* again to go on.")
             tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
             with gr.Row():
                 camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera",
                                   webcam_options=gr.WebcamOptions(mirror=False))  # as the keypoints are drawn: the subject's left on the right
-                live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live")
-            live_status = gr.Markdown(elem_id="live-status")
+                live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live", format="jpeg")
+            live_status = gr.Markdown(elem_id="live-status", elem_classes="fkp-note")
 
         outputs = [status, annotated, views, face, heatmap_view, coordinates, result_json, downloads, state]
         options = [image, whole_image, flip_test]
@@ -350,9 +366,9 @@ def build_demo() -> gr.Blocks:
         api_button.click(analyse_upload, options, outputs, api_name="predict", **photo_events)
         for trigger in (image.change, whole_image.change, flip_test.change):
             trigger(analyse_on_page, options, [*outputs, results], api_visibility="private", trigger_mode="always_last", **photo_events)
-        for trigger in (face.change, opacity.change):
+        for trigger in (face.change, opacity.change):  # raw values: a typed 1.5 or an emptied box is clipped, not an error
             trigger(heatmaps, [state, face, opacity], heatmap_view, api_visibility="private", trigger_mode="always_last",
-                    concurrency_limit=4, concurrency_id="heatmaps")
+                    concurrency_limit=4, concurrency_id="heatmaps", preprocess=False)
         camera.stream(live_frame, [camera, tracker], [live, live_status, tracker], stream_every=0.05, time_limit=LIVE_SECONDS,
                       concurrency_limit=LIVE_STREAMS, concurrency_id="live", api_visibility="private")
         demo.load(prune_downloads, None, None, api_visibility="private", queue=False)

@@ -78,7 +78,7 @@ def draw_faces(photo: np.ndarray, faces, scale: float = 1.0) -> np.ndarray:
             thickness = max(1, round(size / 160))
             cv2.rectangle(canvas, (x0, y0), (x1, y1), OUTLINE, thickness + 2, cv2.LINE_AA)
             cv2.rectangle(canvas, (x0, y0), (x1, y1), BOX_COLOR, thickness, cv2.LINE_AA)
-            label_face(canvas, number, (x0, y0), size)
+            label_face(canvas, number, (x0, y0), max(size, max(canvas.shape[:2]) / 4))
         draw_points(canvas, to_display(face.keypoints, scale), radius)
     return canvas
 
@@ -105,15 +105,21 @@ def face_view(photo: np.ndarray, face, size: int = 288) -> np.ndarray:
     return number_points(view, points, size // 24)
 
 
+# Where each point's number goes, as a unit direction in an upright face (x right, y down): away from
+# its neighbours (eye corners outwards, lip centres up and down, brows up).
+LABEL_DIRECTIONS = np.array([
+    [0, -1], [0, -1], [-0.3, 1], [1, 0], [0.3, 1], [-1, 0], [0, -1], [0.7, -0.7],
+    [0, -1], [-0.7, -0.7], [1, 0.3], [1, 0], [-1, 0], [0.8, -0.6], [0, 1],
+], dtype=np.float64)
+LABEL_DIRECTIONS /= np.linalg.norm(LABEL_DIRECTIONS, axis=1, keepdims=True)
+
+
 def number_points(canvas: np.ndarray, points: np.ndarray, text_size: int) -> np.ndarray:
-    """Write each point's number (1-15) beside it, away from the points' centre, outlined for contrast."""
+    """Write each point's number (1-15) beside it (`LABEL_DIRECTIONS`), outlined for contrast."""
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
     typeface = font(max(9, text_size))
-    centre = points.mean(axis=0)
-    for number, (point, color) in enumerate(zip(points, COLORS), start=1):
-        away = point - centre
-        away = away / (np.linalg.norm(away) + 1e-6)
+    for number, (point, color, away) in enumerate(zip(points, COLORS, LABEL_DIRECTIONS), start=1):
         x, y = point + away * text_size * 0.9
         draw.text((float(x), float(y)), str(number), font=typeface, anchor="mm", fill=tuple(int(c) for c in color),
                   stroke_width=max(1, text_size // 6), stroke_fill=OUTLINE)
@@ -126,15 +132,18 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(values, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, window: float = 48.0) -> np.ndarray:
+def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, window: float = 48.0, heading: str = "") -> np.ndarray:
     """All 15 heatmaps of one face, each in the inferno colour map over the grayscale face crop the
     model saw, zoomed on a ``window``-pixel square of the 96x96 frame around the decoded point and
     scaled to its own peak, so that its spread shows. The point is marked by four ticks around it,
-    which leave the peak visible. Each tile is titled with number, name and confidence."""
+    which leave the peak visible. Each tile is titled with number, name and confidence; the grid is
+    headed by ``heading`` (a band that also keeps an image viewer's buttons off the tiles)."""
     zoom = tile / window
-    title = max(16, tile // 9)
+    header = max(24, tile // 7)
+    title = max(20, tile // 8)
     rows = -(-NUM_KEYPOINTS // columns)
-    grid = np.full((rows * (tile + title), columns * tile, 3), 255, np.uint8)
+    grid = np.full((header + rows * (tile + title), columns * tile, 3), 255, np.uint8)
+    grid[:header] = tile_title(-1, columns * tile, header, heading)[0]
     frame_to_heat = scale_matrix(face.heatmaps.shape[-1] / face.frame.shape[0])  # the heatmap grid's cells, as in fkp.heatmaps
     for index, (heatmap, point) in enumerate(zip(face.heatmaps, face.frame_keypoints)):
         # frame -> tile: the window centred on the point, scaled to the tile (pixel centres as in scale_matrix)
@@ -147,10 +156,10 @@ def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, 
         gray = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB).astype(np.float32)
         image = (gray * (1 - weight) + colorize(heat).astype(np.float32) * weight).astype(np.uint8)
         draw_ticks(image, ((tile - 1) / 2, (tile - 1) / 2), gap=tile // 7, length=tile // 12)
-        top, left = (index // columns) * (tile + title), (index % columns) * tile
+        top, left = header + (index // columns) * (tile + title), (index % columns) * tile
         grid[top + title:top + title + tile, left:left + tile] = image
     for index, confidence in enumerate(face.confidence):
-        top, left = (index // columns) * (tile + title), (index % columns) * tile
+        top, left = header + (index // columns) * (tile + title), (index % columns) * tile
         strip = grid[top:top + title, left:left + tile]
         label, x = tile_title(index, tile, title)
         strip[:] = label
@@ -159,11 +168,15 @@ def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, 
 
 
 @lru_cache(maxsize=64)
-def tile_title(index: int, width: int, height: int) -> tuple[np.ndarray, int]:
+def tile_title(index: int, width: int, height: int, text: str = "") -> tuple[np.ndarray, int]:
     """A heatmap tile's title strip (colour swatch, number, short name) and the x where the
-    confidence goes. Cached: text rendering would otherwise be a third of a grid's time."""
+    confidence goes; index -1: a heading strip with ``text``. Cached: text rendering would otherwise
+    be a third of a grid's time."""
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
+    if index < 0:
+        draw.text((4, height // 2), text, font=font(max(10, height * 3 // 5)), anchor="lm", fill=(30, 30, 30))
+        return np.asarray(image), 0
     draw.rectangle((3, 4, height - 4, height - 3), fill=tuple(int(c) for c in COLORS[index]), outline=OUTLINE)
     text = f"{index + 1} {short_name(KEYPOINT_NAMES[index])} "
     typeface = font(max(10, height * 2 // 3))

@@ -27,7 +27,7 @@ def test_two_faces_each_get_their_own_results(app):
     status, annotated, views, selector, heatmaps, table, payload, files, state = app.analyse(str(EXAMPLES / "two_faces.jpg"))
     assert "2 faces found" in status
     assert np.asarray(Image.open(annotated)).shape == (512, 949, 3)  # drawn on the server, once
-    assert len(views) == 2 and views[0][1].startswith("face 1 · face score")
+    assert len(views) == 2 and views[0][1] == f"face 1 · {state['faces'][0].face_score:.2f}"
     assert views[0][0].shape == (288, 288, 3)  # a zoomed, upright view of each face
     assert selector["choices"] == ["1", "2"] and selector["value"] == "1" and selector["visible"] is True
     assert list(table.columns) == ["face", "#", "keypoint", "x", "y", "confidence"] and len(table) == 30
@@ -51,6 +51,18 @@ def test_two_faces_each_get_their_own_results(app):
     assert not np.array_equal(app.heatmaps(state, "1"), app.heatmaps(state, "2"))
     assert not np.array_equal(app.heatmaps(state, "1", 0.0), app.heatmaps(state, "1", 1.0))
     assert app.heatmaps(state, "99").shape == heatmaps.shape and app.heatmaps(None, "1") is None  # out of range / expired
+    # the page sends raw values (the events skip Gradio's validation): typed 1.5, an emptied box, a stale face
+    assert np.array_equal(app.heatmaps(state, "1", "1.5"), app.heatmaps(state, "1", 1.0))
+    assert np.array_equal(app.heatmaps(state, "2", ""), app.heatmaps(state, "2", 0.7))
+    assert np.array_equal(app.heatmaps(state, "x", None), app.heatmaps(state, "1"))
+
+
+def test_faces_are_numbered_in_reading_order(app):
+    *_, state = app.analyse(str(EXAMPLES / "ten_faces.jpg"))
+    centres = np.array([face.box.center for face in state["faces"]])
+    rows = [centres[:5], centres[5:]]
+    assert all(np.all(np.diff(row[:, 0]) > 0) for row in rows)  # left to right
+    assert rows[0][:, 1].max() < rows[1][:, 1].min()  # top row first
 
 
 def test_session_state_keeps_only_what_the_heatmap_view_needs(app):
