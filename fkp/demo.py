@@ -68,6 +68,11 @@ QUEUE_SIZE = 32  # requests waiting beyond this are refused with "queue full"
 STATE_SECONDS = 15 * 60  # a session's results (for the face selector / opacity) expire after this
 FILE_SECONDS = 15 * 60  # Gradio's cached result files and our downloads are deleted after this
 LIVE_SECONDS = 5 * 60  # one webcam stream's time limit; press record again to go on
+# The browser sends the next frame only when the previous answer is back, so the frame rate is one
+# round trip: JPEG encoding in the browser, transfer, decoding, tracking, drawing, back. 480x360 is
+# plenty for a face filling a webcam view (the detector needs 64 px), and keeps the round trip short.
+# Not mirrored: the preview shows the subject's left on the right, as the keypoints are drawn.
+LIVE_CAMERA = {"video": {"width": {"ideal": 480}, "height": {"ideal": 360}}, "audio": False}
 
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="fkp-demo-"))  # one folder per process, emptied as it goes
 atexit.register(shutil.rmtree, DOWNLOADS, ignore_errors=True)
@@ -356,7 +361,7 @@ def build_demo() -> gr.Blocks:
             tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
             with gr.Row():
                 camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera",
-                                  webcam_options=gr.WebcamOptions(mirror=False))  # as the keypoints are drawn: the subject's left on the right
+                                  webcam_options=gr.WebcamOptions(mirror=False, constraints=LIVE_CAMERA))
                 live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live", format="jpeg")
             live_status = gr.Markdown(elem_id="live-status", elem_classes="fkp-note")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -104,3 +105,21 @@ class LiveTracker:
             else:
                 result.append((Track(face), face))
         return result + free  # tracked faces the detector missed stay, while they still look like faces
+
+
+def write_y4m(path: str | Path, photo: np.ndarray, frames: int, size: tuple[int, int] = (640, 480)) -> None:
+    """A short YUV4MPEG2 video for a browser's fake camera (Chromium's
+    --use-file-for-fake-video-capture), used to test the live demo: the photo letterboxed to ``size``,
+    drifting by a few pixels from frame to frame (so successive frames differ)."""
+    width, height = size
+    scale = min(width / photo.shape[1], height / photo.shape[0])
+    base = np.zeros((height, width, 3), np.uint8)
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    y0, x0 = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    base[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    with Path(path).open("wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for index in range(frames):
+            shift = np.float32([[1, 0, 3 * np.sin(index / 5)], [0, 1, 2 * np.cos(index / 5)]])
+            frame = cv2.warpAffine(base, shift, (width, height))
+            handle.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())

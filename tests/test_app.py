@@ -423,6 +423,8 @@ def test_browser_live_webcam_streams_annotated_frames(server, tmp_path):
     frames and get annotated frames back, continuously."""
     from playwright.sync_api import sync_playwright
 
+    from fkp.live import write_y4m
+
     video = tmp_path / "face.y4m"
     write_y4m(video, load_photo(EXAMPLES / "grace_hopper.jpg"), frames=30)
     with sync_playwright() as playwright:
@@ -445,25 +447,6 @@ def test_browser_live_webcam_streams_annotated_frames(server, tmp_path):
         page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
         browser.close()
     assert len(seen) >= 5  # frames keep coming back, annotated
-
-
-def write_y4m(path: Path, photo: np.ndarray, frames: int, size: tuple[int, int] = (640, 480)) -> None:
-    """A short YUV4MPEG2 video for Chromium's fake camera: the photo letterboxed to ``size``,
-    drifting by a few pixels from frame to frame (so successive frames differ)."""
-    import cv2
-
-    width, height = size
-    scale = min(width / photo.shape[1], height / photo.shape[0])
-    base = np.zeros((height, width, 3), np.uint8)
-    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    y0, x0 = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    base[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    with path.open("wb") as handle:
-        handle.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
-        for index in range(frames):
-            shift = np.float32([[1, 0, 3 * np.sin(index / 5)], [0, 1, 2 * np.cos(index / 5)]])
-            frame = cv2.warpAffine(base, shift, (width, height))
-            handle.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
 def test_flip_option_applies_to_that_request_only(app):

@@ -1,0 +1,91 @@
+"""The demo as a person gets it, in headless Chromium on this machine: time from choosing a photo to
+its results on screen, and the live webcam's frame rate with Chromium's fake camera.
+
+    python benchmarks/demo_browser.py [--repeats 3]
+
+Needs Debian's chromium (`apt install chromium`) and playwright (`pip install playwright`). The demo
+runs in a subprocess (`python app.py`); the browser and the server share this machine's cores.
+1. Upload: set the file on the photo input, wait until the status names the faces and the annotated
+   image and the heatmaps have loaded; median over repeats, per photo.
+2. Live: a 640x480 video of a photo (`fkp.live.write_y4m`) as the camera; after Record, count the
+   distinct annotated frames the page shows over 10 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from demo_server import EXAMPLES, free_port, start_server  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-dev-shm-usage"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--live-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from fkp.live import write_y4m
+    from fkp.photo import load_photo
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    video = Path(tempfile.mkdtemp()) / "face.y4m"
+    write_y4m(video, load_photo(EXAMPLES / "grace_hopper.jpg"), frames=60)
+    port = free_port()
+    server = start_server(port)
+    url = f"http://127.0.0.1:{port}/"
+    print(f"command: python benchmarks/demo_browser.py --repeats {args.repeats} --live-seconds {args.live_seconds}")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=[
+                *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+            page = browser.new_context(viewport={"width": 1366, "height": 900}, permissions=["camera"]).new_page()
+            page.goto(url)
+            print("\n1. upload to results on screen (median)")
+            for name, expected in (("grace_hopper.jpg", "1 face found"), ("two_faces.jpg", "2 faces found"), ("ten_faces.jpg", "10 faces found")):
+                times = []
+                for _ in range(args.repeats + 1):
+                    page.locator("#photo button[aria-label='Remove Image']").first.click() if page.locator("#photo button[aria-label='Remove Image']").count() else None
+                    page.wait_for_function("!document.querySelector('#results') || document.querySelector('#results').offsetParent === null")
+                    start = time.perf_counter()
+                    page.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / name))
+                    page.wait_for_function(f"document.querySelector('#status') && document.querySelector('#status').innerText.includes({json.dumps(expected)})")
+                    page.wait_for_function("[...document.querySelectorAll('#annotated img, #heatmaps img')].length >= 2 && "
+                                           "[...document.querySelectorAll('#annotated img, #heatmaps img')].every(i => i.complete && i.naturalWidth > 0)")
+                    times.append(time.perf_counter() - start)
+                print(f"   {name:18s} {1000 * statistics.median(times[1:]):6.0f} ms")
+
+            page.get_by_role("tab", name="Live webcam").click()
+            page.locator("#camera").get_by_text("Click to Access Webcam").click()
+            page.locator("#camera video").wait_for(state="visible")
+            page.locator("#camera button").filter(has_text="Record").first.click()
+            page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').src.length > 100", timeout=60_000)
+            page.wait_for_timeout(2000)
+            seen, start, last = 0, time.perf_counter(), None
+            while time.perf_counter() - start < args.live_seconds:
+                source = page.evaluate("document.querySelector('#live img').src")
+                if source != last:
+                    seen, last = seen + 1, source
+                page.wait_for_timeout(10)
+            status = page.locator("#live-status").inner_text()
+            print(f"\n2. live webcam: {seen / args.live_seconds:.1f} annotated frames/s shown over {args.live_seconds:.0f} s ({status})")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
