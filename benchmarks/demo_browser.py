@@ -73,13 +73,12 @@ def main() -> None:
             page.locator("#camera button").filter(has_text="Record").first.click()
             page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').src.length > 100", timeout=60_000)
             page.wait_for_timeout(2000)
-            seen, start, last = 0, time.perf_counter(), None
-            while time.perf_counter() - start < args.live_seconds:
-                source = page.evaluate("document.querySelector('#live img').src")
-                if source != last:
-                    seen, last = seen + 1, source
-                page.wait_for_timeout(10)
-            status = page.locator("#live-status").inner_text()
+            # count the annotated frames the page shows, in the page itself (no sampling gaps)
+            page.evaluate("""() => { window.fkpFrames = 0; const image = document.querySelector('#live img');
+                new MutationObserver(() => window.fkpFrames++).observe(image, {attributes: true, attributeFilter: ['src']}); }""")
+            page.wait_for_timeout(args.live_seconds * 1000)
+            seen = page.evaluate("window.fkpFrames")
+            status = page.locator("#live-status").inner_text().strip().splitlines()[-1]
             print(f"\n2. live webcam: {seen / args.live_seconds:.1f} annotated frames/s shown over {args.live_seconds:.0f} s ({status})")
             browser.close()
     finally:

@@ -274,7 +274,8 @@ def live_frame(frame: np.ndarray | None, tracker: LiveTracker | None):
         tracker = LiveTracker(PREDICTOR, DETECTOR)
     faces = tracker.update(np.ascontiguousarray(frame[..., :3]))
     annotated = draw_faces(frame[..., :3], faces, display_scale(frame, 960))
-    status = f"{len(faces)} face{'s' if len(faces) != 1 else ''} · {1000 * float(np.median(tracker.seconds)):.0f} ms a frame on the server"
+    status = (f"{len(faces)} face{'s' if len(faces) != 1 else ''} · {tracker.frame_rate:.1f} frames/s arriving · "
+              f"{1000 * float(np.median(tracker.seconds)):.0f} ms a frame on the server")
     return annotated, status, tracker
 
 

@@ -155,10 +155,11 @@ def predict_photo(predictor, photo: np.ndarray, detector: FaceDetector | None = 
 
 
 def predict_crops(predictor, gray: np.ndarray, crops: list[tuple[Box | None, np.ndarray]], detector: BlazeFaceDetector | None = None,
-                  flip_test: bool | None = None, refine: bool = False, pyramid: list | None = None) -> list[FaceResult]:
+                  flip_test: bool | None = None, refine: bool = False, pyramid: list | None = None, score: bool = True) -> list[FaceResult]:
     """Keypoints for given crops of a (H, W) uint8 grayscale photo: ``crops`` pairs a box (or None)
     with its 2x3 photo -> frame matrix. ``pyramid`` caches the photo's pyrDown levels (see `warp`).
-    Every result gets a face score; none is dropped."""
+    Every result gets a face score (`face_scores`; with ``score=False`` only the mean heatmap peak,
+    which skips the detector's pass); none is dropped."""
     if not crops:
         return []
     pyramid = pyramid if pyramid is not None else [gray]
@@ -168,7 +169,7 @@ def predict_crops(predictor, gray: np.ndarray, crops: list[tuple[Box | None, np.
         crops = [(box, refined_crop(apply_affine(invert_affine(matrix), kp))) for (box, matrix), kp in zip(crops, keypoints)]
         frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
         keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
-    scores = face_scores(frames, confidence, detector)
+    scores = face_scores(frames, confidence, detector) if score else np.asarray(confidence).mean(axis=1)
     return [
         FaceResult(box, matrix, apply_affine(invert_affine(matrix), kp).astype(np.float32), conf, hm, frame, kp, float(score))
         for (box, matrix), kp, conf, hm, frame, score in zip(crops, keypoints, confidence, heatmaps, frames, scores)
