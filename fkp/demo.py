@@ -299,8 +299,9 @@ CSS = """
 .fkp-note {font-size: 0.9em}
 @media (max-width: 768px) {
   #main-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
-  #table td, #table th, #table td *, #table th * {font-size: 11px !important; padding-left: 1px !important; padding-right: 1px !important;
-                                                   word-break: normal !important; overflow-wrap: break-word !important}
+  #table [role=gridcell], #table [role=gridcell] *, #table [role=columnheader], #table [role=columnheader] * {
+    font-size: 11px !important; padding-left: 1px !important; padding-right: 1px !important;
+    word-break: normal !important; overflow-wrap: break-word !important}
 }
 """
 
