@@ -186,7 +186,9 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         f"{args.get('seed')}. The run took {epochs_run} epochs"
         + (f" in {wall / 60:.0f} minutes" if wall else "")
         + (f"; the exported weights are from epoch {best_epoch}, the one with the lowest validation RMSE" if best_epoch else "")
-        + ". All arguments: `training_args.json`; per-epoch history: `train_summary.json`.",
+        + ". All arguments: `training_args.json`; per-epoch history: `train_summary.json`."
+        + (f" The run started from the weights of `{args['init_from']}` (`--init_from`: a fresh optimizer and schedule);"
+           " the history and the curve are this run's." if args.get("init_from") else ""),
         ("## Learning curve\n\n![validation RMSE per epoch](learning_curve.png)" if history else ""),
         f"## Validation accuracy\n\n{figures_source} RMSE is Kaggle's metric in pixels of the 96x96 frame; NME is the "
         f"point error divided by the distance between the outer eye corners."

@@ -42,6 +42,8 @@ def test_init_from_a_saved_model_fine_tunes_it(trained_model, tmp_path):
     assert tuned["history"][0]["val_rmse"] < 1.3 * start  # kept what the saved model knew (a tiny learning rate)
     assert scratch["history"][0]["val_rmse"] > 1.2 * tuned["history"][0]["val_rmse"]
     assert json.loads((tmp_path / "tuned" / "config.json").read_text()) == json.loads((trained_model / "config.json").read_text())
+    card = (tmp_path / "tuned" / "README.md").read_text()
+    assert f"--init_from {trained_model}" in card and f"started from the weights of `{trained_model}`" in card
     with pytest.raises(ValueError, match="drop --channels"):
         main(parse_args([*common, "--output_dir", str(tmp_path / "bad"), "--init_from", str(trained_model), "--channels", "16"]))
 
