@@ -158,7 +158,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         ("One hourglass" if stacks == 1 else f"{stacks} stacked hourglasses") + f", depth {config.get('depth')}, {config.get('channels')} channels, "
         f"'{config.get('stem')}' stem with output stride {config.get('stride')} ({96 // int(config.get('stride', 1))}x"
         f"{96 // int(config.get('stride', 1))} heatmaps), Gaussian targets of sigma {config.get('sigma')} cells, "
-        f"{'quadratic sub-pixel' if config.get('refine') else 'argmax'} decoding"
+        f"{'sub-pixel decoding: a blur by the target sigma (DARK-style modulation), then a quadratic fit of the log-heatmap' if config.get('refine') else 'argmax decoding'}"
     ) if config else "see config.json"
     augmentation = "none" if args.get("no_augment") else (
         f"horizontal flip with left/right swap, rotation ±{args.get('rotation_deg', 15):g}°, zoom 1 ± {args.get('scale_jitter', 0.1):g}, "
