@@ -142,12 +142,18 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
 
 
 def reading_order(faces: list) -> list:
-    """Faces numbered as one reads a photo: by rows (a row is as tall as the median face), then left
-    to right, so that "face 3" is easy to find."""
+    """Faces numbered as one reads a photo: by rows (a face whose box overlaps the height of a
+    row's first face joins that row), then left to right, so that "face 3" is easy to find."""
     if len(faces) < 2 or any(face.box is None for face in faces):
         return faces
-    row = float(np.median([face.box.side for face in faces]))
-    return sorted(faces, key=lambda face: (round(face.box.center[1] / row), face.box.center[0]))
+    rows: list[list] = []
+    for face in sorted(faces, key=lambda face: face.box.center[1]):
+        first = rows[-1][0].box if rows else None
+        if first is not None and face.box.y < first.y + first.height:  # overlaps the row's first face vertically
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda face: face.box.center[0])]
 
 
 def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False):

@@ -63,6 +63,8 @@ def test_faces_are_numbered_in_reading_order(app):
     rows = [centres[:5], centres[5:]]
     assert all(np.all(np.diff(row[:, 0]) > 0) for row in rows)  # left to right
     assert rows[0][:, 1].max() < rows[1][:, 1].min()  # top row first
+    *_, state = app.analyse(str(EXAMPLES / "two_faces.jpg"))  # side by side, at slightly different heights
+    assert state["faces"][0].box.center[0] < state["faces"][1].box.center[0]
 
 
 def test_session_state_keeps_only_what_the_heatmap_view_needs(app):
