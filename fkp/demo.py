@@ -113,6 +113,7 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
     for face in faces:  # what the state keeps: ~80 KB a face
         face.heatmaps = face.heatmaps.astype(np.float16)
 
+    prune_downloads()  # every request, API ones included, clears what earlier ones left
     folder = DOWNLOADS / uuid.uuid4().hex
     folder.mkdir()
     stem = Path(name).stem or "photo"
@@ -242,7 +243,7 @@ def model_name() -> str:
 
 
 def write_jpeg(path: Path, image: np.ndarray, quality: int = 92) -> None:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     path.write_bytes(encoded.tobytes())
 
 
@@ -384,8 +385,6 @@ def build_demo() -> gr.Blocks:
                     concurrency_limit=4, concurrency_id="heatmaps", preprocess=False)
         camera.stream(live_frame, [camera, tracker], [live, live_status, tracker], stream_every=0.05, time_limit=LIVE_SECONDS,
                       concurrency_limit=LIVE_STREAMS, concurrency_id="live", api_visibility="private")
-        demo.load(prune_downloads, None, None, api_visibility="private", queue=False)
-        image.change(prune_downloads, None, None, api_visibility="private", queue=False)
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 

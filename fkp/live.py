@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -18,7 +18,6 @@ import numpy as np
 from .detect import BlazeFaceDetector
 from .photo import FACE_SCORE_THRESHOLD, FaceResult, predict_crops, refined_crop
 from .render import face_size
-
 
 TRACK_PEAK_THRESHOLD = 0.55
 
@@ -96,7 +95,7 @@ class LiveTracker:
             track.face = face
             self.tracks.append(track)
             smoothed = track.smoother(face.keypoints, timestamp, unit=face_size(face)).astype(np.float32)
-            results.append(FaceResult(face.box, face.matrix, smoothed, face.confidence, face.heatmaps, face.frame, face.frame_keypoints, face.face_score))
+            results.append(replace(face, keypoints=smoothed))
         self.seconds.append(time.perf_counter() - started)
         return results
 
@@ -117,7 +116,7 @@ class LiveTracker:
             match = next((pair for pair in free if face.box is not None and face.box.contains(pair[1].keypoints.mean(axis=0))), None)
             if match is not None:
                 free.remove(match)
-                result.append((match[0], match[1]))  # the tracked crop is the steadier one
+                result.append(match)  # the tracked crop is the steadier one
             else:
                 result.append((Track(face), face))
         return result + free  # tracked faces the detector missed stay, while they still look like faces
