@@ -102,6 +102,8 @@ class StackedHourglass(
         super().__init__()
         if stride not in (1, 2, 4) or input_size % (stride * 2**depth):
             raise ValueError(f"input_size {input_size} must be divisible by stride*2**depth ({stride}*2**{depth})")
+        self.architecture = dict(num_stacks=num_stacks, depth=depth, channels=channels, stem=stem, stride=stride, sigma=sigma,
+                                 refine=refine, num_keypoints=num_keypoints, input_size=input_size, in_channels=in_channels)
         self.stride, self.sigma, self.refine = stride, sigma, refine
         self.num_stacks, self.num_keypoints, self.input_size = num_stacks, num_keypoints, input_size
         if stem == "conv1x1":
@@ -172,6 +174,46 @@ def build_model(name: str = "fkp", **overrides) -> StackedHourglass:
     if name not in MODEL_CONFIGS:
         raise ValueError(f"unknown model config {name!r}; choose from {sorted(MODEL_CONFIGS)}")
     return StackedHourglass(**{**MODEL_CONFIGS[name], **overrides})
+
+
+GROWABLE = ("channels", "num_stacks")
+
+
+@torch.no_grad()
+def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int | None = None) -> StackedHourglass:
+    """A wider and/or deeper copy of ``model`` that computes the same heatmaps (in eval mode), to
+    fine-tune a larger design from trained weights instead of from scratch (Net2Net, Chen et al. 2016).
+
+    Wider (``channels`` >= the model's): every tensor keeps the old weights in its leading slice; the
+    new channels start from a fresh initialisation, and the weights from new channels into old ones
+    start at zero, so the old channels (and the heatmaps) are unchanged until training moves them.
+    Deeper (``num_stacks`` >= the model's): each added stack is a copy of the last one and the merge
+    convolutions feeding it start at zero, so it sees the same input and outputs the same heatmaps.
+    """
+    old = model.architecture
+    channels = old["channels"] if channels is None else channels
+    num_stacks = old["num_stacks"] if num_stacks is None else num_stacks
+    if channels < old["channels"] or num_stacks < old["num_stacks"]:
+        raise ValueError(f"grow only adds: channels {old['channels']} -> {channels}, stacks {old['num_stacks']} -> {num_stacks}")
+    grown = StackedHourglass(**{**old, "channels": channels, "num_stacks": num_stacks})
+    old_state = dict(model.state_dict())
+    last = old["num_stacks"] - 1
+    for key, value in model.state_dict().items():  # added stacks copy the last trained one
+        part, index, rest = key.split(".", 2) if key.count(".") >= 2 else (key, "", "")
+        if part in ("hourglasses", "features", "heads") and index == str(last):
+            for i in range(last + 1, num_stacks):
+                old_state[f"{part}.{i}.{rest}"] = value
+    new_state = grown.state_dict()
+    for key, new in new_state.items():
+        trained = old_state.get(key)
+        if trained is None:  # merge convolutions of added stacks: start at zero (the identity merge)
+            new.zero_()
+            continue
+        if new.ndim == 4:  # conv (out, in, kh, kw): no path from new input channels into old outputs
+            new[: trained.shape[0], trained.shape[1] :] = 0
+        new[tuple(slice(0, n) for n in trained.shape)] = trained
+    grown.load_state_dict(new_state, strict=True)
+    return grown
 
 
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:

@@ -39,7 +39,7 @@ from fkp.data import (
     to_arrays,
 )
 from fkp.metrics import keypoint_metrics
-from fkp.model import MODEL_CONFIGS, build_model, load_model, predict_with
+from fkp.model import GROWABLE, MODEL_CONFIGS, build_model, grow, load_model, predict_with
 from fkp.transforms import Augmentation
 
 logger = get_logger(__name__)
@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoints_total_limit", type=int, default=2)
     p.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder or 'latest'")
     p.add_argument("--init_from", default=None,
-                   help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) with a fresh optimizer and schedule")
+                   help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) with a fresh optimizer and schedule; "
+                        "with --channels / --num_stacks the model is first grown to that size, computing the same heatmaps (fkp.model.grow)")
     p.add_argument("--report_to", default=None, help="tracker: tensorboard, wandb, ... (default none)")
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
@@ -154,9 +155,11 @@ def main(args: argparse.Namespace) -> dict:
 
     overrides = {k: getattr(args, k) for k in ("num_stacks", "depth", "channels", "stride", "sigma") if getattr(args, k) is not None}
     if args.init_from:
-        if overrides:
-            raise ValueError(f"--init_from takes the architecture from {args.init_from}'s config.json; drop {', '.join('--' + k for k in overrides)}")
-        model = load_model(args.init_from).train()
+        fixed = [k for k in overrides if k not in GROWABLE]
+        if fixed:
+            raise ValueError(f"--init_from takes the architecture from {args.init_from}'s config.json (only --channels and --num_stacks can grow it); "
+                             f"drop {', '.join('--' + k for k in fixed)}")
+        model = grow(load_model(args.init_from), **overrides).train()
     else:
         model = build_model(args.model_config, **overrides)
     model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from fkp.model import MODEL_CONFIGS, StackedHourglass, build_model, load_model
+from fkp.model import MODEL_CONFIGS, StackedHourglass, build_model, grow, load_model
 
 
 @pytest.mark.parametrize("name,heatmap", [("fkp", 48), ("original", 96)])
@@ -79,3 +79,45 @@ def test_optimized_inference_matches_eager(flip_test, backend):
     keypoints, confidence, heatmaps = optimized.predict_frames(frames, batch_size=8)
     assert np.abs(heatmaps - eager[2]).max() < ONNX_TOLERANCE
     assert np.allclose(keypoints, eager[0], atol=1e-3) and np.allclose(confidence, eager[1], atol=1e-4)
+
+
+def _trained_looking(model: StackedHourglass) -> StackedHourglass:
+    """Random weights with non-trivial BatchNorm statistics and affine parameters."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+        model.train()
+        for _ in range(3):
+            model(torch.rand(4, 1, 96, 96))
+    return model.eval()
+
+
+@pytest.mark.parametrize("growth", [dict(channels=24), dict(num_stacks=2), dict(channels=24, num_stacks=3)])
+def test_grow_keeps_the_heatmaps_and_trains_the_new_part(growth):
+    small = _trained_looking(build_model("fkp", channels=16, num_stacks=1))
+    grown = grow(small, **growth).eval()
+    assert grown.architecture == {**small.architecture, **growth}
+    images = torch.rand(3, 1, 96, 96)
+    with torch.no_grad():
+        before, after = small(images)[:, -1], grown(images)
+    assert after.shape[1] == growth.get("num_stacks", 1)
+    for stack in range(after.shape[1]):
+        assert torch.allclose(after[:, stack], before, atol=1e-5)
+    # the added weights are not stuck: one step gives every added parameter a gradient
+    grown.train()
+    grown(images).square().mean().backward()
+    if "channels" in growth:
+        assert grown.heads[-1].weight.grad[:, 16:].abs().sum() > 0  # from the new channels into the output
+    if "num_stacks" in growth:
+        assert grown.merge_features[0].weight.grad.abs().sum() > 0
+
+
+def test_grow_only_adds():
+    model = build_model("fkp", channels=16, num_stacks=2)
+    with pytest.raises(ValueError, match="grow only adds"):
+        grow(model, channels=8)
+    with pytest.raises(ValueError, match="grow only adds"):
+        grow(model, num_stacks=1)

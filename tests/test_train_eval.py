@@ -44,8 +44,21 @@ def test_init_from_a_saved_model_fine_tunes_it(trained_model, tmp_path):
     assert json.loads((tmp_path / "tuned" / "config.json").read_text()) == json.loads((trained_model / "config.json").read_text())
     card = (tmp_path / "tuned" / "README.md").read_text()
     assert f"--init_from {trained_model}" in card and f"started from the weights of `{trained_model}`" in card
-    with pytest.raises(ValueError, match="drop --channels"):
+    with pytest.raises(ValueError, match="drop --depth"):
+        main(parse_args([*common, "--output_dir", str(tmp_path / "bad"), "--init_from", str(trained_model), "--depth", "2"]))
+    with pytest.raises(ValueError, match="grow only adds"):
         main(parse_args([*common, "--output_dir", str(tmp_path / "bad"), "--init_from", str(trained_model), "--channels", "16"]))
+
+
+def test_init_from_with_more_channels_grows_the_saved_model(trained_model, tmp_path):
+    from train import main, parse_args
+
+    grown = main(parse_args(["--dataset", str(FIXTURES / "frames.parquet"), "--batch_size", "8", "--val_fraction", "0.25", "--epochs", "1",
+                             "--learning_rate", "1e-5", "--warmup_steps", "1", "--output_dir", str(tmp_path),
+                             "--init_from", str(trained_model), "--channels", "48"]))
+    start = json.loads((trained_model / "metrics.json").read_text())["rmse"]
+    assert grown["history"][0]["val_rmse"] < 1.3 * start  # the wider model starts from what the saved one knew
+    assert json.loads((tmp_path / "config.json").read_text())["channels"] == 48
 
 
 def free_port():
