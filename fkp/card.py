@@ -53,8 +53,9 @@ def training_command(args: dict) -> str:
     return shlex.join(parts)
 
 
-def learning_curve(history: list[dict], path: Path, title: str = "validation RMSE per epoch") -> None:
-    """A PNG line plot of val_rmse (and NME on the right-hand labels) per epoch, drawn with Pillow."""
+def learning_curve(history: list[dict], path: Path, title: str = "validation RMSE per epoch", average: dict | None = None) -> None:
+    """A PNG line plot of val_rmse per epoch, drawn with Pillow; ``average`` ({"epochs": [first, last],
+    "val_rmse": x} from train.py's --average_last) adds the averaged weights as a bar over those epochs."""
     from PIL import Image, ImageDraw
 
     width, height, left, right, top, bottom = 720, 400, 70, 20, 40, 50
@@ -62,7 +63,8 @@ def learning_curve(history: list[dict], path: Path, title: str = "validation RMS
     draw = ImageDraw.Draw(image)
     epochs = np.array([h["epoch"] for h in history], dtype=float)
     rmse = np.array([h["val_rmse"] for h in history], dtype=float)
-    low, high = float(np.floor(rmse.min() * 2) / 2), float(np.ceil(min(rmse.max(), rmse.min() * 3) * 2) / 2)
+    lowest = min(rmse.min(), average["val_rmse"]) if average else rmse.min()
+    low, high = float(np.floor(lowest * 2) / 2), float(np.ceil(min(rmse.max(), lowest * 3) * 2) / 2)
     high = max(high, low + 0.5)
     first, last = epochs.min(), max(epochs.max(), epochs.min() + 1)
 
@@ -92,6 +94,10 @@ def learning_curve(history: list[dict], path: Path, title: str = "validation RMS
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(200, 40, 40))
     bx, by = points[best]
     draw.text((min(bx + 6, width - right - 120), by - 16), f"best {rmse[best]:.3f} px (epoch {int(epochs[best])})", fill=(200, 40, 40))
+    if average:
+        (x0, y), (x1, _) = to_xy(average["epochs"][0], average["val_rmse"]), to_xy(average["epochs"][1], average["val_rmse"])
+        draw.line([(x0, y), (x1, y)], fill=(30, 90, 200), width=3)
+        draw.text((max(left + 4, x0 - 40), y + 6), f"mean of epochs {average['epochs'][0]}-{average['epochs'][1]}: {average['val_rmse']:.3f} px", fill=(30, 90, 200))
     image.save(path)
 
 
@@ -123,7 +129,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
     metrics, summary = read_record(folder, "metrics.json"), read_record(folder, "train_summary.json")
     history = summary.get("history", [])
     if history:
-        learning_curve(history, folder / "learning_curve.png")
+        learning_curve(history, folder / "learning_curve.png", average=summary.get("average"))
 
     dataset = str(args.get("dataset", "unknown"))
     provenance = next((text for key, text in KNOWN_SOURCES.items() if key in dataset), f"`{dataset}` (see its dataset card).")
@@ -185,10 +191,15 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         f"batch {args.get('batch_size')} per process, a foreground-weighted heatmap MSE summed over the stacks, seed "
         f"{args.get('seed')}. The run took {epochs_run} epochs"
         + (f" in {wall / 60:.0f} minutes" if wall else "")
-        + (f"; the exported weights are from epoch {best_epoch}, the one with the lowest validation RMSE" if best_epoch else "")
+        + (f"; the exported weights are the mean of the weights at the end of epochs {metrics['averaged_epochs'][0]}-"
+           f"{metrics['averaged_epochs'][1]} (`--average_last`, stochastic weight averaging), which scored lower than every single epoch"
+           if metrics.get("averaged_epochs") else
+           f"; the exported weights are from epoch {best_epoch}, the one with the lowest validation RMSE" if best_epoch else "")
         + ". All arguments: `training_args.json`; per-epoch history: `train_summary.json`."
-        + (f" The run started from the weights of `{args['init_from']}` (`--init_from`: a fresh optimizer and schedule);"
-           " the history and the curve are this run's." if args.get("init_from") else ""),
+        + (f" The run started from the weights of `{args['init_from']}` (`--init_from`: a fresh optimizer and schedule"
+           + ("".join(f", grown to {args[k]} {k.replace('num_', '')}" for k in ("channels", "num_stacks") if args.get(k))
+              + " by `fkp.model.grow`, which keeps the saved model's heatmaps" if any(args.get(k) for k in ("channels", "num_stacks")) else "")
+           + "); the history and the curve are this run's." if args.get("init_from") else ""),
         ("## Learning curve\n\n![validation RMSE per epoch](learning_curve.png)" if history else ""),
         f"## Validation accuracy\n\n{figures_source} RMSE is Kaggle's metric in pixels of the 96x96 frame; NME is the "
         f"point error divided by the distance between the outer eye corners."

@@ -11,6 +11,7 @@ go to --output_dir/checkpoints.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import math
@@ -71,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--occlusion_prob", type=float, default=Augmentation.occlusion_prob, help="augmentation: chance of a random grey rectangle over part of the face")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--num_workers", type=int, default=0)
+    p.add_argument("--average_last", type=int, default=0,
+                   help="also average the weights at the end of each of the last N epochs (stochastic weight averaging); "
+                        "the average is evaluated at the end and exported if it beats every single epoch (0: off)")
     p.add_argument("--checkpoints_total_limit", type=int, default=2)
     p.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder or 'latest'")
     p.add_argument("--init_from", default=None,
@@ -88,6 +92,24 @@ class TrainerState:
     def __init__(self):
         self.epoch, self.best_rmse, self.total_epochs, self.elapsed = 0, math.inf, None, 0.0
         self.history: list[dict] = []  # one record per epoch, kept across resumes
+        self.average: dict | None = None  # running mean of end-of-epoch weights (--average_last), CPU tensors
+        self.averaged_epochs: list[int] = []
+        self.average_metrics: dict | None = None
+
+    def add_to_average(self, weights: dict) -> None:
+        """Fold one epoch's state dict into the running mean (BatchNorm statistics included, which is
+        what the averaged weights need: measured as good as recomputing them on the training set)."""
+        n = len(self.averaged_epochs)
+        weights = {k: v.detach().cpu().clone() for k, v in weights.items()}
+        if self.average is None:
+            self.average = weights
+        else:
+            for key, value in weights.items():
+                if value.is_floating_point():
+                    self.average[key] += (value - self.average[key]) / (n + 1)
+                else:  # e.g. BatchNorm's num_batches_tracked
+                    self.average[key] = value
+        self.averaged_epochs.append(self.epoch)
 
     def state_dict(self) -> dict:
         return dict(vars(self))
@@ -240,11 +262,18 @@ def main(args: argparse.Namespace) -> dict:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 export(accelerator.unwrap_model(model), output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
+        if args.average_last and state.epoch > state.total_epochs - args.average_last:
+            if state.averaged_epochs and state.averaged_epochs[0] <= state.total_epochs - args.average_last:
+                state.average, state.averaged_epochs = None, []  # a resume lengthened the schedule: a new window
+            state.add_to_average(accelerator.unwrap_model(model).state_dict())
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             for old in checkpoints(checkpoint_dir)[: -args.checkpoints_total_limit]:
                 shutil.rmtree(old, ignore_errors=True)
+
+    if state.average is not None and (state.average_metrics or {}).get("epochs", [0, 0])[1] != state.averaged_epochs[-1]:
+        evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, stride, refine, sigma)
 
     per_rank = gather_object([{"rank": rank, "samples": samples_seen}])
     accelerator.wait_for_everyone()
@@ -255,6 +284,24 @@ def main(args: argparse.Namespace) -> dict:
             push_folder(output_dir, args.hub_model_id or output_dir.name)
     accelerator.end_training()
     return summary
+
+
+def evaluate_average(state: TrainerState, model, val_loader, accelerator, output_dir: Path, args, world: int, rank: int,
+                     stride: int, refine: bool, sigma: float) -> None:
+    """Evaluate the --average_last weights; export them if they beat the best single epoch."""
+    averaged = copy.deepcopy(accelerator.unwrap_model(model))
+    averaged.load_state_dict(state.average)
+    metrics = evaluate(averaged, val_loader, accelerator, stride, refine, sigma)
+    first, last = state.averaged_epochs[0], state.averaged_epochs[-1]
+    state.average_metrics = {"epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"]}
+    logger.info("average of epochs %d-%d: val RMSE %.3f px (best single epoch %.3f)", first, last, metrics["rmse"], state.best_rmse)
+    if metrics["rmse"] < state.best_rmse:
+        state.best_rmse = metrics["rmse"]
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            record = {"epoch": last, "averaged_epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"],
+                      "elapsed_seconds": state.elapsed}
+            export(averaged, output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
 
 
 def push_folder(output_dir: Path, repo_id: str) -> str:
@@ -273,7 +320,7 @@ def push_folder(output_dir: Path, repo_id: str) -> str:
 def write_summary(output_dir: Path, state: TrainerState, wall_seconds: float, ranks: list | None = None) -> dict:
     """train_summary.json: best RMSE, epochs and the per-epoch history of the whole run (resumes included)."""
     summary = {"best_val_rmse": state.best_rmse, "epochs": state.epoch, "total_epochs": state.total_epochs,
-               "wall_seconds": wall_seconds, "ranks": ranks, "history": state.history}
+               "wall_seconds": wall_seconds, "ranks": ranks, "history": state.history, "average": state.average_metrics}
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -61,6 +61,41 @@ def test_init_from_with_more_channels_grows_the_saved_model(trained_model, tmp_p
     assert json.loads((tmp_path / "config.json").read_text())["channels"] == 48
 
 
+@pytest.mark.parametrize("average_wins", [True, False])
+def test_average_last_epochs(tmp_path, monkeypatch, average_wins):
+    import torch
+    from safetensors.torch import load_file
+    from train import main, parse_args
+
+    import fkp.train
+
+    # validation scores set by the test: epochs score 3, 2, 1.5 px; the average 1.0 or 9.0 px
+    real_evaluate, scores = fkp.train.evaluate, iter([3.0, 2.0, 1.5, 1.0 if average_wins else 9.0])
+
+    def scored_evaluate(*args, **kwargs):
+        return {**real_evaluate(*args, **kwargs), "rmse": next(scores)}
+
+    monkeypatch.setattr(fkp.train, "evaluate", scored_evaluate)
+    common = ["--dataset", str(FIXTURES / "frames.parquet"), *TINY, "--batch_size", "16", "--val_fraction", "0.25",
+              "--learning_rate", "3e-3", "--warmup_steps", "2", "--output_dir", str(tmp_path), "--checkpoints_total_limit", "3"]
+    summary = main(parse_args([*common, "--epochs", "3", "--average_last", "2"]))
+    assert summary["average"]["epochs"] == [2, 3] and summary["average"]["val_rmse"] == (1.0 if average_wins else 9.0)
+    saved = torch.load(tmp_path / "checkpoints" / "checkpoint-3" / "custom_checkpoint_0.pkl", weights_only=True)
+    assert saved["averaged_epochs"] == [2, 3]  # the running mean is in each checkpoint: a resumed run keeps it
+    ends = [load_file(tmp_path / "checkpoints" / f"checkpoint-{n}" / "model.safetensors") for n in (2, 3)]
+    exported, metrics = load_file(tmp_path / "model.safetensors"), json.loads((tmp_path / "metrics.json").read_text())
+    card = (tmp_path / "README.md").read_text()
+    for key in ("heads.0.weight", "stem.0.1.running_var"):
+        mean = (ends[0][key] + ends[1][key]) / 2
+        assert torch.allclose(exported[key], mean if average_wins else ends[1][key], atol=1e-6)
+    if average_wins:
+        assert metrics["averaged_epochs"] == [2, 3] and metrics["rmse"] == 1.0 and summary["best_val_rmse"] == 1.0
+        assert "mean of the weights at the end of epochs 2-3" in card
+    else:
+        assert "averaged_epochs" not in metrics and metrics["rmse"] == 1.5 and metrics["epoch"] == 3
+        assert "exported weights are from epoch 3" in card
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
