@@ -5,6 +5,7 @@
     fkp convert SOURCE OUT.parquet [--push-to-hub user/name]
     fkp calibrate framing --kaggle training_keypoints.csv --ytf68 FOLDER
     fkp calibrate detector --data FOLDER
+    fkp calibrate keypoints --model DIR --data SOURCE   per-keypoint offsets measured on the training people
     fkp submit --model M --test test.csv --lookup IdLookupTable.csv --out submission.csv
     fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
@@ -19,7 +20,7 @@ COMMANDS = {
     "predict": "batch prediction over photos and folders, JSON Lines out",
     "evaluate": "RMSE / NME of a model on a data source",
     "convert": "any data source -> parquet in fkp's schema (optionally pushed to the Hub)",
-    "calibrate": "fit the crop framing: 'framing' (labels vs Kaggle) or 'detector' (detector boxes)",
+    "calibrate": "'framing' (crop vs Kaggle's labels), 'detector' (detector boxes) or 'keypoints' (a model's offsets)",
     "submit": "Kaggle submission CSV",
     "export": "write a model folder's model card and learning curve; optional ONNX export",
     "jobs": "train on Hugging Face Jobs GPUs ('fkp jobs train --help')",
@@ -57,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return data_main(["convert", *rest], prog="fkp") or 0
     elif command == "calibrate":
-        if not rest or rest[0] not in ("framing", "detector"):
-            print("usage: fkp calibrate {framing,detector} ...\n  framing:  fit the landmark crop on Kaggle's label statistics (--kaggle, --ytf68)\n"
-                  "  detector: fit the face detector's box -> crop framing on a ytf68-layout folder (--data)", file=sys.stderr)
+        if not rest or rest[0] not in ("framing", "detector", "keypoints"):
+            print("usage: fkp calibrate {framing,detector,keypoints} ...\n  framing:  fit the landmark crop on Kaggle's label statistics (--kaggle, --ytf68)\n"
+                  "  detector: fit the face detector's box -> crop framing on a ytf68-layout folder (--data)\n"
+                  "  keypoints: a model's per-keypoint offsets, measured on the training people (--model, --data)", file=sys.stderr)
             return 2
+        if rest[0] == "keypoints":
+            from .offsets import main as offsets_main
+
+            return offsets_main(rest[1:], prog="fkp calibrate keypoints") or 0
         if rest[0] == "framing":
             from .data import main as data_main
 

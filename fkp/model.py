@@ -84,6 +84,10 @@ class StackedHourglass(
         stride: input pixels per heatmap cell (1, 2 or 4).
         sigma: target Gaussian sigma in heatmap cells (used by training and recorded for users).
         refine: sub-pixel quadratic refinement when decoding (False: plain argmax).
+        keypoint_offsets, flip_keypoint_offsets: (K, 2) mean signed errors (frame pixels) of the decoded
+            keypoints on the training people, without and with flip test, subtracted from every
+            prediction (`fkp calibrate keypoints`; None: no correction). They are calibration of
+            trained weights, not architecture: `grow` and train.py's --init_from drop them.
     """
 
     def __init__(
@@ -98,8 +102,12 @@ class StackedHourglass(
         num_keypoints: int = NUM_KEYPOINTS,
         input_size: int = FRAME_SIZE,
         in_channels: int = 1,
+        keypoint_offsets: list | None = None,
+        flip_keypoint_offsets: list | None = None,
     ):
         super().__init__()
+        self.keypoint_offsets = _offsets(keypoint_offsets, num_keypoints)
+        self.flip_keypoint_offsets = _offsets(flip_keypoint_offsets, num_keypoints)
         if stride not in (1, 2, 4) or input_size % (stride * 2**depth):
             raise ValueError(f"input_size {input_size} must be divisible by stride*2**depth ({stride}*2**{depth})")
         self.architecture = dict(num_stacks=num_stacks, depth=depth, channels=channels, stem=stem, stride=stride, sigma=sigma,
@@ -143,14 +151,28 @@ class StackedHourglass(
                 x = x + self.merge_features[i](features) + self.merge_heatmaps[i](heatmaps)
         return torch.stack(outputs, dim=1)
 
+    def offsets(self, flip_test: bool) -> torch.Tensor | None:
+        """The calibrated (K, 2) offsets for predictions with or without flip test, or None."""
+        return self.flip_keypoint_offsets if flip_test else self.keypoint_offsets
+
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, flip_test: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Predict keypoints for (B, 1, 96, 96) images in [0, 1]; see `predict_with`."""
-        return predict_with(self, images, self.stride, self.refine, flip_test, self.sigma)
+        return predict_with(self, images, self.stride, self.refine, flip_test, self.sigma, self.offsets(flip_test))
+
+
+def _offsets(values: list | None, num_keypoints: int) -> torch.Tensor | None:
+    if values is None:
+        return None
+    offsets = torch.tensor(values, dtype=torch.float32)
+    if offsets.shape != (num_keypoints, 2) or not torch.isfinite(offsets).all():
+        raise ValueError(f"keypoint offsets must be {num_keypoints} finite (x, y) pairs, got shape {tuple(offsets.shape)}")
+    return offsets
 
 
 @torch.inference_mode()
-def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False, sigma: float = 0.0):
+def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False, sigma: float = 0.0,
+                 offsets: torch.Tensor | None = None):
     """Keypoints (B, K, 2) in input pixels, confidence (B, K) and final heatmaps (B, K, H, W) from
     ``forward`` (a StackedHourglass or a compiled copy of one) on (B, 1, 96, 96) images in [0, 1].
 
@@ -158,6 +180,7 @@ def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_
     swapped) and averaged in. Cell centres are symmetric about the frame centre (see fkp.heatmaps),
     so mirroring the heatmap of the mirrored image aligns it exactly with the original. ``sigma``:
     the training target's sigma (cells), used to `fkp.heatmaps.modulate` the heatmaps before decoding.
+    ``offsets``: (K, 2) calibrated mean errors subtracted from the keypoints (`StackedHourglass.offsets`).
     """
     if flip_test:  # one batch with the mirrored images: cheaper than two passes (benchmarks/speed.py)
         both = forward(torch.cat([images, images.flip(-1)]))[:, -1]
@@ -166,6 +189,8 @@ def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_
     else:
         heatmaps = forward(images)[:, -1]
     keypoints, confidence = decode(heatmaps.float(), stride=stride, refine=refine, blur_sigma=sigma)
+    if offsets is not None:
+        keypoints = keypoints - offsets.to(keypoints.device)
     return keypoints, confidence, heatmaps
 
 

@@ -180,3 +180,32 @@ def test_convert_push_to_hub_writes_a_dataset_card(tmp_path, monkeypatch):
     assert "8 face frames of 4 people" in card and "-1.30 photo pixels" in card
     assert "fkp convert " in card and "--label-x-shift -1.3 --push-to-hub me/faces" in card and "`mouth_center_bottom_lip`" in card
     assert "More Information Needed" not in card
+
+
+def test_calibrate_keypoints_removes_the_mean_error_on_the_training_people(trained_model, tmp_path):
+    import shutil
+
+    from fkp.api import FaceKeypoints
+    from fkp.data import load_source, to_arrays
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoints"))
+    data = str(FIXTURES / "frames.parquet")
+    refused = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--split", "val", "--val-fraction", "0.25")
+    assert refused.returncode == 2 and "validation people" in refused.stderr
+    images, labels = to_arrays(load_source(data, "train", val_fraction=0.25))
+    before = {flip: FaceKeypoints(str(folder), flip_test=flip).predict_frames(images)[0] for flip in (False, True)}
+
+    result = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--val-fraction", "0.25")
+    assert result.returncode == 0, result.stderr
+    assert "with flip test: RMSE on these frames" in result.stdout and "nose_tip" in result.stdout
+    config = json.loads((folder / "config.json").read_text())
+    for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):
+        offsets = np.array(config[key])
+        assert offsets.shape == (15, 2) and np.abs(offsets).max() > 0
+        after = FaceKeypoints(str(folder), flip_test=flip).predict_frames(images)[0]
+        assert np.allclose(after, before[flip] - offsets, atol=1e-4)  # every prediction moves by the offsets
+        assert np.abs(np.nanmean(after - labels, axis=0)).max() < 1e-3  # no mean error left on these people
+    # calibrating again measures from the raw predictions: the same offsets, not offsets of offsets
+    assert run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--val-fraction", "0.25").returncode == 0
+    assert np.allclose(json.loads((folder / "config.json").read_text())["keypoint_offsets"], config["keypoint_offsets"], atol=1e-4)

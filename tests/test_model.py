@@ -121,3 +121,20 @@ def test_grow_only_adds():
         grow(model, channels=8)
     with pytest.raises(ValueError, match="grow only adds"):
         grow(model, num_stacks=1)
+
+
+def test_keypoint_offsets_are_subtracted_saved_and_not_grown(tmp_path):
+    offsets = torch.linspace(-0.5, 0.5, 30).reshape(15, 2)
+    plain = _trained_looking(build_model("fkp", channels=16))
+    calibrated = StackedHourglass(**plain.architecture, keypoint_offsets=offsets.tolist(), flip_keypoint_offsets=(2 * offsets).tolist())
+    calibrated.load_state_dict(plain.state_dict())
+    calibrated.eval()
+    images = torch.rand(2, 1, 96, 96)
+    for flip, expected in ((False, offsets), (True, 2 * offsets)):
+        assert torch.allclose(calibrated.predict(images, flip)[0], plain.predict(images, flip)[0] - expected, atol=1e-5)
+    calibrated.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path))
+    assert torch.allclose(loaded.keypoint_offsets, offsets) and torch.allclose(loaded.flip_keypoint_offsets, 2 * offsets)
+    assert grow(loaded, channels=24).keypoint_offsets is None  # offsets belong to trained weights, not to a design
+    with pytest.raises(ValueError, match="15 finite"):
+        StackedHourglass(channels=16, keypoint_offsets=[[0.0, 0.0]] * 14)
