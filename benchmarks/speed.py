@@ -8,7 +8,7 @@ hourglass-facekeypoints-detection design, measured in the same run.
    previous design as fkp ran it before (TorchScript, then the default). The ratio is the figure
    that matters.
 2. Per backend (eager, TorchScript frozen, ONNX Runtime), batch 1 and batch-32 throughput, for the
-   three designs. Weights do not change speed, so the previous and original designs run with random
+   shipped design, fkp 0.4.0's (one hourglass of 64 channels), the previous one and the original. Weights do not change speed, so the previous and original designs run with random
    weights of their configuration.
 """
 
@@ -49,19 +49,23 @@ def main() -> None:
     print(f"command: python benchmarks/speed.py --threads {args.threads} --repeats {args.repeats}")
     print(f"torch {torch.__version__}, {args.threads} thread(s), onnxruntime {'installed' if has_onnxruntime() else 'not installed'}")
 
-    models = {"shipped": load_model(args.model), "previous (fkp_v1)": build_model("fkp_v1").eval(), "original": build_model("original").eval()}
+    models = {"shipped": load_model(args.model), "fkp 0.4.0 (1x64)": build_model("fkp_v04").eval(),
+              "previous (fkp_v1)": build_model("fkp_v1").eval(), "original": build_model("original").eval()}
     one = np.random.default_rng(0).integers(0, 256, (1, 96, 96), dtype=np.uint8)
     batch = np.random.default_rng(1).integers(0, 256, (32, 96, 96), dtype=np.uint8)
 
     shipped = FaceKeypoints(models["shipped"])
     previous = FaceKeypoints(models["previous (fkp_v1)"], backend="torchscript")
+    v04 = FaceKeypoints(models["fkp 0.4.0 (1x64)"])
     ours = median_seconds(lambda: shipped.predict_frames(one), args.repeats)
+    ours_v04 = median_seconds(lambda: v04.predict_frames(one), args.repeats)
     ours_flip = median_seconds(lambda: shipped.predict_frames(one, flip_test=True), args.repeats)
     before = median_seconds(lambda: previous.predict_frames(one), args.repeats)
     print("\nas users get it: FaceKeypoints.predict_frames, one face, batch 1")
     print(f"  shipped, default backend ({shipped.backend}): {ours * 1000:6.2f} ms")
     print(f"  previous design, as fkp ran it (torchscript): {before * 1000:6.2f} ms")
     print(f"  shipped with flip test (the face and its mirror image in one batch): {ours_flip * 1000:6.2f} ms")
+    print(f"  fkp 0.4.0's design (1x64), default backend: {ours_v04 * 1000:6.2f} ms ({ours_v04 / before:.2f}x the previous design)")
     print(f"  ratio shipped / previous: {ours / before:.2f}x the time ({before / ours:.2f}x faster); "
           f"with flip test {ours_flip / before:.2f}x")
 

@@ -24,8 +24,9 @@ from .keypoints import FLIP_PERMUTATION, FRAME_SIZE, NUM_KEYPOINTS
 MODEL_CONFIGS: dict[str, dict] = {
     "original": dict(num_stacks=1, depth=4, channels=128, stem="conv1x1", stride=1, sigma=5.0, refine=False),
     "fkp": dict(num_stacks=1, depth=3, channels=64, stem="conv", stride=2, sigma=1.5, refine=True),
-    # the design fkp shipped before (version 0.1): 2 stacks of 64 channels
+    # the designs fkp shipped before: 2 stacks of 64 channels (version 0.1), 1 stack of 64 (0.3 and 0.4)
     "fkp_v1": dict(num_stacks=2, depth=3, channels=64, stem="conv", stride=2, sigma=1.5, refine=True),
+    "fkp_v04": dict(num_stacks=1, depth=3, channels=64, stem="conv", stride=2, sigma=1.5, refine=True),
 }
 
 
