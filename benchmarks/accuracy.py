@@ -4,12 +4,12 @@ data for the same wall-clock budget, scored on the same person-wise validation p
     python benchmarks/accuracy.py --data ../shared/data/ytf68 --label-x-shift -1.3 --budget_minutes 12 \\
         --recipes fkp_v1 1x64 2x32 1x64_strong_aug --out runs/recipes
     python benchmarks/accuracy.py ... --recipes fkp original        # the shipped design against the original one
-    python benchmarks/accuracy.py ... --init_from runs/base_v040 --budget_minutes 90 --seed 11 \
+    python benchmarks/accuracy.py ... --init_from runs/base_v040 --budget_minutes 90 --seed 11 \\
         --recipes cycle_64 grow_96 grow_2x64 --out runs/cycle3          # another cycle from trained weights
 
 Recipes (`RECIPES`): named train.py arguments. "original" is the hourglass-facekeypoints-detection
 design (one 128-channel hourglass at 96x96, 1x1 stem, sigma-5 heatmaps, argmax decoding). With
-``--init_from``, every recipe starts from those trained weights (train.py's --init_from): "cycle_64"
+``--init_from``, the recipes below start from those trained weights (train.py's --init_from): "cycle_64"
 trains the same design for another cosine cycle, "grow_96" and "grow_2x64" first grow it to 96
 channels / 2 stacks (`fkp.model.grow`); all three average the weights of their last 15 epochs. Runs whose
 output folder already holds a finished training (train_summary.json) are not retrained, so the script
@@ -54,7 +54,7 @@ def train(runs: dict[str, Path], data: str, label_x_shift: float, budget: float,
                    "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
                    str(ROOT / "train.py"), "--dataset", data, "--label_x_shift", str(label_x_shift), "--output_dir", str(out),
                    *RECIPES[recipe], "--time_budget_minutes", str(budget), "--seed", str(seed), "--resume_from_checkpoint", "latest",
-                   *(["--init_from", init_from] if init_from else [])]
+                   *(["--init_from", init_from] if recipe in NEEDS_INIT else [])]
         log = open(out.parent / f"{out.name}.log", "a")
         print("$", " ".join(command[2:]), flush=True)
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}))

@@ -182,7 +182,12 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         "or `fkp predict photos/ --out results.jsonl --model path/or/hub-id`. **Input:** a 96x96 grayscale face "
         "crop in [0, 1], framed like Kaggle's crops. **Output:** 15 heatmaps, decoded to (x, y) in frame pixels "
         "(x right, y down, centre of the top-left pixel at (0, 0)) with a confidence (the heatmap peak).",
-        f"## Design\n\n{design}" + ("; intermediate supervision on every stack" if stacks > 1 else "") + ". Full configuration: `config.json`.",
+        f"## Design\n\n{design}" + ("; intermediate supervision on every stack" if stacks > 1 else "") + ". Full configuration: `config.json`."
+        + ("\n\n**Keypoint offsets:** config.json carries `keypoint_offsets` and `flip_keypoint_offsets`, this model's mean "
+           "error per keypoint (frame pixels) on its training people, measured by `fkp calibrate keypoints` and subtracted "
+           "from every decoded keypoint by fkp (without and with flip test). Decoding the heatmaps yourself (ONNX), "
+           "subtract them too. train.py's per-epoch figures and `metrics.json` are before this step."
+           if config.get("keypoint_offsets") else ""),
         f"## Training data and provenance\n\n{provenance}{correction}\n\n**Split:** `{dataset}` is split by person "
         f"(never by frame): a person is in validation when md5(\"0:\" + name) falls in the lowest "
         f"{args.get('val_fraction', 0.1):.0%}. `fkp evaluate --split val` selects exactly these people.",

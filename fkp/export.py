@@ -6,8 +6,9 @@ validation figures from `fkp evaluate`, and optionally an ONNX copy of the netwo
     fkp export runs/fkp --onnx runs/fkp/model.onnx          # + ONNX (pip install 'fkp[onnx]')
 
 The ONNX graph maps (B, 1, 96, 96) float32 images in [0, 1] to the last stack's (B, 15, H, W)
-heatmaps; decode them with `fkp.heatmaps.decode`. `fkp.api.FaceKeypoints(backend="onnxruntime")`
-builds the same graph in memory.
+heatmaps; decode them with `fkp.heatmaps.decode` (blur_sigma = the config's sigma) and subtract the
+config's `keypoint_offsets` where it has them. `fkp.api.FaceKeypoints(backend="onnxruntime")` builds the
+same graph in memory and does both.
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int |
             new[: trained.shape[0], trained.shape[1] :] = 0
         new[tuple(slice(0, n) for n in trained.shape)] = trained
     grown.load_state_dict(new_state, strict=True)
-    return grown
+    return grown.to(next(model.parameters()).device).train(model.training)
 
 
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:

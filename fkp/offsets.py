@@ -1,7 +1,7 @@
 """Keypoint offset calibration: the mean signed error of a trained model per keypoint, measured on the
 training people and subtracted from every later prediction.
 
-    fkp calibrate keypoints --model fkp/weights --data ../shared/data/ytf68 --label-x-shift -1.3
+    fkp calibrate keypoints --model runs/fkp        # data, label shift and split from its training_args.json
 
 Why: training mirrors faces (left/right keypoints swapped), so the model is pushed towards a mirror
 symmetric answer, and whatever is not mirror symmetric in how the labels were placed (the left eye's
@@ -9,7 +9,8 @@ label sitting a little higher than the right eye's, the nose tip's a little to o
 learn; it shows as a fixed error per keypoint, the same on the training and the validation people.
 The label x shift of the ytf68 data is the global case of this (`--label-x-shift`); these offsets are
 the per-keypoint remainder, a few tenths of a pixel. They are measured on the training side of
-train.py's person-wise split only (never on the validation people) and written into the model's
+train.py's person-wise split only (never on the validation people; the data source, label shift and
+validation fraction come from the run's training_args.json) and written into the model's
 config.json, separately for predictions with and without flip test (the flip averages a keypoint
 with its mirrored partner, so its remainder differs). `FaceKeypoints` applies them.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,35 +48,66 @@ def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.nanmean(errors, axis=0)
 
 
+def training_frames(data: str, run_args: dict, label_x_shift: float, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The frames train.py trained on: all of ``data`` when the run had a separate --val_dataset,
+    else the training side of its person-wise split (`fkp.data.split_dataset`), never the validation people."""
+    from .data import load_source, split_dataset, to_arrays
+
+    dataset = load_source(data, label_x_shift=label_x_shift)
+    if not run_args.get("val_dataset"):
+        dataset = split_dataset(dataset, val_fraction)[0]
+    return to_arrays(dataset)
+
+
+def write_json_atomically(path: Path, record: dict) -> None:
+    """Replace ``path`` in one step, so that an interrupted write never leaves half a file."""
+    import os
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump(record, out, indent=2)
+    os.chmod(temporary, path.stat().st_mode & 0o777)
+    os.replace(temporary, path)
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
-    from .data import LABEL_X_SHIFT_HELP, DataError, load_source, to_arrays
+    from .data import LABEL_X_SHIFT_HELP, DataError
     from .metrics import keypoint_metrics
     from .model import load_model
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a local model folder (its config.json is rewritten)")
-    parser.add_argument("--data", required=True, help="the source the model was trained on")
-    parser.add_argument("--split", default="train", help="'train' (default): train.py's training people; never the validation people")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="train.py's --val_fraction (default 0.1)")
-    parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
+    parser.add_argument("--model", required=True, help="a local model folder written by train.py (its config.json is rewritten)")
+    parser.add_argument("--data", default=None, help="the source the model was trained on (default: the run's --dataset)")
+    parser.add_argument("--val-fraction", type=float, default=None, help="default: the run's --val_fraction")
+    parser.add_argument("--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift")
     parser.add_argument("--dry-run", action="store_true", help="print the offsets without writing config.json")
     args = parser.parse_args(argv)
 
-    if args.split == "val":
-        parser.error("calibrating on the validation people would make their figures meaningless: use --split train")
-    config_path = Path(args.model) / "config.json"
-    if not config_path.is_file():
-        parser.error(f"{args.model}: not a local model folder (no config.json)")
+    folder = Path(args.model)
+    config_path, args_path = folder / "config.json", folder / "training_args.json"
+    if not config_path.is_file() or not args_path.is_file():
+        parser.error(f"{args.model}: not a model folder written by train.py (config.json and training_args.json), "
+                     "so which people it trained on is unknown")
+    run_args = json.loads(args_path.read_text())
+    data = args.data or run_args.get("dataset")
+    shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
+    fraction = run_args.get("val_fraction", 0.1) if args.val_fraction is None else args.val_fraction
+    if shift != run_args.get("label_x_shift", 0.0) or fraction != run_args.get("val_fraction", 0.1):
+        print(f"warning: the model was trained with --label_x_shift {run_args.get('label_x_shift', 0.0):g} "
+              f"--val_fraction {run_args.get('val_fraction', 0.1):g}; calibrating with {shift:g} and {fraction:g}", file=sys.stderr)
+    if not data:
+        parser.error("pass --data: the run recorded no --dataset")
     model = load_model(args.model)
     try:
-        images, labels = to_arrays(load_source(args.data, args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction))
+        images, labels = training_frames(data, run_args, shift, fraction)
     except DataError as error:
         parser.error(str(error))
     if len(images) == 0:
-        parser.error(f"{args.data}: the {args.split!r} split is empty")
+        parser.error(f"{data}: no training frames")
 
     config = json.loads(config_path.read_text())
-    print(f"{len(images)} frames of {args.data} ({args.split} split)")
+    print(f"{len(images)} training frames of {data} (label x shift {shift:g}, validation people left out)")
     for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):
         predicted = raw_predictions(model, images, flip)
         offsets = mean_errors(predicted, labels)
@@ -86,9 +119,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
             print(f"  {name:28s} {dx:+6.2f} {dy:+6.2f}")
     if args.dry_run:
         print("\n--dry-run: config.json not changed")
-    else:
-        config_path.write_text(json.dumps(config, indent=2))
-        print(f"\nwrote the offsets into {config_path}")
+        return 0
+    try:
+        write_json_atomically(config_path, config)
+    except OSError as error:
+        print(f"{prog}: cannot write {config_path}: {error.strerror}", file=sys.stderr)
+        return 1
+    print(f"\nwrote the offsets into {config_path}")
     return 0
 
 

@@ -172,6 +172,8 @@ def main(args: argparse.Namespace) -> dict:
             train_set, val_set = split_dataset(dataset, args.val_fraction)
         train_images, train_keypoints = to_arrays(train_set)
         val_images, val_keypoints = to_arrays(val_set)
+    if args.average_last < 0:
+        raise ValueError(f"--average_last must be 0 (off) or a number of epochs, not {args.average_last}")
     if len(train_images) == 0 or len(val_images) == 0:
         raise ValueError(f"{args.dataset}: need training and validation rows, got {len(train_images)} and {len(val_images)}")
 
@@ -264,7 +266,8 @@ def main(args: argparse.Namespace) -> dict:
                 export(accelerator.unwrap_model(model), output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
         if args.average_last and state.epoch > state.total_epochs - args.average_last:
             if state.averaged_epochs and state.averaged_epochs[0] <= state.total_epochs - args.average_last:
-                state.average, state.averaged_epochs = None, []  # a resume lengthened the schedule: a new window
+                # a resume lengthened the schedule: start a new window (the old epochs' weights are not kept one by one)
+                state.average, state.averaged_epochs, state.average_metrics = None, [], None
             state.add_to_average(accelerator.unwrap_model(model).state_dict())
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
@@ -274,12 +277,18 @@ def main(args: argparse.Namespace) -> dict:
 
     if state.average is not None and (state.average_metrics or {}).get("epochs", [0, 0])[1] != state.averaged_epochs[-1]:
         evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, stride, refine, sigma)
+        accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # a resume must know the average's result
+        accelerator.wait_for_everyone()
 
     per_rank = gather_object([{"rank": rank, "samples": samples_seen}])
     accelerator.wait_for_everyone()
     summary = None
     if accelerator.is_main_process:
         summary = write_summary(output_dir, state, time.time() - started, per_rank)
+        if (output_dir / "config.json").exists():  # the card and curve again, with the whole history (and the average)
+            from fkp.card import write_model_card
+
+            write_model_card(output_dir)
         if args.push_to_hub:
             push_folder(output_dir, args.hub_model_id or output_dir.name)
     accelerator.end_training()

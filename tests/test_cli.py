@@ -185,27 +185,38 @@ def test_convert_push_to_hub_writes_a_dataset_card(tmp_path, monkeypatch):
 def test_calibrate_keypoints_removes_the_mean_error_on_the_training_people(trained_model, tmp_path):
     import shutil
 
+    import datasets
+
     from fkp.api import FaceKeypoints
-    from fkp.data import load_source, to_arrays
+    from fkp.data import load_source, split_dataset, to_arrays
 
     folder = tmp_path / "model"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoints"))
-    data = str(FIXTURES / "frames.parquet")
-    refused = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--split", "val", "--val-fraction", "0.25")
-    assert refused.returncode == 2 and "validation people" in refused.stderr
-    images, labels = to_arrays(load_source(data, "train", val_fraction=0.25))
+    run_args = json.loads((folder / "training_args.json").read_text())
+    # a save_to_disk copy of the training data with one named "train" split holding everyone: the
+    # calibration must still leave train.py's validation people out
+    data = tmp_path / "saved"
+    datasets.DatasetDict({"train": load_source(run_args["dataset"])}).save_to_disk(str(data))
+    train_side, val_side = split_dataset(load_source(run_args["dataset"]), run_args["val_fraction"])
+    images, labels = to_arrays(train_side)
+    assert len(val_side) > 0
     before = {flip: FaceKeypoints(str(folder), flip_test=flip).predict_frames(images)[0] for flip in (False, True)}
 
-    result = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--val-fraction", "0.25")
+    result = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", str(data))
     assert result.returncode == 0, result.stderr
-    assert "with flip test: RMSE on these frames" in result.stdout and "nose_tip" in result.stdout
+    assert f"{len(images)} training frames" in result.stdout and "with flip test: RMSE on these frames" in result.stdout
     config = json.loads((folder / "config.json").read_text())
     for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):
         offsets = np.array(config[key])
         assert offsets.shape == (15, 2) and np.abs(offsets).max() > 0
         after = FaceKeypoints(str(folder), flip_test=flip).predict_frames(images)[0]
         assert np.allclose(after, before[flip] - offsets, atol=1e-4)  # every prediction moves by the offsets
-        assert np.abs(np.nanmean(after - labels, axis=0)).max() < 1e-3  # no mean error left on these people
+        assert np.abs(np.nanmean(after - labels, axis=0)).max() < 1e-3  # measured on exactly these frames
     # calibrating again measures from the raw predictions: the same offsets, not offsets of offsets
-    assert run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder), "--data", data, "--val-fraction", "0.25").returncode == 0
+    assert run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder)).returncode == 0  # data from the run
     assert np.allclose(json.loads((folder / "config.json").read_text())["keypoint_offsets"], config["keypoint_offsets"], atol=1e-4)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(folder / "config.json", bare)
+    refused = run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(bare))
+    assert refused.returncode == 2 and "which people it trained on is unknown" in refused.stderr
