@@ -19,8 +19,8 @@ from .keypoints import FLIP_PERMUTATION, FRAME_SIZE, NUM_KEYPOINTS
 # Named configurations. "original" reproduces the hourglass-facekeypoints-detection design (Kaggle
 # RMSE 1.81): one 4-level, 128-channel hourglass at full 96x96 resolution behind a 1x1-conv stem,
 # sigma-5 px heatmaps and argmax decoding. "fkp" is the design fkp ships (see the model card): two
-# hourglasses of 64 channels. Trained from scratch it loses to one hourglass at short budgets (12 and
-# 80 minutes, benchmarks/accuracy.py), so fkp 0.5's weights were grown from fkp 0.4's one-hourglass
+# hourglasses of 64 channels. Trained from scratch it lost to one hourglass at a 12-minute budget
+# (benchmarks/accuracy.py), so fkp 0.5's weights were grown from fkp 0.4's one-hourglass
 # weights (`grow`, then 40 epochs): 1.356 px against 1.368 for 96 channels and the same budget.
 # Run by ONNX Runtime it takes about half the time of the same design under TorchScript (fkp 0.1).
 MODEL_CONFIGS: dict[str, dict] = {

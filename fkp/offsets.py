@@ -4,8 +4,9 @@ training people and subtracted from every later prediction.
     fkp calibrate keypoints --model runs/fkp        # data, label shift and split from its training_args.json
 
 Why: training mirrors faces (left/right keypoints swapped), so the model is pushed towards a mirror
-symmetric answer, and whatever is not mirror symmetric in how the labels were placed (the left eye's
-label sitting a little higher than the right eye's, the nose tip's a little to one side) it cannot
+symmetric answer, and whatever is not mirror symmetric in how the labels were placed (in the ytf68
+data the subject's left eye is labelled a little lower than the model puts it and the right eye a
+little higher, the mouth corners a little further left in the image) it cannot
 learn; it shows as a fixed error per keypoint, the same on the training and the validation people.
 The label x shift of the ytf68 data is the global case of this (`--label-x-shift`); these offsets are
 the per-keypoint remainder, a few tenths of a pixel. They are measured on the training side of
