@@ -60,11 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: python benchmarks/label_offset.py --data {args.data} --every {args.every}")
 
-    from fkp.api import default_model_source
+    from fkp.api import FaceKeypoints, default_model_source
     from fkp.model import load_model
-    from fkp.offsets import raw_predictions
+    from fkp.offsets import without_offsets
 
-    model = load_model(args.model or default_model_source())
+    # without the model's calibrated keypoint offsets: they are measured against these very labels
+    predictor = FaceKeypoints(without_offsets(load_model(args.model or default_model_source())), flip_test=True)
     landmarker = dlib_predictor()
     dlib_errors, frames, matrices, labels15 = [], [], [], []
     for index, (_, _, photo, landmarks) in enumerate(read_ytf68_photos(args.data)):
@@ -90,8 +91,7 @@ def main() -> None:
         dx, dy = errors.reshape(-1, 2).mean(0)
         print(f"  {'all':6s} x {dx:+.2f}   y {dy:+.2f}   (median x {np.median(errors[..., 0]):+.2f})")
 
-    # without the model's calibrated keypoint offsets: they are measured against these very labels
-    predicted = raw_predictions(model, np.stack(frames), flip_test=True)
+    predicted, _, _ = predictor.predict_frames(np.stack(frames))
     in_photo = np.stack([apply_affine(invert_affine(m), p) for m, p in zip(matrices, predicted)])
     errors = in_photo - np.stack(labels15)  # (N, 15, 2)
     dx, dy = errors.reshape(-1, 2).mean(0)

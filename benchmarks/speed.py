@@ -8,8 +8,9 @@ hourglass-facekeypoints-detection design, measured in the same run.
    previous design as fkp ran it before (TorchScript, then the default). The ratio is the figure
    that matters.
 2. Per backend (eager, TorchScript frozen, ONNX Runtime), batch 1 and batch-32 throughput, for the
-   shipped design, fkp 0.4.0's (one hourglass of 64 channels), the previous one and the original. Weights do not change speed, so the previous and original designs run with random
-   weights of their configuration.
+   shipped design, fkp 0.4.0's (one hourglass of 64 channels), the previous one and the original.
+   Weights do not change speed, so all but the shipped design run with random weights of their
+   configuration.
 """
 
 from __future__ import annotations

@@ -226,7 +226,7 @@ def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int |
     grown = StackedHourglass(**{**old, "channels": channels, "num_stacks": num_stacks})
     old_state = dict(model.state_dict())
     last = old["num_stacks"] - 1
-    for key, value in model.state_dict().items():  # added stacks copy the last trained one
+    for key, value in list(old_state.items()):  # added stacks copy the last trained one
         part, index, rest = key.split(".", 2) if key.count(".") >= 2 else (key, "", "")
         if part in ("hourglasses", "features", "heads") and index == str(last):
             for i in range(last + 1, num_stacks):

@@ -28,15 +28,13 @@ import numpy as np
 from .keypoints import KEYPOINT_NAMES
 
 
-def raw_predictions(model, images: np.ndarray, flip_test: bool) -> np.ndarray:
-    """(N, K, 2) keypoints of ``model`` (a `StackedHourglass`) on (N, 96, 96) frames, without its offsets."""
+def without_offsets(model):
+    """A shallow copy of ``model`` (a `StackedHourglass`: the same weights) that applies no offsets."""
     import copy
 
-    from .api import FaceKeypoints
-
-    raw = copy.copy(model)  # the same weights, without offsets
+    raw = copy.copy(model)
     raw.keypoint_offsets = raw.flip_keypoint_offsets = None
-    return FaceKeypoints(raw, flip_test=flip_test).predict_frames(images)[0]
+    return raw
 
 
 def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -73,6 +71,7 @@ def write_json_atomically(path: Path, record: dict) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
+    from .api import FaceKeypoints
     from .data import LABEL_X_SHIFT_HELP, DataError
     from .metrics import keypoint_metrics
     from .model import load_model
@@ -109,8 +108,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
 
     config = json.loads(config_path.read_text())
     print(f"{len(images)} training frames of {data} (label x shift {shift:g}, validation people left out)")
+    predictor = FaceKeypoints(without_offsets(model))  # offsets are measured from the raw predictions
     for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):
-        predicted = raw_predictions(model, images, flip)
+        predicted = predictor.predict_frames(images, flip_test=flip)[0]
         offsets = mean_errors(predicted, labels)
         config[key] = np.round(offsets, 4).tolist()
         before, after = keypoint_metrics(predicted, labels)["rmse"], keypoint_metrics(predicted - offsets, labels)["rmse"]

@@ -100,6 +100,7 @@ class TrainerState:
         """Fold one epoch's state dict into the running mean (BatchNorm statistics included, which is
         what the averaged weights need: measured as good as recomputing them on the training set)."""
         n = len(self.averaged_epochs)
+        self.average_metrics = None  # the average changes: its evaluation is due again
         weights = {k: v.detach().cpu().clone() for k, v in weights.items()}
         if self.average is None:
             self.average = weights
@@ -267,7 +268,7 @@ def main(args: argparse.Namespace) -> dict:
         if args.average_last and state.epoch > state.total_epochs - args.average_last:
             if state.averaged_epochs and state.averaged_epochs[0] <= state.total_epochs - args.average_last:
                 # a resume lengthened the schedule: start a new window (the old epochs' weights are not kept one by one)
-                state.average, state.averaged_epochs, state.average_metrics = None, [], None
+                state.average, state.averaged_epochs = None, []
             state.add_to_average(accelerator.unwrap_model(model).state_dict())
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # every rank: each saves its own RNG state
         accelerator.wait_for_everyone()
@@ -275,7 +276,7 @@ def main(args: argparse.Namespace) -> dict:
             for old in checkpoints(checkpoint_dir)[: -args.checkpoints_total_limit]:
                 shutil.rmtree(old, ignore_errors=True)
 
-    if state.average is not None and (state.average_metrics or {}).get("epochs", [0, 0])[1] != state.averaged_epochs[-1]:
+    if state.average is not None and state.average_metrics is None:
         evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, stride, refine, sigma)
         accelerator.save_state(str(checkpoint_dir / f"checkpoint-{state.epoch}"))  # a resume must know the average's result
         accelerator.wait_for_everyone()
