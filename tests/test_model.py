@@ -64,6 +64,9 @@ def test_optimized_inference_matches_eager(flip_test, backend):
 
     from fkp.api import FaceKeypoints
 
+    # seeded: on random weights, two heatmap cells can tie to within float rounding, and then the
+    # backends' last-bit differences pick different argmax cells (seen in about 1 of 60 random models)
+    torch.manual_seed(0)
     model = build_model("fkp", channels=16).eval()
     with torch.no_grad():  # non-trivial BatchNorm statistics, which freezing folds into the convs
         for module in model.modules():
