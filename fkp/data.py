@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from .errors import DataError  # noqa: F401 (re-exported: fkp.data.DataError)
 from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS, KEYPOINT_NAMES, NUM_KEYPOINTS
 from .transforms import apply_affine, crop_matrix, rotate, warp
 
@@ -54,10 +55,6 @@ def features():
 
 LABEL_X_SHIFT_HELP = ("photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
                       "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)")
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, row and field."""
 
 
 # ---------------------------------------------------------------------------------------------
