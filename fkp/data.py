@@ -19,11 +19,14 @@ CLI: ``python -m fkp.data convert SOURCE OUT.parquet [--push-to-hub REPO_ID]`` a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import hashlib
 import logging
 import os
 import re
 import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,8 @@ def features():
     )
 
 
+SKIP_BAD_ROWS_HELP = ("skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
+                      "number, an unreadable photo, a keypoint outside its image by more than half the image's side")
 LABEL_X_SHIFT_HELP = ("photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
                       "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)")
 
@@ -162,17 +167,108 @@ def fit_framing(landmarks68: np.ndarray, target_means: np.ndarray, boxes: tuple[
 # Readers. Each yields rows of the common schema as dicts with numpy images.
 
 
-def _read_kaggle_table(path: Path) -> tuple[pd.DataFrame, str]:
-    """A Kaggle CSV (plain or the only CSV in a zip) as strings, and a display name for messages."""
-    if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
-            if len(members) != 1:
-                raise DataError(f"{path}: expected exactly one .csv inside the zip, found {members or 'none'}")
-            with archive.open(members[0]) as handle:
-                table = pd.read_csv(handle, dtype=str, keep_default_na=False)
-            return table, f"{path}!{members[0]}"
-    return pd.read_csv(path, dtype=str, keep_default_na=False), str(path)
+# A label may lie outside its image by at most this share of the image's longer side. Real labels do
+# leave the image a little (a jaw or brow cut off by a crop's edge): the furthest in ../shared/data is
+# 9.6% of the photo's side (ytf68; helen_afw68 0.3%, Kaggle's 96x96 frames none), so half the side
+# leaves five times that room, while a point beyond it cannot belong to this image (a 96x96 frame
+# takes -48..143 px; (500, -300) is refused).
+OUTSIDE_MARGIN = 0.5
+KAGGLE_FIELDS = tuple(repr(column) for column in KAGGLE_COLUMNS)  # how messages name the label columns
+
+
+def allowed_range(width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x_min, x_max), (y_min, y_max) a label may take in a width x height image (`OUTSIDE_MARGIN`)."""
+    margin = OUTSIDE_MARGIN * max(width, height)
+    return (-margin, width - 1 + margin), (-margin, height - 1 + margin)
+
+
+def check_inside(points: np.ndarray, width: int, height: int, where: str, fields: Sequence[str], image: str) -> None:
+    """Raise a DataError naming the first coordinate of ``points`` (K, 2) (NaN = missing) that is not
+    finite or lies outside the ``image`` ("frame", "photo") beyond `OUTSIDE_MARGIN`.
+    ``fields``: the 2K fields as messages name them (e.g. "'nose_tip_x'"), x and y of each point in turn."""
+    (x_lo, x_hi), (y_lo, y_hi) = allowed_range(width, height)
+    flat = np.asarray(points, dtype=np.float64).reshape(-1)
+    low, high = np.tile([x_lo, y_lo], len(flat) // 2), np.tile([x_hi, y_hi], len(flat) // 2)
+    bad = np.flatnonzero(np.isinf(flat) | (flat < low) | (flat > high))
+    if len(bad):
+        i = bad[0]
+        axis = "xy"[i % 2]
+        raise DataError(f"{where}, field {fields[i]}: {axis} = {flat[i]:g} lies outside the {width}x{height} {image} "
+                        f"by more than {OUTSIDE_MARGIN:.0%} of its side (allowed {low[i]:g} to {high[i]:g})")
+
+
+def _decoded_lines(handle: Iterable[bytes], name: str) -> Iterator[str]:
+    """The lines of a binary file as text; a line that is not UTF-8 is a DataError naming it."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{name}: line {number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
+                            f"{error.start + 1}); is it a CSV file? Save it as UTF-8 CSV") from None
+
+
+def _csv_rows(handle: Iterable[bytes], name: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank CSV row; malformed CSV is a DataError naming the line."""
+    reader = csv.reader(_decoded_lines(handle, name))
+    try:
+        for row in reader:
+            if row:
+                yield reader.line_num, row
+    except csv.Error as error:
+        raise DataError(f"{name}: line {reader.line_num + 1}: not valid CSV ({error})") from None
+
+
+@contextlib.contextmanager
+def open_csv(path: str | Path) -> Iterator[tuple[str, list[str], Iterator[tuple[int, list[str]]]]]:
+    """Open a CSV file (or the only CSV inside a .zip) as (display name, header, data rows as
+    (line number, fields)). An empty file, a file with only a header, a file that is not UTF-8 text
+    or not CSV, and an unreadable zip raise a DataError naming the file."""
+    path = Path(path)
+    with contextlib.ExitStack() as stack:
+        name = str(path)
+        try:
+            if path.suffix.lower() == ".zip":
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+                if len(members) != 1:
+                    raise DataError(f"{path}: expected exactly one .csv inside the zip, found {members or 'none'}")
+                name = f"{path}!{members[0]}"
+                handle = stack.enter_context(archive.open(members[0]))
+            else:
+                handle = stack.enter_context(open(path, "rb"))
+        except zipfile.BadZipFile:
+            raise DataError(f"{path}: not a zip archive, or a damaged one") from None
+        except OSError as error:
+            raise DataError(f"{path}: cannot read it ({error.strerror or error})") from None
+        rows = _csv_rows(handle, name)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{name}: the file is empty (expected a header row, then one row per image)")
+        first = next(rows, None)
+        if first is None:
+            raise DataError(f"{name}: no rows: the file has a header but no data")
+        yield name, [column.strip() for column in header[1]], _chain_first(first, rows)
+
+
+def _chain_first(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    yield first
+    yield from rest
+
+
+def read_table(path: str | Path, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A small CSV table as strings (blank = ""); a DataError names the file and line of an empty or
+    header-only file, a ragged row, undecodable text or missing ``columns``."""
+    with open_csv(path) as (name, header, rows):
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(f"{name}: missing column(s) {', '.join(missing)} (has {', '.join(header[:8])}"
+                            f"{', ...' if len(header) > 8 else ''})")
+        records = []
+        for line, row in rows:
+            if len(row) != len(header):
+                raise DataError(f"{name}: line {line}: {len(row)} fields, expected {len(header)} as in the header")
+            records.append(row)
+    return pd.DataFrame(records, columns=header)
 
 
 def _parse_image(text: str, where: str) -> np.ndarray:
@@ -191,17 +287,20 @@ def _parse_image(text: str, where: str) -> np.ndarray:
 
 class BadRows:
     """What readers do with a bad row: on_error="raise" re-raises its DataError; "skip" logs it,
-    counts it and reports the count once the source is read."""
+    counts it and reports the count once the source is read. ``log``, when given, collects the
+    skipped rows' messages (callers report the count)."""
 
-    def __init__(self, on_error: str, source: str):
+    def __init__(self, on_error: str, source: str, log: list[str] | None = None):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-        self.on_error, self.source, self.skipped = on_error, source, 0
+        self.on_error, self.source, self.skipped, self.log = on_error, source, 0, log
 
     def skip(self, error: DataError) -> None:
         if self.on_error == "raise":
             raise error
         self.skipped += 1
+        if self.log is not None:
+            self.log.append(str(error))
         logger.warning("skipping %s", error)
 
     def report(self) -> None:
@@ -217,40 +316,55 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def read_kaggle_csv(path: str | Path, on_error: str = "raise"):
+def _ragged(row: list[str], header: list[str], where: str) -> DataError | None:
+    """A DataError for a row whose field count differs from the header's, else None."""
+    if len(row) == len(header):
+        return None
+    return DataError(f"{where}: {len(row)} fields, expected {len(header)} as in the header (a missing or extra comma?)")
+
+
+def read_kaggle_csv(path: str | Path, on_error: str = "raise", skipped: list[str] | None = None):
     """Rows of Kaggle's training.csv / training.zip (labels + Image) or test.csv (ImageId + Image).
 
-    Blank label fields are missing points (NaN). A bad row raises a DataError naming the file, CSV
-    line and field; with ``on_error="skip"`` it is logged and skipped and the count is reported.
+    Blank label fields are missing points (NaN). A bad row (wrong field count, a value that is not a
+    number, a keypoint outside the frame beyond `OUTSIDE_MARGIN`) raises a DataError naming the file,
+    CSV line and field; with ``on_error="skip"`` it is logged and skipped, counted, and its message
+    appended to ``skipped`` when given. An empty or header-only file, text that is not UTF-8 and
+    missing columns are errors whatever ``on_error``.
     """
-    path = Path(path)
-    table, name = _read_kaggle_table(path)
-    is_test = "ImageId" in table.columns
-    required = ["ImageId", "Image"] if is_test else [*KAGGLE_COLUMNS, "Image"]
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint columns + Image (or ImageId + Image for test.csv)")
-    bad_rows = BadRows(on_error, name)
-    for index, row in enumerate(table.itertuples(index=False, name=None)):
-        record = dict(zip(table.columns, row))
-        where = f"{name}: line {index + 2} (row {index})"
-        try:
-            image = _parse_image(record["Image"], where)
-            keypoints = np.full((NUM_KEYPOINTS, 2), np.nan, dtype=np.float32)
-            if not is_test:
-                for column_index, column in enumerate(KAGGLE_COLUMNS):
-                    text = record[column].strip()
-                    if text == "":
-                        continue
-                    if not _is_number(text):
-                        raise DataError(f"{where}, field {column!r}: {text!r} is not a number")
-                    keypoints[column_index // 2, column_index % 2] = float(text)
-        except DataError as error:
-            bad_rows.skip(error)
-            continue
-        row_id = record["ImageId"] if is_test else str(index)
-        yield {"id": str(row_id), "person": "", "image": image, "keypoints": keypoints}
-    bad_rows.report()
+    with open_csv(path) as (name, header, rows):
+        is_test = "ImageId" in header
+        required = ["ImageId", "Image"] if is_test else [*KAGGLE_COLUMNS, "Image"]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint "
+                            "columns + Image (or ImageId + Image for test.csv)")
+        position = {column: i for i, column in enumerate(header)}
+        label_positions = [] if is_test else [position[column] for column in KAGGLE_COLUMNS]
+        bad_rows = BadRows(on_error, name, skipped)
+        for index, (line, row) in enumerate(rows):
+            where = f"{name}: line {line} (row {index})"
+            try:
+                error = _ragged(row, header, where)
+                if error:
+                    raise error
+                image = _parse_image(row[position["Image"]], where)
+                keypoints = np.full((NUM_KEYPOINTS, 2), np.nan, dtype=np.float32)
+                if not is_test:
+                    for column_index, (column, at) in enumerate(zip(KAGGLE_COLUMNS, label_positions)):
+                        text = row[at].strip()
+                        if text == "":
+                            continue
+                        if not _is_number(text):
+                            raise DataError(f"{where}, field {column!r}: {text!r} is not a number")
+                        keypoints[column_index // 2, column_index % 2] = float(text)
+                    check_inside(keypoints, FRAME_SIZE, FRAME_SIZE, where, KAGGLE_FIELDS, "frame")
+            except DataError as error:
+                bad_rows.skip(error)
+                continue
+            row_id = row[position["ImageId"]] if is_test else str(index)
+            yield {"id": str(row_id), "person": "", "image": image, "keypoints": keypoints}
+        bad_rows.report()
 
 
 def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
@@ -268,7 +382,13 @@ def person_of(file_name: str) -> str:
     return re.sub(r"_\d+$", "", Path(file_name).stem)
 
 
-def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0):
+def _landmark_fields(header: list[str]) -> list[str]:
+    """Names for the 136 coordinate columns of a ytf68 CSV in messages: "'12' (landmark 6 x)"."""
+    return [f"{column!r} (landmark {i // 2} {'xy'[i % 2]})" for i, column in enumerate(header[1:])]
+
+
+def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
+                      skipped: list[str] | None = None):
     """Yield (id, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder.
 
     The id is "TABLE/FILE" (e.g. "test/Valerie_Harper_30.jpg"): the layout's tables reuse file
@@ -279,39 +399,52 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift
     with a horizontal bias. The ytf68 data in ../shared needs -1.3 (measured with
     benchmarks/label_offset.py); the default 0.0 leaves labels as they are, because another folder
     in this layout may not share that bias.
+
+    A bad row (wrong field count, a value that is not a number, a photo that cannot be read, a
+    landmark outside its photo beyond `OUTSIDE_MARGIN`) raises a DataError naming the CSV, line and
+    field; with ``on_error="skip"`` it is skipped and counted (see `read_kaggle_csv`). An empty or
+    header-only CSV, undecodable text and a wrong number of columns are errors whatever ``on_error``.
     """
     pairs = ytf68_tables(folder)
     if not pairs:
         raise DataError(f"{folder}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
-    bad_rows = BadRows(on_error, str(folder))
-    for csv, image_dir in pairs:
-        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-        if table.shape[1] != 1 + 68 * 2:
-            raise DataError(f"{csv}: {table.shape[1]} columns, expected a file name + 136 landmark coordinates")
-        for index, row in enumerate(table.itertuples(index=False, name=None)):
-            where = f"{csv}: line {index + 2} (row {index})"
-            try:
-                name = row[0]
-                bad = [(c, v) for c, v in zip(table.columns[1:], row[1:]) if not _is_number(v)]
-                if bad:
-                    raise DataError(f"{where}, field {bad[0][0]!r}: {bad[0][1]!r} is not a number")
-                landmarks = np.array(row[1:], dtype=np.float64).reshape(68, 2)
-                landmarks[:, 0] += label_x_shift
+    bad_rows = BadRows(on_error, str(folder), skipped)
+    for csv_path, image_dir in pairs:
+        with open_csv(csv_path) as (name, header, rows):
+            if len(header) != 1 + 68 * 2:
+                raise DataError(f"{name}: {len(header)} columns, expected a file name + 136 landmark coordinates")
+            fields = _landmark_fields(header)
+            for index, (line, row) in enumerate(rows):
+                where = f"{name}: line {line} (row {index})"
                 try:
-                    with Image.open(image_dir / name) as img:  # opened by content: the .jpg files are PNG
-                        photo = np.asarray(img.convert("RGB"))
-                except (OSError, UnidentifiedImageError) as error:
-                    raise DataError(f"{where}, field {table.columns[0] or 'file'!r}: cannot read image {image_dir / name}: {error}") from None
-            except DataError as error:
-                bad_rows.skip(error)
-                continue
-            yield f"{image_dir.name}/{name}", person_of(name), photo, landmarks
+                    error = _ragged(row, header, where)
+                    if error:
+                        raise error
+                    file_name = row[0]
+                    bad = [(f, v) for f, v in zip(fields, row[1:]) if not _is_number(v)]
+                    if bad:
+                        raise DataError(f"{where}, field {bad[0][0]}: {bad[0][1]!r} is not a number")
+                    landmarks = np.array(row[1:], dtype=np.float64).reshape(68, 2)
+                    try:
+                        with Image.open(image_dir / file_name) as img:  # opened by content: the .jpg files are PNG
+                            photo = np.asarray(img.convert("RGB"))
+                    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+                        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                        raise DataError(f"{where}, field {header[0] or 'file'!r}: cannot read image "
+                                        f"{image_dir / file_name}: {reason}") from None
+                    height, width = photo.shape[:2]
+                    check_inside(landmarks, width, height, where, fields, "photo")
+                    landmarks[:, 0] += label_x_shift
+                except DataError as error:
+                    bad_rows.skip(error)
+                    continue
+                yield f"{image_dir.name}/{file_name}", person_of(file_name), photo, landmarks
     bad_rows.report()
 
 
-def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0):
+def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0, skipped: list[str] | None = None):
     """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
-    for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift):
+    for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         gray = np.asarray(Image.fromarray(photo).convert("L"))
         frame, keypoints, _ = ytf68_frame(gray, landmarks)
         yield {"id": row_id, "person": person, "image": frame, "keypoints": keypoints}
@@ -342,8 +475,33 @@ def _check_schema(dataset, name: str):
 SPLIT_SIDES = {"train": 0, "val": 1}
 
 
-def _pick_split(dataset, split: str | None, name: str, val_fraction: float):
-    """One split of a loaded source, in fkp's schema.
+def _check_keypoints(dataset, name: str, on_error: str, skipped: list[str] | None):
+    """``dataset`` (fkp's schema) without rows whose keypoints lie outside the 96x96 frame beyond
+    `OUTSIDE_MARGIN` (or are infinite): a DataError naming the row and field, or with
+    ``on_error="skip"`` the rows are dropped and counted. An empty dataset is a DataError."""
+    if len(dataset) == 0:
+        raise DataError(f"{name}: no rows")
+    keypoints = np.asarray(dataset.with_format("numpy")["keypoints"], dtype=np.float64).reshape(len(dataset), -1)
+    (low, high), _ = allowed_range(FRAME_SIZE, FRAME_SIZE)  # a square frame: the same range for x and y
+    bad = np.flatnonzero((np.isinf(keypoints) | (keypoints < low) | (keypoints > high)).any(axis=1))
+    if not len(bad):
+        return dataset
+    bad_rows = BadRows(on_error, name, skipped)
+    ids = dataset.select(bad)["id"]
+    for index, row_id in zip(bad, ids):
+        try:
+            check_inside(keypoints[index], FRAME_SIZE, FRAME_SIZE, f"{name}: row {index} (id {row_id!r})", KAGGLE_FIELDS, "frame")
+        except DataError as error:
+            bad_rows.skip(error)
+    bad_rows.report()
+    if len(bad) == len(dataset):
+        raise DataError(f"{name}: no rows left after skipping {len(bad)} bad row(s)")
+    return dataset.select(np.setdiff1d(np.arange(len(dataset)), bad))
+
+
+def _pick_split(dataset, split: str | None, name: str, val_fraction: float, on_error: str = "raise",
+                skipped: list[str] | None = None):
+    """One split of a loaded source, in fkp's schema, checked by `_check_keypoints`.
 
     A named split of a DatasetDict (Hub, save_to_disk) is taken as it is. "train" / "val" on a
     source without that named split are the sides of `split_dataset(dataset, val_fraction)`, i.e.
@@ -353,15 +511,15 @@ def _pick_split(dataset, split: str | None, name: str, val_fraction: float):
 
     if isinstance(dataset, datasets.DatasetDict):
         if split in dataset:
-            return _check_schema(dataset[split], name)
+            return _check_keypoints(_check_schema(dataset[split], name), name, on_error, skipped)
         if split == "val" and "validation" in dataset:
-            return _check_schema(dataset["validation"], name)
+            return _check_keypoints(_check_schema(dataset["validation"], name), name, on_error, skipped)
         if split is not None and split not in SPLIT_SIDES:
             raise DataError(f"{name}: no split {split!r}; available: {list(dataset)}, or 'train' / 'val' of the person-wise split")
         dataset = dataset["train"] if "train" in dataset else dataset[next(iter(dataset))]
     elif split is not None and split not in SPLIT_SIDES:
         raise DataError(f"{name}: has no named split {split!r}; use 'train' or 'val' for the sides of the person-wise split")
-    dataset = _check_schema(dataset, name)
+    dataset = _check_keypoints(_check_schema(dataset, name), name, on_error, skipped)
     return dataset if split is None else split_dataset(dataset, val_fraction)[SPLIT_SIDES[split]]
 
 
@@ -395,17 +553,44 @@ def load_hub_dataset(repo_id: str, revision: str | None = None):
     return datasets.load_dataset("parquet", data_files=by_split)
 
 
-def load_source(source: str | Path, split: str | None = None, on_error: str = "raise", label_x_shift: float = 0.0, val_fraction: float = 0.1):
+def load_source(source: str | Path, split: str | None = None, on_error: str = "raise", label_x_shift: float = 0.0,
+                val_fraction: float = 0.1, skipped: list[str] | None = None):
     """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema.
 
     ``split``: None for all rows (the "train" split of a Hub / save_to_disk dataset), a named split
     of such a dataset, or "train" / "val" for the sides of train.py's person-wise split (see
     `_pick_split`). ``label_x_shift``: see `read_ytf68_photos` (ytf68 layout only).
+
+    Bad input raises a DataError naming the file, line (or row) and field: an empty or header-only
+    file, a ragged row, a value that is not a number, text that is not UTF-8, missing columns, a
+    keypoint outside its image by more than `OUTSIDE_MARGIN` of the image's side. With
+    ``on_error="skip"`` bad rows are skipped instead, logged and counted (their messages appended
+    to ``skipped`` when given); a source without any good row is still an error.
     """
-    return _pick_split(_read_source(source, on_error, label_x_shift), split, str(source), val_fraction)
+    dataset = _read_source(source, on_error, label_x_shift, skipped)
+    return _pick_split(dataset, split, str(source), val_fraction, on_error, skipped)
 
 
-def _read_source(source: str | Path, on_error: str, label_x_shift: float):
+def _load_arrow(path: Path, load: Callable[[], object]):
+    """``load()`` (a parquet or save_to_disk read), its failures turned into a DataError naming ``path``."""
+    import datasets.exceptions
+    import pyarrow
+
+    try:
+        return load()
+    except (OSError, ValueError, pyarrow.ArrowException, datasets.exceptions.DatasetsError) as error:
+        raise DataError(f"{path}: cannot read it as parquet / a saved dataset ({type(error).__name__}: {error})") from None
+
+
+def _rows_of(path: Path, rows: Iterable[dict]):
+    """A Dataset of reader rows; a DataError when every row was skipped."""
+    rows = list(rows)
+    if not rows:
+        raise DataError(f"{path}: no rows left after skipping bad rows")
+    return _from_rows(rows)
+
+
+def _read_source(source: str | Path, on_error: str, label_x_shift: float, skipped: list[str] | None = None):
     """A source as a Dataset or DatasetDict (schema not yet checked)."""
     import datasets
 
@@ -416,20 +601,20 @@ def _read_source(source: str | Path, on_error: str, label_x_shift: float):
         return load_hub_dataset(str(source))
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-            return datasets.load_from_disk(str(path))
+            return _load_arrow(path, lambda: datasets.load_from_disk(str(path)))
         if ytf68_tables(path):
-            return _from_rows(list(read_ytf68(path, on_error, label_x_shift)))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped))
         parquet = sorted(str(p) for p in path.rglob("*.parquet"))
         if parquet:
-            return datasets.load_dataset("parquet", data_files=parquet, split="train")
+            return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=parquet, split="train"))
         raise DataError(f"{path}: not a save_to_disk folder, a ytf68-layout folder or a folder of parquet files")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return datasets.load_dataset("parquet", data_files=str(path), split="train")
+        return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=str(path), split="train"))
     if suffix in (".csv", ".zip"):
         if path.name.endswith("_frames_keypoints.csv"):
-            return _from_rows(list(read_ytf68(path, on_error, label_x_shift)))
-        return _from_rows(list(read_kaggle_csv(path, on_error)))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped))
+        return _rows_of(path, read_kaggle_csv(path, on_error, skipped))
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
 
 
@@ -470,10 +655,22 @@ def keypoint_statistics(keypoints: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"mean": np.nanmean(flat, axis=0), "std": np.nanstd(flat, axis=0), "count": np.isfinite(flat).sum(0)}, index=KAGGLE_COLUMNS)
 
 
+def _numbers(table: pd.DataFrame, name: str) -> np.ndarray:
+    """A table of number strings (blank = NaN) as float64; a DataError names the first bad cell."""
+    try:
+        return table.replace("", "nan").to_numpy(np.float64)
+    except ValueError:
+        for index, row in enumerate(table.itertuples(index=False)):
+            for column, value in zip(table.columns, row):
+                if value.strip() and not _is_number(value):
+                    raise DataError(f"{name}: row {index}, field {column!r}: {value!r} is not a number") from None
+        raise
+
+
 def read_kaggle_labels(path: str | Path) -> np.ndarray:
     """(N, 15, 2) keypoints of a Kaggle label table (training_keypoints.csv or training.csv)."""
-    table = pd.read_csv(path, usecols=list(KAGGLE_COLUMNS))
-    return table[list(KAGGLE_COLUMNS)].to_numpy(np.float32).reshape(-1, NUM_KEYPOINTS, 2)
+    table = read_table(path, KAGGLE_COLUMNS)
+    return _numbers(table[list(KAGGLE_COLUMNS)], str(path)).astype(np.float32).reshape(-1, NUM_KEYPOINTS, 2)
 
 
 def compare_statistics(converted: np.ndarray, kaggle: np.ndarray) -> pd.DataFrame:
@@ -531,7 +728,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
     convert.add_argument("source")
     convert.add_argument("out", help="output .parquet file")
     convert.add_argument("--split", default=None)
-    convert.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) bad rows instead of failing")
+    convert.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     convert.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     convert.add_argument("--val-fraction", type=float, default=0.1, help="with --split train/val: train.py's --val_fraction")
     convert.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
@@ -561,6 +758,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
             print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub} with a dataset card")
     else:
         kaggle = read_kaggle_labels(args.kaggle)
+        if not ytf68_tables(args.ytf68):
+            raise DataError(f"{args.ytf68}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
         landmarks = np.concatenate([read_landmarks(csv) for csv, _ in ytf68_tables(args.ytf68)])
         landmarks[..., 0] += args.label_x_shift
         framing = fit_framing(landmarks, np.nanmean(kaggle, axis=0))
@@ -574,10 +773,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
               f"mean std ratio (ours / kaggle) {(table.ours_std / table.kaggle_std).mean():.2f}")
 
 
-def read_landmarks(csv: str | Path) -> np.ndarray:
+def read_landmarks(csv_path: str | Path) -> np.ndarray:
     """(N, 68, 2) landmarks of a ytf68 CSV, without reading the photos."""
-    return pd.read_csv(csv).iloc[:, 1:].to_numpy(np.float64).reshape(-1, 68, 2)
+    table = read_table(csv_path)
+    if table.shape[1] != 1 + 68 * 2:
+        raise DataError(f"{csv_path}: {table.shape[1]} columns, expected a file name + 136 landmark coordinates")
+    return _numbers(table.iloc[:, 1:], str(csv_path)).reshape(-1, 68, 2)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from .errors import run_cli
+
+    sys.exit(run_cli(main, prog="python -m fkp.data"))
