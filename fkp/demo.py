@@ -12,14 +12,20 @@ never shows a server path or a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
 import binascii
 import csv
+import ctypes
 import json
+import logging
+import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -38,10 +44,12 @@ from .keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
 from .live import LiveTracker
 from .photo import (
     FACE_SCORE_THRESHOLD,
+    MAX_PIXELS,
     MEAN_FRAME_KEYPOINTS,
     NotAnImageError,
     default_detector,
-    load_photo,
+    in_original_pixels,
+    load_photo_reduced,
     predict_photo,
 )
 from .render import (
@@ -62,6 +70,13 @@ DETECTOR = default_detector()
 MAX_FACES = 20  # faces shown per photo (largest first); more are counted, not drawn
 MAX_UPLOAD = "25mb"  # Gradio refuses larger uploads before they reach us
 MAX_INLINE_BYTES = 25 * 2**20  # webcam / clipboard captures sent inline as data: URLs
+# Decoding is bounded whatever the format and bit depth (peak ~8 bytes a decoded pixel): a photo of up
+# to MAX_PIXELS is read if it is a JPEG (reduced by 1/2, 1/4 or 1/8 while decoding when larger than
+# DECODE_PIXELS; coordinates are still given in original pixels); other formats up to DECODE_PIXELS.
+DECODE_PIXELS = 40_000_000
+LIVE_MAX_PIXELS = 3840 * 2160  # a webcam frame: 4K at most (the camera is asked for 480x360)
+LIVE_MAX_BYTES = 8 * 2**20
+LIVE_IDLE_SECONDS = 5.0  # a stream that sends no frame for this long is closed and frees its slot
 PHOTO_CONCURRENCY = 2  # photo analyses at once (each uses both cores); the rest wait in the queue
 LIVE_STREAMS = 2  # webcam streams at once
 QUEUE_SIZE = 32  # requests waiting beyond this are refused with "queue full"
@@ -75,7 +90,7 @@ LIVE_SECONDS = 5 * 60  # one webcam stream's time limit; press record again to g
 LIVE_CAMERA = {"video": {"width": {"ideal": 480}, "height": {"ideal": 360}}, "audio": False}
 
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="fkp-demo-"))  # one folder per process, emptied as it goes
-atexit.register(shutil.rmtree, DOWNLOADS, ignore_errors=True)
+logger = logging.getLogger(__name__)
 
 START_HINT = "Upload a photo, take one with the webcam or paste one from the clipboard, or click an example."
 
@@ -98,10 +113,10 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
         raise InputError(START_HINT)
     name = Path(name or (image_path if isinstance(image_path, (str, Path)) else "capture.png")).name
     try:
-        photo = load_photo(image_path)
+        photo, scale = load_photo_reduced(image_path, max_pixels=MAX_PIXELS, decode_pixels=DECODE_PIXELS)
     except NotAnImageError as error:
-        raise InputError(f"{name} could not be read: {str(error).split(': ', 1)[-1]}. Try a JPEG, PNG or WebP photo.") from None
-    height, width = photo.shape[:2]
+        raise InputError(plain_reason(error, name)) from None
+    height, width = round(photo.shape[0] * scale[1]), round(photo.shape[1] * scale[0])
     faces = predict_photo(PREDICTOR, photo, DETECTOR, whole_image=bool(whole_image), flip_test=bool(flip_test))
     if not faces:
         status = (f"**No face found** in this {width}x{height} image. Faces smaller than about 64 pixels, full profiles "
@@ -120,6 +135,8 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
     annotated = folder / f"{stem}_keypoints.jpg"
     write_jpeg(annotated, draw_faces(photo, faces, display_scale(photo)))
     views = [(face_view(photo, face), f"face {number} · {face.face_score:.2f}") for number, face in enumerate(faces, start=1)]
+    del photo
+    faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = [[number, index, name_, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
             for number, face in enumerate(faces, start=1)
             for index, (name_, (x, y), c) in enumerate(zip(KEYPOINT_NAMES, face.keypoints, face.confidence), start=1)]
@@ -130,6 +147,8 @@ def analyse(image_path: str | Path | bytes | None, name: str | None = None, whol
 
     kind = "image treated as one face" if whole_image else f"{found} face{'s' if found > 1 else ''} found"
     status = f"**{kind}** in this {width}x{height} image."
+    if scale != (1.0, 1.0):
+        status += f" It was read at 1/{round(scale[0])} size to bound the server's memory; coordinates are in original pixels."
     if found > len(faces):
         status += f" The {len(faces)} largest are shown."
     doubtful = [f"face {number} ({face.face_score:.2f})" for number, face in enumerate(faces, start=1) if not face.looks_like_a_face]
@@ -157,14 +176,25 @@ def reading_order(faces: list) -> list:
     return [face for row in rows for face in sorted(row, key=lambda face: face.box.center[0])]
 
 
+def plain_reason(error: NotAnImageError, name: str) -> str:
+    """The user's message for an image that cannot be read: the file's name and the reason, no path."""
+    reason = error.reason.rstrip(".")
+    if "not a known image format" in reason:
+        return f"{name} could not be read: {reason}. Try a JPEG, PNG or WebP photo."
+    return f"{name} could not be read: {reason}."
+
+
 def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False):
     """The API endpoint (/predict): `analyse` on the raw payload of the image input. The event runs
-    with preprocess=False, so a file that is not an image reaches `load_photo`, which says so, and
-    the path is checked here (`received_file`). Errors are raised as gr.Error with a plain message."""
+    with preprocess=False, so a file that is not an image reaches `load_photo_reduced`, which says
+    so, and the path is checked here (`received_file`). Errors are raised as gr.Error with a plain
+    message."""
     try:
         return analyse(*received_image(upload), whole_image, flip_test)
     except InputError as error:
         raise gr.Error(str(error), print_exception=False) from None
+    finally:
+        release_memory()
 
 
 def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: bool = False):
@@ -176,26 +206,34 @@ def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: b
         return (*analyse(*received_image(upload), whole_image, flip_test), gr.update(visible=True))
     except InputError as error:
         return (f"⚠️ {error}", *EMPTY_RESULTS, gr.update(visible=True))
+    finally:
+        release_memory()
 
 
 EMPTY_RESULTS = (None, [], gr.update(choices=[], value=None, visible=False), None, None, None, None, None)
 
 
-def received_image(upload: dict | None) -> tuple[str | bytes, str | None]:
+def received_image(upload: dict | None, max_bytes: int | None = None) -> tuple[str | bytes, str | None]:
     """(path or bytes, display name) of the image a request carries: an inline capture (data: URL,
-    size-bounded) or a file Gradio received (`received_file`)."""
+    at most ``max_bytes``, default MAX_INLINE_BYTES) or a file Gradio received (`received_file`)."""
     if not upload:
         raise InputError(START_HINT)
+    if not isinstance(upload, dict):
+        raise InputError("This request did not carry an image. Upload a photo, take one with the webcam or paste one.")
+    max_bytes = MAX_INLINE_BYTES if max_bytes is None else max_bytes
     url = upload.get("url") or ""
+    if not isinstance(url, str):
+        url = ""
     if url.startswith("data:"):  # webcam / clipboard captures may arrive inline
         encoded = url.split(",", 1)[-1]
-        if len(encoded) > MAX_INLINE_BYTES * 4 // 3:
-            raise InputError(f"This capture is larger than {MAX_INLINE_BYTES // 2**20} MB. Use a smaller image.")
+        if len(encoded) > max_bytes * 4 // 3 + 4:
+            raise InputError(f"This capture is larger than {max_bytes // 2**20} MB. Use a smaller image.")
         try:
             return base64.b64decode(encoded, validate=True), "capture.png"
         except (binascii.Error, ValueError):
             raise InputError("This capture could not be read. Take the photo again, or upload a file.") from None
-    return str(received_file(upload.get("path"))), upload.get("orig_name")
+    name = upload.get("orig_name")
+    return str(received_file(upload.get("path"))), name if isinstance(name, str) else None
 
 
 def received_file(path: str | None) -> Path:
@@ -204,9 +242,11 @@ def received_file(path: str | None) -> Path:
     a server file, nor tells whether one exists."""
     from gradio.utils import get_upload_folder
 
-    roots = [Path(get_upload_folder()).resolve(), EXAMPLES.resolve()]
-    resolved = Path(os.path.abspath(str(path or "")))  # no filesystem access before the check
-    if path and any(resolved.is_relative_to(root) for root in roots):
+    roots = [Path(os.path.realpath(get_upload_folder())), Path(os.path.realpath(EXAMPLES))]
+    # realpath follows symbolic links (a link inside the upload folder may point anywhere); it reads
+    # link targets only, and opens nothing, so the answer says nothing of whether a file exists
+    resolved = Path(os.path.realpath(path)) if isinstance(path, str) and path and "\0" not in path else None
+    if resolved is not None and any(resolved.is_relative_to(root) for root in roots):
         return resolved
     raise InputError("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard.")
 
@@ -260,7 +300,8 @@ def write_tables(folder: Path, stem: str, payload: dict, rows: list) -> list[str
 
 def prune_downloads(max_age: float = 60.0) -> None:
     """Delete our per-request download folders once Gradio has copied them into its cache (which
-    `delete_cache` prunes): anything older than ``max_age`` seconds."""
+    `delete_cache` prunes): anything older than ``max_age`` seconds. Also removes the empty folders
+    that Gradio's cache keeps after it deleted their files (one per distinct file or URL it received)."""
     cutoff = time.time() - max_age
     for entry in DOWNLOADS.iterdir():
         try:
@@ -268,22 +309,126 @@ def prune_downloads(max_age: float = 60.0) -> None:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         except FileNotFoundError:  # another request pruned it first
             pass
+    remove_empty_folders(gradio_cache(), max_age)
+
+
+def gradio_cache() -> Path:
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
+def remove_empty_folders(root: Path, max_age: float = 0.0) -> int:
+    """Remove the empty folders directly inside ``root`` that are older than ``max_age`` seconds
+    (young ones may be about to receive a file); returns how many were removed."""
+    cutoff, removed = time.time() - max_age, 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.rmdir(entry.path)  # fails unless empty
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 (glibc only)
+    except (OSError, AttributeError):
+        return None
+    # A fixed mmap threshold: buffers over 1 MB (photos, pyramids, windows) get their own mappings,
+    # which go back to the system when freed. glibc's default threshold rises after the first large
+    # free, and later photos then fragment the heap, which is never given back.
+    libc.mallopt(-3, 2**20)  # M_MMAP_THRESHOLD
+    return libc
+
+
+_LIBC = _glibc()
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim), after each photo."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 # ---------------------------------------------------------------------------- live webcam
 
 
-def live_frame(frame: np.ndarray | None, tracker: LiveTracker | None):
-    """One webcam frame -> (frame with smoothed keypoints, status, tracker state)."""
-    if frame is None:
-        return None, "", tracker
-    if tracker is None:
-        tracker = LiveTracker(PREDICTOR, DETECTOR)
-    faces = tracker.update(np.ascontiguousarray(frame[..., :3]))
-    annotated = draw_faces(frame[..., :3], faces, display_scale(frame, 960))
-    status = (f"{len(faces)} face{'s' if len(faces) != 1 else ''} · {tracker.frame_rate:.1f} frames/s arriving · "
-              f"{1000 * float(np.median(tracker.seconds)):.0f} ms a frame on the server")
-    return annotated, status, tracker
+LIVE_ACTIVITY: dict[str, float] = {}  # session -> when its stream last handled a frame (time.monotonic)
+_WATCHDOG: dict = {}
+
+
+def live_frame(frame: dict | None, tracker: LiveTracker | None, session: str = ""):
+    """One webcam frame (the raw payload: the event runs with preprocess=False, so nothing is read
+    before `received_image` checks it) -> (frame with smoothed keypoints, status, tracker state).
+    A frame that cannot be read is skipped with a note in the status; the stream goes on."""
+    LIVE_ACTIVITY[session] = time.monotonic()
+    try:
+        if not frame:
+            return gr.skip(), "", tracker
+        try:
+            source, _ = received_image(frame, max_bytes=LIVE_MAX_BYTES)
+            photo, _ = load_photo_reduced(source, max_pixels=LIVE_MAX_PIXELS, decode_pixels=LIVE_MAX_PIXELS)
+        except NotAnImageError as error:
+            return gr.skip(), f"⚠️ A frame was skipped, as it could not be read: {error.reason.rstrip('.')}. The stream goes on.", tracker
+        except InputError as error:
+            return gr.skip(), f"⚠️ A frame was skipped: {error} The stream goes on.", tracker
+        if tracker is None:
+            tracker = LiveTracker(PREDICTOR, DETECTOR)
+        faces = tracker.update(photo)
+        annotated = draw_faces(photo, faces, display_scale(photo, 960))
+        status = (f"{len(faces)} face{'s' if len(faces) != 1 else ''} · {tracker.frame_rate:.1f} frames/s arriving · "
+                  f"{1000 * float(np.median(tracker.seconds)):.0f} ms a frame on the server")
+        return annotated, status, tracker
+    except Exception:  # never end a stream on one frame; the log has the details, the page a plain note
+        logger.exception("live frame failed")
+        return gr.skip(), "⚠️ A frame could not be processed and was skipped. The stream goes on.", tracker
+    finally:
+        LIVE_ACTIVITY[session] = time.monotonic()
+
+
+async def live_event(frame: dict | None, tracker: LiveTracker | None, request: gr.Request):
+    """The stream event: starts the abandoned-stream watchdog on the server's event loop, then runs
+    `live_frame` in a worker thread."""
+    import anyio
+
+    loop = asyncio.get_running_loop()
+    if _WATCHDOG.get("loop") is not loop:
+        _WATCHDOG.update(loop=loop, task=loop.create_task(close_abandoned_streams(demo)))
+    return await anyio.to_thread.run_sync(live_frame, frame, tracker, getattr(request, "session_hash", "") or "")
+
+
+async def close_abandoned_streams(blocks: gr.Blocks, idle: float | None = None) -> None:
+    """Close webcam streams whose client went away or sent no frame for ``idle`` seconds.
+
+    Gradio keeps a stream's concurrency slot until the client calls /close or the stream's
+    time_limit passes, so two clients that join and vanish would hold both slots for 5 minutes.
+    Closing is what Gradio's own /close route does. ``idle`` defaults to LIVE_IDLE_SECONDS."""
+    while True:
+        idle = LIVE_IDLE_SECONDS if idle is None else idle
+        await asyncio.sleep(min(1.0, idle / 4))
+        queue, now = blocks._queue, time.monotonic()
+        running = set()
+        for job in list(queue.active_jobs):
+            for event in job or []:
+                if not event.streaming or event.closed:
+                    continue
+                running.add(event.session_hash)
+                last = LIVE_ACTIVITY.setdefault(event.session_hash, now)
+                if not event.alive or now - last > idle:
+                    logger.info("closing an abandoned webcam stream (%.0f s without a frame)", now - last)
+                    event.run_time, event.closed = math.inf, True
+                    event.signal.set()
+        for session in set(LIVE_ACTIVITY) - running:
+            if now - LIVE_ACTIVITY[session] > idle:
+                del LIVE_ACTIVITY[session]
 
 
 # ---------------------------------------------------------------------------- the page
@@ -383,8 +528,8 @@ def build_demo() -> gr.Blocks:
         for trigger in (face.change, opacity.change):  # raw values: a typed 1.5 or an emptied box is clipped, not an error
             trigger(heatmaps, [state, face, opacity], heatmap_view, api_visibility="private", trigger_mode="always_last",
                     concurrency_limit=4, concurrency_id="heatmaps", preprocess=False)
-        camera.stream(live_frame, [camera, tracker], [live, live_status, tracker], stream_every=0.05, time_limit=LIVE_SECONDS,
-                      concurrency_limit=LIVE_STREAMS, concurrency_id="live", api_visibility="private")
+        camera.stream(live_event, [camera, tracker], [live, live_status, tracker], stream_every=0.05, time_limit=LIVE_SECONDS,
+                      concurrency_limit=LIVE_STREAMS, concurrency_id="live", api_visibility="private", preprocess=False)
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 
@@ -395,8 +540,36 @@ LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS)
 
 
 def launch(**options):
-    """Start the server with the demo's bounds (also used by app.py)."""
+    """Start the server with the demo's bounds (also used by app.py). SIGTERM and SIGHUP stop it
+    the way Ctrl+C does, so Gradio deletes its files and `clean_up` runs: nothing is left on disk."""
+    if threading.current_thread() is threading.main_thread() and not options.get("prevent_thread_lock"):
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.default_int_handler)
     return demo.launch(**{**LAUNCH_OPTIONS, **options})
+
+
+def clean_up() -> None:
+    """At exit: our downloads, and every file Gradio received or cached for this app (uploads,
+    results, the examples' copies) with the folders they were in. Gradio deletes its files only when
+    its server shuts down gracefully, which a stopped process does not always get to, and it keeps
+    the examples' copies."""
+    shutil.rmtree(DOWNLOADS, ignore_errors=True)
+    files = {file for files in demo.temp_file_sets for file in files}
+    files |= {file for block in demo.blocks.values() for file in getattr(block, "keep_in_cache", ())}
+    cache = os.path.realpath(gradio_cache())
+    for file in files:
+        path = Path(file)
+        if not os.path.realpath(path).startswith(cache + os.sep):
+            continue
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # only if empty
+        except OSError:
+            pass
+    remove_empty_folders(gradio_cache())
+
+
+atexit.register(clean_up)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.demo") -> int:

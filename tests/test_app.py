@@ -246,7 +246,7 @@ def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeyp
     secret = tmp_path / "server_only.png"
     secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
     opened = []
-    monkeypatch.setattr(demo, "load_photo", lambda source, _real=demo.load_photo: opened.append(str(source)) or _real(source))
+    monkeypatch.setattr(demo, "load_photo_reduced", lambda source, *a, _real=demo.load_photo_reduced, **k: opened.append(str(source)) or _real(source, *a, **k))
     answers = []
     for path in (str(secret), "/no/such/file.png", str(EXAMPLES / ".." / "README.md")):
         posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [{"path": path}, True, False]}, timeout=60)

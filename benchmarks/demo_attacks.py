@@ -1,0 +1,133 @@
+"""An attacker's toolkit against the demo server, over raw HTTP (what a browser or gradio_client
+would never send): used by tests/test_demo_security.py and benchmarks/demo_memory.py.
+
+Gradio's queue protocol: POST /gradio_api/queue/join with the event's fn_index and a session hash,
+then read the session's Server-Sent Events from GET /gradio_api/queue/data. A stream event gets
+its next frames from POST /gradio_api/stream/{event_id} and ends with .../close.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+
+def stream_fn_index(url: str, elem_id: str = "camera") -> tuple[int, int]:
+    """(fn_index, trigger id) of the stream event of the component with ``elem_id``."""
+    config = httpx.get(f"{url}config", timeout=30).json()
+    component = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    for index, dependency in enumerate(config["dependencies"]):
+        if [component, "stream"] in [list(t) for t in dependency["targets"]]:
+            return dependency.get("id", index), component
+    raise LookupError(f"no stream event on #{elem_id}")
+
+
+def upload(url: str, data: bytes, name: str = "frame.png") -> str:
+    """Upload bytes the way the browser does; returns the server path Gradio gives them."""
+    answer = httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=120)
+    answer.raise_for_status()
+    return answer.json()[0]
+
+
+def file_payload(path: str, meta: bool = True) -> dict:
+    """An image input's payload naming ``path``; without "meta" Gradio does not check the path."""
+    payload = {"path": path, "orig_name": Path(path).name}
+    return {**payload, "meta": {"_type": "gradio.FileData"}} if meta else payload
+
+
+class Stream:
+    """One webcam stream joined over raw HTTP: `join` with a first frame, `send` more, read the
+    answers with `messages`, and either `close` it properly or `abandon` it (drop the connection)."""
+
+    def __init__(self, url: str, elem_id: str = "camera"):
+        self.url, self.session = url, uuid.uuid4().hex[:11]
+        self.fn_index, self.trigger = stream_fn_index(url, elem_id)
+        self.client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        self.event_id: str | None = None
+        self._events = None
+        self._response = None
+
+    def join(self, frame: dict) -> str:
+        body = {"data": [frame, None], "fn_index": self.fn_index, "trigger_id": self.trigger, "session_hash": self.session,
+                "event_data": None}
+        answer = self.client.post(f"{self.url}gradio_api/queue/join", json=body)
+        answer.raise_for_status()
+        self.event_id = answer.json()["event_id"]
+        return self.event_id
+
+    def send(self, frame: dict) -> int:
+        body = {"data": [frame, None], "fn_index": self.fn_index, "trigger_id": self.trigger, "session_hash": self.session,
+                "event_data": None}
+        return self.client.post(f"{self.url}gradio_api/stream/{self.event_id}", json=body).status_code
+
+    def messages(self, timeout: float = 60.0):
+        """Yield the session's queue messages (dicts) as they arrive, for up to ``timeout`` seconds."""
+        if self._events is None:
+            self._response = self.client.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session})
+            self._events = self._response.__enter__().iter_lines()
+        deadline = time.monotonic() + timeout
+        for line in self._events:
+            if line.startswith("data:"):
+                yield json.loads(line[5:])
+            if time.monotonic() > deadline:
+                return
+
+    def first_output(self, timeout: float = 60.0) -> dict | None:
+        """The first message that carries the handler's output (or its error)."""
+        for message in self.messages(timeout):
+            if message.get("msg") in ("process_streaming", "process_generating", "process_completed"):
+                return message
+        return None
+
+    def close(self) -> None:
+        if self.event_id:
+            self.client.post(f"{self.url}gradio_api/stream/{self.event_id}/close")
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop the connection without telling the server (a closed laptop, a lost network)."""
+        if self._response is not None:
+            self._response.__exit__(None, None, None)
+            self._response = self._events = None
+        self.client.close()
+
+
+def status_of(message: dict | None) -> str:
+    """The live status text in a stream output message ("" when there is none)."""
+    if not message or not message.get("output"):
+        return ""
+    data = message["output"].get("data") or []
+    texts = [d for d in data if isinstance(d, str)]
+    return texts[0] if texts else json.dumps(message["output"])[:300]
+
+
+def png_bytes(width: int, height: int, bits: int = 8, color: int = 128) -> bytes:
+    """A single-colour PNG (8-bit RGB or 16-bit grayscale): a few hundred KB on the wire,
+    ``width * height`` pixels to decode. Written row by row, so making it takes little memory."""
+    channels, depth, kind = (1, 2, 0) if bits == 16 else (3, 1, 2)
+    row = b"\0" + (color * 257).to_bytes(2, "big") * width if bits == 16 else b"\0" + bytes([color]) * (3 * width)
+    assert len(row) == 1 + width * channels * depth
+    compressor = zlib.compressobj(9)
+    chunks = [compressor.compress(row) for _ in range(height)]
+    data = b"".join(chunks) + compressor.flush()
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, bits, kind, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def jpeg_bytes(photo: np.ndarray, quality: int = 85) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

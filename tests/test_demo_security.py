@@ -1,0 +1,255 @@
+"""The demo attacked as a hostile user would (issue 15): raw HTTP where the attack needs it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from benchmarks.demo_attacks import Stream, file_payload, jpeg_bytes, png_bytes, status_of, upload
+from fkp.photo import load_photo
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def app():
+    from fkp import demo as demo_app
+
+    return demo_app
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield app.demo.local_url
+    app.demo.close()
+
+
+def data_url(data: bytes, kind: str = "image/jpeg") -> dict:
+    import base64
+
+    return {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}", "path": None,
+            "meta": {"_type": "gradio.FileData"}}
+
+
+def peak_rss_during(fn) -> tuple[object, float]:
+    """(fn's result, the process's peak RSS above its RSS at the start, in MB), from the kernel's
+    high-water mark (reset through /proc/self/clear_refs)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+    def status(field):
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field))
+        return int(line.split()[1]) / 1024
+
+    start = status("VmRSS")
+    result = fn()
+    return result, status("VmHWM") - start
+
+
+GOOD_FRAME = None
+
+
+def good_frame() -> dict:
+    global GOOD_FRAME
+    if GOOD_FRAME is None:
+        GOOD_FRAME = data_url(jpeg_bytes(load_photo(EXAMPLES / "grace_hopper.jpg")))
+    return GOOD_FRAME
+
+
+def test_stream_never_opens_a_server_file(server, app, tmp_path, monkeypatch):
+    """Issue 15.1: a stream frame naming a server file, without "meta" (Gradio does not check it) and
+    with it: the file is never opened, the status says the frame was skipped and the stream goes on."""
+    secret = tmp_path / "server_only.png"
+    secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
+    opened = []
+    real = app.load_photo_reduced
+    monkeypatch.setattr(app, "load_photo_reduced", lambda source, *a, **k: opened.append(source) or real(source, *a, **k))
+    stream = Stream(server)
+    try:
+        stream.join(file_payload(str(secret), meta=False))
+        first = stream.first_output(timeout=60)
+        assert "skipped" in status_of(first) and "did not arrive as an upload" in status_of(first)
+        assert "server_only" not in str(first) and str(tmp_path) not in str(first)
+        assert stream.send(good_frame()) == 200
+        second = stream.first_output(timeout=60)
+        assert "1 face" in status_of(second)  # the stream went on
+    finally:
+        stream.close()
+    assert [o for o in opened if isinstance(o, str)] == []  # only the inline good frame was decoded
+    # with "meta", Gradio's own check refuses it before our handler runs
+    stream = Stream(server)
+    try:
+        stream.join(file_payload(str(secret), meta=True))
+        answer = stream.first_output(timeout=60)
+        assert answer is not None and answer.get("success") is False
+    finally:
+        stream.close()
+    assert [o for o in opened if isinstance(o, str)] == []
+
+
+def test_symlink_out_of_the_upload_folder_is_refused(app, tmp_path):
+    """Issue 15.2: the upload-folder check resolves symbolic links."""
+    from gradio.utils import get_upload_folder
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
+    folder = Path(get_upload_folder()) / f"fkp-test-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "innocent.png"
+    link.unlink(missing_ok=True)
+    link.symlink_to(secret)
+    try:
+        with pytest.raises(app.InputError, match="did not arrive as an upload"):
+            app.received_file(str(link))
+        real = folder / "real.png"
+        real.write_bytes(secret.read_bytes())
+        assert app.received_file(str(real)) == real.resolve()  # a real upload is accepted
+        assert app.received_file(str(EXAMPLES / "grace_hopper.jpg")).name == "grace_hopper.jpg"
+        for bad in (None, "", 7, ["x"], str(EXAMPLES / ".." / "README.md"), "/etc/passwd", "a\0b"):
+            with pytest.raises(app.InputError):
+                app.received_file(bad)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_abandoned_streams_free_their_slots_within_seconds(server, app):
+    """Issue 15.3: two clients join the stream and vanish without /close; a third stream starts
+    within seconds, not after the 5-minute limit."""
+    abandoned = []
+    for _ in range(app.LIVE_STREAMS):
+        stream = Stream(server)
+        stream.join(good_frame())
+        assert "1 face" in status_of(stream.first_output(timeout=60))
+        stream.abandon()
+        abandoned.append(stream)
+    started = time.monotonic()
+    third = Stream(server)
+    try:
+        third.join(good_frame())
+        answer = third.first_output(timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        third.close()
+    assert "1 face" in status_of(answer)
+    assert waited < app.LIVE_IDLE_SECONDS + 10, f"the third stream waited {waited:.1f} s"
+
+
+def test_bad_frames_are_reported_and_the_stream_goes_on(server):
+    """Issue 15.5 and 15.4 (stream frames): garbage, a truncated JPEG, a bad data URL and a
+    16000x16000 PNG (refused from its header, never decoded) each get a status; then a good frame
+    is still tracked."""
+    huge = png_bytes(16000, 16000)
+    truncated = jpeg_bytes(load_photo(EXAMPLES / "grace_hopper.jpg"))[:2000]
+    bad = [data_url(b"not an image at all"), data_url(truncated), {"url": "data:image/png;base64,@@@", "meta": {"_type": "gradio.FileData"}},
+           data_url(huge, "image/png"), {"path": "/etc/passwd"}]
+    stream = Stream(server)
+    try:
+        stream.join(bad[0])
+        statuses = [status_of(stream.first_output(timeout=60))]
+        for frame in bad[1:]:
+            assert stream.send(frame) == 200
+            statuses.append(status_of(stream.first_output(timeout=60)))
+        assert stream.send(good_frame()) == 200
+        last = status_of(stream.first_output(timeout=60))
+    finally:
+        stream.close()
+    assert all("skipped" in status and "goes on" in status for status in statuses), statuses
+    assert "pixels" in statuses[3] and "16000x16000" in statuses[3] and "did not arrive as an upload" in statuses[4]
+    assert not any("Traceback" in s or "passwd" in s for s in statuses)
+    assert "1 face" in last
+
+
+def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
+    """Issue 15.4: a 16-bit and an 8-bit 12000x12000 PNG (300 KB files) are refused from their
+    header; an 8192x9600 JPEG is reduced while decoding and its coordinates stay in original pixels.
+    Peak memory per request stays far under 1 GB (measured on this process, where the demo runs)."""
+    for bits in (16, 8):
+        path = tmp_path / f"bomb{bits}.png"
+        path.write_bytes(png_bytes(12000, 12000, bits))
+        with pytest.raises(app.InputError, match=r"too large to read here: 12000x12000 is 144 megapixels") as raised:
+            _, peak = peak_rss_during(lambda: app.analyse(str(path)))
+        assert "JPEG" in str(raised.value) and str(tmp_path) not in str(raised.value)
+    _, peak = peak_rss_during(lambda: pytest.raises(app.InputError, app.analyse, str(path)))
+    assert peak < 100, f"refusing a PNG bomb took {peak:.0f} MB"
+
+    photo = load_photo(EXAMPLES / "grace_hopper.jpg")  # 512x600
+    big = np.asarray(Image.fromarray(photo).resize((512 * 16, 600 * 16)))  # 8192x9600, 79 megapixels
+    path = tmp_path / "big.jpg"
+    Image.fromarray(big).save(path, quality=80)
+    del big
+    result, peak = peak_rss_during(lambda: app.analyse(str(path)))
+    status, *_, payload, _files, state = result
+    assert "1 face found" in status and "1/2 size" in status and payload["width"] == 8192 and payload["height"] == 9600
+    assert peak < 1024, f"peak {peak:.0f} MB"
+    eye = payload["faces"][0]["keypoints"]["left_eye_center"]
+    small = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))[6]["faces"][0]["keypoints"]["left_eye_center"]
+    assert abs((eye["x"] + 0.5) / 16 - 0.5 - small["x"]) < 2 and abs((eye["y"] + 0.5) / 16 - 0.5 - small["y"]) < 2  # original pixels
+
+
+def test_url_payloads_leave_no_folders_behind(server, app):
+    """Issue 15.6: every distinct URL payload makes Gradio create a cache folder; the demo removes
+    the empty ones."""
+    import httpx
+
+    cache = app.gradio_cache()
+    before = {p for p in cache.iterdir() if p.is_dir()} if cache.exists() else set()
+    for index in range(5):
+        payload = {"path": f"http://127.0.0.1:9/{index}.png", "url": f"http://127.0.0.1:9/{index}.png", "meta": {"_type": "gradio.FileData"}}
+        posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [payload, False, False]}, timeout=60)
+        httpx.get(f"{server}gradio_api/call/predict/{posted.json()['event_id']}", timeout=60)
+    app.prune_downloads(max_age=-1)
+    after = {p for p in cache.iterdir() if p.is_dir()}
+    assert not [p for p in after - before if not any(p.iterdir())]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_nothing_is_left_on_disk_after_sigterm(tmp_path):
+    """Issue 15.6: `python app.py` stopped with SIGTERM (what a Space or systemd sends) deletes its
+    downloads, Gradio's cached files and their folders."""
+    from gradio_client import Client, handle_file
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"), "GRADIO_SERVER_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                client = Client(url, verbose=False, download_files=False)
+                break
+            except Exception:
+                time.sleep(1)
+        else:
+            pytest.fail("the demo did not start")
+        status = client.predict(handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict")[0]
+        assert "2 faces found" in status
+        uploaded = upload(url, (EXAMPLES / "grace_hopper.jpg").read_bytes(), "grace.jpg")
+        assert Path(uploaded).is_relative_to(temp)
+        files = [p for p in temp.rglob("*") if p.is_file()]
+        assert files, "the server wrote nothing where it was told to"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=60)[0]
+    assert server.returncode is not None
+    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file() or (p.is_dir() and not any(p.iterdir())))
+    # the (empty) cache root may stay; ".ses" is a marker some library keeps in $TMPDIR, not the demo's
+    left = [p for p in left if p not in ("gradio", ".ses")]
+    assert left == [], (left, output[-2000:])
