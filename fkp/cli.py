@@ -10,11 +10,17 @@
     fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
     fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
+
+A problem with the input (a bad data row, a missing file, a wrong option value) is reported as one line,
+``fkp COMMAND: error: ...``, with exit status 2; ``--debug`` anywhere on the command line (or
+FKP_DEBUG=1) shows the traceback as well.
 """
 
 from __future__ import annotations
 
 import sys
+
+from .errors import run_cli
 
 COMMANDS = {
     "predict": "batch prediction over photos and folders, JSON Lines out",
@@ -30,13 +36,21 @@ COMMANDS = {
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: fkp COMMAND [ARGS...]   (fkp COMMAND --help for a command's options)", "", "commands:"]
+    lines = ["usage: fkp COMMAND [ARGS...] [--debug]   (fkp COMMAND --help for a command's options)", "", "commands:"]
     lines += [f"  {name:{width}s}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", "--debug: show the traceback of an error (also FKP_DEBUG=1)"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``fkp COMMAND ARGS...``; an `FkpError` is one line on stderr and exit status 2 (see `run_cli`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if arg != "--debug"), None)
+    return run_cli(_run, argv, prog=f"fkp {command}" if command and not command.startswith("-") else "fkp")
+
+
+def _run(argv: list[str]) -> int:
+    """Dispatch to a command's own main."""
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0

@@ -10,6 +10,10 @@
 ytf68-layout folder); ``--pipeline photo`` runs the demo's own path on the full photos of a
 ytf68-layout folder (face detector -> crop -> model -> photo coordinates) and reports errors in
 photo pixels plus the share of faces the detector missed.
+
+Bad data (a ragged row, a keypoint outside its image beyond half the image's side, ...) stops with a
+one-line error naming the file, line and field (exit status 2; ``--debug`` shows a traceback);
+``--skip-bad-rows`` skips such rows instead and reports how many (``n_skipped`` in --json).
 """
 
 from __future__ import annotations
@@ -25,20 +29,40 @@ import numpy as np
 from .keypoints import KEYPOINT_NAMES
 
 
-def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1) -> dict:
+def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1,
+                on_error: str = "raise", skipped: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
+    `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
+    from .data import DataError, load_source, to_arrays
+
+    dataset = load_source(data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction, skipped=skipped)
+    if len(dataset) == 0:
+        raise DataError(f"{data}: no rows to evaluate on" + (f" in split {split!r}" if split else ""))
+    return to_arrays(dataset)
+
+
+def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1,
+                    on_error: str = "raise", frames: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
-    `fkp.data.load_source` for ``split``, ``label_x_shift`` and ``val_fraction``)."""
-    from .data import load_source, to_arrays
+    `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
+    with ``on_error="skip"``, bad rows are left out and counted in "n_skipped"."""
     from .metrics import keypoint_metrics
 
-    images, keypoints = to_arrays(load_source(data, split, label_x_shift=label_x_shift, val_fraction=val_fraction))
+    skipped: list[str] = []
+    loads = frames is None
+    images, keypoints = load_frames(data, split, label_x_shift, val_fraction, on_error, skipped) if loads else frames
     predicted, _, _ = predictor.predict_frames(images)
-    return keypoint_metrics(predicted, keypoints)
+    metrics = keypoint_metrics(predicted, keypoints)
+    if loads and on_error == "skip":
+        metrics["n_skipped"] = len(skipped)
+    return metrics
 
 
-def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1, refine: bool = False) -> dict:
+def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0,
+                    val_fraction: float = 0.1, refine: bool = False, on_error: str = "raise") -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
-    ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split."""
+    ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
+    ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
     from .data import (
         SPLIT_SIDES,
         DataError,
@@ -54,7 +78,8 @@ def evaluate_photos(predictor, folder: str, detector=None, split: str | None = N
     predicted, targets, photos, missed = [], [], 0, []
     if split is not None and split not in SPLIT_SIDES:
         raise DataError(f"{folder}: a photo folder has no named split {split!r}; use 'train' or 'val'")
-    for name, person, photo, landmarks in read_ytf68_photos(folder, label_x_shift=label_x_shift):
+    skipped: list[str] = []
+    for name, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         if split is not None and in_validation(person, name, val_fraction) != (split == "val"):
             continue
         photos += 1
@@ -65,13 +90,19 @@ def evaluate_photos(predictor, folder: str, detector=None, split: str | None = N
             continue
         predicted.append(faces[index].keypoints)
         targets.append(ibug68_to_kaggle(landmarks))
+    if photos == 0:
+        raise DataError(f"{folder}: no photos to evaluate on" + (f" in split {split!r}" if split else ""))
     metrics = keypoint_metrics(np.array(predicted).reshape(-1, 15, 2), np.array(targets).reshape(-1, 15, 2))
+    if on_error == "skip":
+        metrics["n_skipped"] = len(skipped)
     metrics.update(n_photos=photos, n_missed=len(missed), missed_share=len(missed) / max(photos, 1), missed=missed, units="photo pixels")
     return metrics
 
 
 def format_report(metrics: dict) -> str:
-    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}", f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "", f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
+    """The metrics as a table (overall, then per keypoint)."""
+    skipped = f", bad rows skipped {metrics['n_skipped']}" if "n_skipped" in metrics else ""
+    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}{skipped}", f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "", f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
     for name in KEYPOINT_NAMES:
         row = metrics["per_keypoint"][name]
         lines.append(f"{name:28s} {row['rmse']:7.3f} {row['nme']:7.4f} {row['count']:6d}")
@@ -80,7 +111,7 @@ def format_report(metrics: dict) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
     from .api import FaceKeypoints, default_model_source
-    from .data import LABEL_X_SHIFT_HELP
+    from .data import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP
     from .detect import DETECTORS
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,16 +124,23 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface", help="with --pipeline photo: the face detector")
     parser.add_argument("--refine", action="store_true", help="with --pipeline photo: a second pass on a crop re-fitted to the first pass's keypoints")
+    parser.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
-    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
     options = dict(split=args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
+    on_error = "skip" if args.skip_bad_rows else "raise"
     if args.pipeline == "photo":
-        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine, **options)
+        predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine, on_error=on_error, **options)
         metrics.update(detector=args.detector, refine=args.refine)
     else:
-        metrics = evaluate_frames(predictor, args.data, **options)
+        skipped: list[str] = []
+        frames = load_frames(args.data, on_error=on_error, skipped=skipped, **options)  # bad data is reported before the model loads
+        predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+        metrics = evaluate_frames(predictor, args.data, frames=frames, **options)
+        if args.skip_bad_rows:
+            metrics["n_skipped"] = len(skipped)
     metrics.update(model=args.model or default_model_source(), data=args.data, **options)
     with exit_quietly_on_broken_pipe():
         if args.json:
@@ -126,4 +164,6 @@ def exit_quietly_on_broken_pipe():
 
 
 if __name__ == "__main__":
-    main()
+    from .errors import run_cli
+
+    sys.exit(run_cli(main, prog="python -m fkp.evaluate"))

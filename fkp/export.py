@@ -66,8 +66,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
 
     from .api import FaceKeypoints
     from .card import read_record, write_model_card
+    from .errors import FkpError
 
     folder = Path(args.folder)
+    if not (folder / "config.json").is_file():
+        raise FkpError(f"{folder}: not a model folder (no config.json); train.py writes one with --output_dir")
+    notes = ""
+    if args.notes:
+        try:
+            notes = Path(args.notes).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise FkpError(f"--notes {args.notes}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
     run_args = read_record(folder, "training_args.json")
     evaluation = None
     if args.data:
@@ -84,7 +93,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
             "metrics": evaluate_frames(FaceKeypoints(str(folder)), args.data, **options),
             "flip_metrics": evaluate_frames(FaceKeypoints(str(folder), flip_test=True), args.data, **options),
         }
-    notes = Path(args.notes).read_text() if args.notes else ""
     print(f"wrote {write_model_card(folder, evaluation, notes)}")
     if args.onnx:
         from .model import load_model
@@ -95,4 +103,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .errors import run_cli
+
+    raise SystemExit(run_cli(main, prog="python -m fkp.export"))

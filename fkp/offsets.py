@@ -43,7 +43,9 @@ def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     counts = np.isfinite(errors).all(-1).sum(0)
     if (counts == 0).any():
         missing = [KEYPOINT_NAMES[k] for k in np.flatnonzero(counts == 0)]
-        raise ValueError(f"no labelled example of {', '.join(missing)}: cannot measure its offset")
+        from .data import DataError
+
+        raise DataError(f"no labelled example of {', '.join(missing)}: cannot measure its offset")
     return np.nanmean(errors, axis=0)
 
 
@@ -72,7 +74,7 @@ def write_json_atomically(path: Path, record: dict) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
     from .api import FaceKeypoints
-    from .data import LABEL_X_SHIFT_HELP, DataError
+    from .data import LABEL_X_SHIFT_HELP
     from .metrics import keypoint_metrics
     from .model import load_model
 
@@ -98,11 +100,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
               f"--val_fraction {run_args.get('val_fraction', 0.1):g}; calibrating with {shift:g} and {fraction:g}", file=sys.stderr)
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
+    images, labels = training_frames(data, run_args, shift, fraction)  # bad data: a DataError, before the model loads
     model = load_model(args.model)
-    try:
-        images, labels = training_frames(data, run_args, shift, fraction)
-    except DataError as error:
-        parser.error(str(error))
     if len(images) == 0:
         parser.error(f"{data}: no training frames")
 
@@ -131,4 +130,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .errors import run_cli
+
+    raise SystemExit(run_cli(main, prog="python -m fkp.offsets"))

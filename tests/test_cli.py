@@ -72,7 +72,7 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     (photos / "notes.txt").write_text("ignored: not an image suffix")
     out = tmp_path / "results.jsonl"
     result = run("-m", "fkp.cli", "predict", str(photos), "--out", str(out), "--annotated", str(tmp_path / "drawn"), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # 1: an input (broken.jpg) could not be read
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     by_file = {}
     for line in lines:
