@@ -250,7 +250,10 @@ def open_csv(path: str | Path) -> Iterator[tuple[str, list[str], Iterator[tuple[
         yield name, [column.strip() for column in header[1]], _chain_first(first, rows)
 
 
-def _chain_first(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+Row = tuple[int, list[str]]  # (line number, fields) of a CSV row
+
+
+def _chain_first(first: Row, rest: Iterator[Row]) -> Iterator[Row]:
     yield first
     yield from rest
 
@@ -442,7 +445,8 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift
     bad_rows.report()
 
 
-def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0, skipped: list[str] | None = None):
+def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
+               skipped: list[str] | None = None):
     """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
     for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         gray = np.asarray(Image.fromarray(photo).convert("L"))
@@ -490,7 +494,8 @@ def _check_keypoints(dataset, name: str, on_error: str, skipped: list[str] | Non
     ids = dataset.select(bad)["id"]
     for index, row_id in zip(bad, ids):
         try:
-            check_inside(keypoints[index], FRAME_SIZE, FRAME_SIZE, f"{name}: row {index} (id {row_id!r})", KAGGLE_FIELDS, "frame")
+            where = f"{name}: row {index} (id {row_id!r})"
+            check_inside(keypoints[index], FRAME_SIZE, FRAME_SIZE, where, KAGGLE_FIELDS, "frame")
         except DataError as error:
             bad_rows.skip(error)
     bad_rows.report()
@@ -579,7 +584,8 @@ def _load_arrow(path: Path, load: Callable[[], object]):
     try:
         return load()
     except (OSError, ValueError, pyarrow.ArrowException, datasets.exceptions.DatasetsError) as error:
-        raise DataError(f"{path}: cannot read it as parquet / a saved dataset ({type(error).__name__}: {error})") from None
+        raise DataError(f"{path}: cannot read it as parquet / a saved dataset "
+                        f"({type(error).__name__}: {error})") from None
 
 
 def _rows_of(path: Path, rows: Iterable[dict]):

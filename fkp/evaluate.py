@@ -35,14 +35,16 @@ def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0,
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
     from .data import DataError, load_source, to_arrays
 
-    dataset = load_source(data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction, skipped=skipped)
+    dataset = load_source(data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction,
+                          skipped=skipped)
     if len(dataset) == 0:
         raise DataError(f"{data}: no rows to evaluate on" + (f" in split {split!r}" if split else ""))
     return to_arrays(dataset)
 
 
-def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1,
-                    on_error: str = "raise", frames: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0,
+                    val_fraction: float = 0.1, on_error: str = "raise",
+                    frames: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
     `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
     with ``on_error="skip"``, bad rows are left out and counted in "n_skipped"."""
@@ -102,7 +104,9 @@ def evaluate_photos(predictor, folder: str, detector=None, split: str | None = N
 def format_report(metrics: dict) -> str:
     """The metrics as a table (overall, then per keypoint)."""
     skipped = f", bad rows skipped {metrics['n_skipped']}" if "n_skipped" in metrics else ""
-    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}{skipped}", f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "", f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
+    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}{skipped}",
+             f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "",
+             f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
     for name in KEYPOINT_NAMES:
         row = metrics["per_keypoint"][name]
         lines.append(f"{name:28s} {row['rmse']:7.3f} {row['nme']:7.4f} {row['count']:6d}")
@@ -132,11 +136,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     on_error = "skip" if args.skip_bad_rows else "raise"
     if args.pipeline == "photo":
         predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
-        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine, on_error=on_error, **options)
+        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine,
+                                  on_error=on_error, **options)
         metrics.update(detector=args.detector, refine=args.refine)
     else:
         skipped: list[str] = []
-        frames = load_frames(args.data, on_error=on_error, skipped=skipped, **options)  # bad data is reported before the model loads
+        # bad data is reported before the model loads
+        frames = load_frames(args.data, on_error=on_error, skipped=skipped, **options)
         predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
         metrics = evaluate_frames(predictor, args.data, frames=frames, **options)
         if args.skip_bad_rows:

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
         try:
             notes = Path(args.notes).read_text()
         except (OSError, UnicodeDecodeError) as error:
-            raise FkpError(f"--notes {args.notes}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
+            reason = getattr(error, "strerror", None) or error
+            raise FkpError(f"--notes {args.notes}: cannot read it ({reason})") from None
     run_args = read_record(folder, "training_args.json")
     evaluation = None
     if args.data:

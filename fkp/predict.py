@@ -44,7 +44,9 @@ def file_problem(path: Path) -> str | None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return "it is a broken symbolic link (its target does not exist)" if os.path.islink(path) else "there is no such file"
+        if os.path.islink(path):
+            return "it is a broken symbolic link (its target does not exist)"
+        return "there is no such file"
     except PermissionError:
         return "permission denied"
     except OSError as error:
@@ -224,7 +226,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
         wrote = f"wrote {args.out}"
     else:
         out.discard()
-        wrote = f"nothing could be read: {args.out} not written" + (" (the earlier file is left as it was)" if os.path.exists(args.out) else "")
+        kept = " (the earlier file is left as it was)" if os.path.exists(args.out) else ""
+        wrote = f"nothing could be read: {args.out} not written{kept}"
     print(f"{counts['photos']} photo(s): {counts['faces']} face(s), {counts['no_face']} without a face, "
           f"{counts['unreadable']} unreadable; {wrote}", file=sys.stderr)
     return 0 if counts["unreadable"] == 0 else 1
@@ -264,7 +267,8 @@ def _predict_into(out: Output, inputs: list[tuple[Path, str | None]], readable: 
         else:
             counts["faces"] += len(faces)
             if annotated:
-                Image.fromarray(draw_faces(photo, faces, display_scale(photo))).save(annotated / annotated_name(path, used), quality=90)
+                drawn = Image.fromarray(draw_faces(photo, faces, display_scale(photo)))
+                drawn.save(annotated / annotated_name(path, used), quality=90)
     return counts
 
 

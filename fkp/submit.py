@@ -28,7 +28,8 @@ def read_inputs(test_csv: str, lookup_csv: str) -> tuple[list[dict], pd.DataFram
     for column in ("RowId", "ImageId"):
         bad = lookup[column][~lookup[column].str.strip().str.fullmatch(r"\d+")]
         if len(bad):
-            raise DataError(f"{lookup_csv}: row {bad.index[0]}, field {column!r}: {bad.iloc[0]!r} is not a whole number")
+            raise DataError(f"{lookup_csv}: row {bad.index[0]}, field {column!r}: {bad.iloc[0]!r} "
+                            "is not a whole number")
     unknown_images = sorted(set(lookup.ImageId.str.strip()) - ids, key=int)
     if unknown_images:
         raise DataError(f"{lookup_csv}: ImageId(s) {unknown_images[:5]} not in {test_csv}")
@@ -45,7 +46,8 @@ def submission_table(predictor, rows: list[dict], lookup: pd.DataFrame) -> pd.Da
     flat = pd.DataFrame(np.clip(keypoints.reshape(len(rows), -1), 0, FRAME_SIZE), columns=list(KAGGLE_COLUMNS),
                         index=[int(r["id"]) for r in rows])
     image_ids = lookup.ImageId.astype(int)
-    locations = flat.to_numpy()[flat.index.get_indexer(image_ids), [KAGGLE_COLUMNS.index(f) for f in lookup.FeatureName]]
+    features = [KAGGLE_COLUMNS.index(f) for f in lookup.FeatureName]
+    locations = flat.to_numpy()[flat.index.get_indexer(image_ids), features]
     return pd.DataFrame({"RowId": lookup.RowId.astype(int), "Location": locations})
 
 
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> N
     parser.add_argument("--flip-test", action="store_true")
     args = parser.parse_args(argv)
     rows, lookup = read_inputs(args.test, args.lookup)  # bad input is reported before the model loads
-    submission = submission_table(FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test), rows, lookup)
+    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+    submission = submission_table(predictor, rows, lookup)
     try:
         submission.to_csv(args.out, index=False)
     except OSError as error:

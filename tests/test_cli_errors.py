@@ -132,7 +132,8 @@ def test_keypoint_outside_the_frame_is_an_error_naming_row_and_field(tmp_path, c
     lines[3] = with_field(lines[3], lines[0], "nose_tip_y", "-300")
     path = write_lines(tmp_path / "training.csv", lines)
     status, _, err = convert(capsys, str(path), str(tmp_path / "out.parquet"))
-    assert_one_line_error(status, err, "training.csv: line 3 (row 1), field 'nose_tip_x': x = 500 lies outside the 96x96 frame")
+    assert_one_line_error(status, err,
+                          "training.csv: line 3 (row 1), field 'nose_tip_x': x = 500 lies outside the 96x96 frame")
     # --skip-bad-rows drops both rows and says how many
     status, out, err = convert(capsys, str(path), str(tmp_path / "out.parquet"), "--skip-bad-rows")
     assert status == 0 and "wrote 10 rows" in out
@@ -159,7 +160,8 @@ def test_landmark_far_outside_the_photo(ytf_copy, caplog):
     fields[1 + 2 * 30] = "5300.0"  # landmark 30 (nose tip) x, ~5,000 px right of the photo
     rows[3] = ",".join(fields)
     write_lines(table, rows)
-    with pytest.raises(DataError, match=r"line 4 \(row 2\), field '60' \(landmark 30 x\): x = 5300 lies outside the \d+x\d+ photo"):
+    expected = r"line 4 \(row 2\), field '60' \(landmark 30 x\): x = 5300 lies outside the \d+x\d+ photo"
+    with pytest.raises(DataError, match=expected):
         load_source(ytf_copy)
     skipped: list[str] = []
     with caplog.at_level(logging.WARNING):
@@ -210,7 +212,8 @@ def test_evaluate_skip_bad_rows_counts_them(tmp_path, capsys):
 def test_module_forms_report_one_line(tmp_path, args):
     (tmp_path / "empty.csv").write_text("")
     argv = [a.format(empty=tmp_path / "empty.csv", tmp=tmp_path) for a in args]
-    result = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len([line for line in result.stderr.splitlines() if ": error: " in line]) == 1, result.stderr
 
@@ -260,7 +263,8 @@ def test_failed_run_keeps_the_earlier_out_and_reports_inputs_first(tmp_path, cap
     monkeypatch.setattr(fkp.api, "FaceKeypoints", failing_model)
     status = run_cli(predict.main, [str(tmp_path / "missing.jpg"), str(tmp_path / "face.jpg"), "--out", str(out)])
     assert status == 2 and "error: no such model" in capsys.readouterr().err
-    assert out.read_text() == "earlier result\n" and sorted(p.name for p in tmp_path.iterdir()) == ["face.jpg", "results.jsonl"]
+    assert out.read_text() == "earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.jpg", "results.jsonl"]  # no temporary file left
     # nothing readable: the model is never loaded, the earlier file is kept, exit status 1
     (tmp_path / "dangling.jpg").symlink_to("nowhere.jpg")
     assert predict.main([str(tmp_path / "dangling.jpg"), "--out", str(out)]) == 1
