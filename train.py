@@ -5,9 +5,11 @@
 
 The code lives in `fkp.train`, so an installed fkp trains the same way with
 ``accelerate launch -m fkp.train ...`` (what hosted training on Hugging Face Jobs runs).
+A user's error (bad data, a non-empty --output_dir, a checkpoint of another run) ends it with one
+line and exit status 2; --debug shows the traceback.
 """
 
-from fkp.train import main, parse_args
+from fkp.train import cli, main, parse_args  # noqa: F401  (main and parse_args: for tests and scripts)
 
 if __name__ == "__main__":
-    main(parse_args())
+    raise SystemExit(cli())

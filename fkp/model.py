@@ -247,11 +247,28 @@ def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int |
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:
     """Load a saved model (local folder or Hub id) strictly, in eval mode.
 
-    Raises a ValueError naming the source when the weights do not fit the config.
+    Raises an `FkpError` naming the file when the weights do not fit the config, or when config.json
+    or model.safetensors is damaged or incomplete (an interrupted save, copy or download).
     """
+    import json
+    import os
+
+    from safetensors import SafetensorError
+
+    from .errors import FkpError
+
+    def where(name: str) -> str:
+        return os.path.join(path_or_id, name) if os.path.isdir(path_or_id) else f"{name} of {path_or_id}"
+
     try:
         with contextlib.redirect_stdout(sys.stderr):  # huggingface_hub prints progress to stdout; keep stdout for results
             model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
+    except SafetensorError as error:  # e.g. a truncated file: "incomplete metadata, file not fully covered"
+        raise FkpError(f"{where('model.safetensors')} is damaged or incomplete ({error}); "
+                       "export, copy or download the model again") from error
+    except json.JSONDecodeError as error:
+        raise FkpError(f"{where('config.json')} is damaged or incomplete (not valid JSON: {error}); "
+                       "export, copy or download the model again") from error
     except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
-        raise ValueError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error
+        raise FkpError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error
     return model.eval().to(device)

@@ -10,6 +10,14 @@ import pytest
 from conftest import FIXTURES, ROOT, TINY
 
 
+def checkpoint_of_epoch(folder, epoch):
+    """The complete checkpoint saved at the end of an epoch (checkpoints are named by optimizer steps)."""
+    from fkp.train import checkpoint_info, checkpoints
+
+    ends = [path for path in checkpoints(folder) if checkpoint_info(path)["batches_in_epoch"] == 0]
+    return next(path for path in ends if checkpoint_info(path)["epoch"] == epoch)
+
+
 def test_training_lowers_validation_rmse_and_exports(trained_model):
     summary = json.loads((trained_model / "summary_for_tests.json").read_text())
     rmse = [epoch["val_rmse"] for epoch in summary["history"]]
@@ -28,7 +36,7 @@ def test_resume_from_latest_checkpoint(tmp_path):
     main(parse_args([*common, "--epochs", "1"]))
     summary = main(parse_args([*common, "--epochs", "2", "--resume_from_checkpoint", "latest"]))
     assert [h["epoch"] for h in summary["history"]] == [1, 2]  # epoch 1 was not repeated, and is still in the history
-    assert (tmp_path / "checkpoints" / "checkpoint-2").exists()
+    assert checkpoint_of_epoch(tmp_path / "checkpoints", 2).name == "checkpoint-6"  # named by optimizer steps: 3 per epoch
 
 
 def test_init_from_a_saved_model_fine_tunes_it(trained_model, tmp_path):
@@ -80,9 +88,9 @@ def test_average_last_epochs(tmp_path, monkeypatch, average_wins):
               "--learning_rate", "3e-3", "--warmup_steps", "2", "--output_dir", str(tmp_path), "--checkpoints_total_limit", "3"]
     summary = main(parse_args([*common, "--epochs", "3", "--average_last", "2"]))
     assert summary["average"]["epochs"] == [2, 3] and summary["average"]["val_rmse"] == (1.0 if average_wins else 9.0)
-    saved = torch.load(tmp_path / "checkpoints" / "checkpoint-3" / "custom_checkpoint_0.pkl", weights_only=True)
+    saved = torch.load(checkpoint_of_epoch(tmp_path / "checkpoints", 3) / "custom_checkpoint_0.pkl", weights_only=True)
     assert saved["averaged_epochs"] == [2, 3]  # the running mean is in each checkpoint: a resumed run keeps it
-    ends = [load_file(tmp_path / "checkpoints" / f"checkpoint-{n}" / "model.safetensors") for n in (2, 3)]
+    ends = [load_file(checkpoint_of_epoch(tmp_path / "checkpoints", n) / "model.safetensors") for n in (2, 3)]
     exported, metrics = load_file(tmp_path / "model.safetensors"), json.loads((tmp_path / "metrics.json").read_text())
     card = (tmp_path / "README.md").read_text()
     for key in ("heads.0.weight", "stem.0.1.running_var"):
