@@ -74,45 +74,62 @@ LOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, KeyError, pickle.Unp
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help="data source: Kaggle csv/zip, parquet, save_to_disk folder, ytf68-layout folder or Hub dataset id")
-    p.add_argument("--val_dataset", default=None, help="separate validation source (default: a deterministic split of --dataset)")
-    p.add_argument("--val_fraction", type=float, default=0.1, help="validation share of the split (by person where known)")
+    p = argparse.ArgumentParser(prog="train.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True,
+                   help="data source: Kaggle csv/zip, parquet, save_to_disk folder, ytf68-layout folder "
+                        "or Hub dataset id")
+    p.add_argument("--val_dataset", default=None,
+                   help="separate validation source (default: a deterministic split of --dataset)")
+    p.add_argument("--val_fraction", type=float, default=0.1,
+                   help="validation share of the split (by person where known)")
     p.add_argument("--label_x_shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
-    p.add_argument("--output_dir", required=True, help="one run per folder: a non-empty one is refused unless the run resumes or --overwrite_output_dir")
+    p.add_argument("--output_dir", required=True,
+                   help="one run per folder: a non-empty one is refused unless the run resumes "
+                        "or --overwrite_output_dir")
     p.add_argument("--overwrite_output_dir", action="store_true",
-                   help="start afresh in a non-empty --output_dir: the previous run's checkpoints and exports are removed first")
+                   help="start afresh in a non-empty --output_dir: the previous run's checkpoints and exports "
+                        "are removed first")
     p.add_argument("--model_config", default="fkp", choices=sorted(MODEL_CONFIGS))
     for name, kind in (("num_stacks", int), ("depth", int), ("channels", int), ("stride", int), ("sigma", float)):
         p.add_argument(f"--{name}", type=kind, default=None, help=f"override the config's {name}")
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--time_budget_minutes", type=float, default=None, help="train for this wall-clock budget: the epoch count is set from the first epoch's time")
+    p.add_argument("--time_budget_minutes", type=float, default=None,
+                   help="train for this wall-clock budget: the epoch count is set from the first epoch's time")
     p.add_argument("--batch_size", type=int, default=32, help="per process")
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=2e-3)
     p.add_argument("--weight_decay", type=float, default=1e-4)
-    p.add_argument("--foreground_weight", type=float, default=10.0, help="extra loss weight on heatmap peaks (0: plain MSE)")
+    p.add_argument("--foreground_weight", type=float, default=10.0,
+                   help="extra loss weight on heatmap peaks (0: plain MSE)")
     p.add_argument("--warmup_steps", type=int, default=100)
     p.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    p.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"], help="default: accelerate launch's setting")
+    p.add_argument("--mixed_precision", default=None, choices=["no", "fp16", "bf16"],
+                   help="default: accelerate launch's setting")
     p.add_argument("--no_augment", action="store_true")
-    p.add_argument("--rotation_deg", type=float, default=Augmentation.max_rotation_deg, help="augmentation: random in-plane rotation up to +- this")
-    p.add_argument("--scale_jitter", type=float, default=Augmentation.scale_range[1] - 1, help="augmentation: random zoom in 1 +- this")
-    p.add_argument("--occlusion_prob", type=float, default=Augmentation.occlusion_prob, help="augmentation: chance of a random grey rectangle over part of the face")
+    p.add_argument("--rotation_deg", type=float, default=Augmentation.max_rotation_deg,
+                   help="augmentation: random in-plane rotation up to +- this")
+    p.add_argument("--scale_jitter", type=float, default=Augmentation.scale_range[1] - 1,
+                   help="augmentation: random zoom in 1 +- this")
+    p.add_argument("--occlusion_prob", type=float, default=Augmentation.occlusion_prob,
+                   help="augmentation: chance of a random grey rectangle over part of the face")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--average_last", type=int, default=0,
-                   help="also average the weights at the end of each of the last N epochs (stochastic weight averaging); "
-                        "the average is evaluated at the end and exported if it beats every single epoch (0: off)")
+                   help="also average the weights at the end of each of the last N epochs (stochastic weight "
+                        "averaging); the average is evaluated at the end and exported if it beats every single "
+                        "epoch (0: off)")
     p.add_argument("--checkpointing_steps", type=int, default=0,
-                   help="also save a checkpoint every N optimizer steps, mid-epoch included (0: at the end of each epoch only)")
+                   help="also save a checkpoint every N optimizer steps, mid-epoch included "
+                        "(0: at the end of each epoch only)")
     p.add_argument("--checkpoints_total_limit", type=int, default=2, help="keep this many of the newest checkpoints")
     p.add_argument("--resume_from_checkpoint", default=None,
                    help="a checkpoint folder, or 'latest' for the newest complete one in --output_dir/checkpoints; "
                         "it must come from a run with the same data, model, seed and batch arguments")
     p.add_argument("--init_from", default=None,
-                   help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) with a fresh optimizer and schedule; "
-                        "with --channels / --num_stacks the model is first grown to that size, computing the same heatmaps (fkp.model.grow)")
+                   help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) "
+                        "with a fresh optimizer and schedule; with --channels / --num_stacks the model is first grown "
+                        "to that size, computing the same heatmaps (fkp.model.grow)")
     p.add_argument("--report_to", default=None, help="tracker: tensorboard, wandb, ... (default none)")
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
@@ -177,7 +194,8 @@ class EpochShuffle(torch.utils.data.Sampler[int]):
         return iter(torch.randperm(self.size, generator=torch.Generator().manual_seed(seed)).tolist())
 
 
-def heatmap_loss(outputs: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, foreground_weight: float = 10.0) -> torch.Tensor:
+def heatmap_loss(outputs: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor,
+                 foreground_weight: float = 10.0) -> torch.Tensor:
     """Weighted MSE between (B, S, K, H, W) outputs and (B, K, H, W) targets, summed over stacks
     and keypoints, averaged over pixels and the batch; keypoints with weight 0 (missing) contribute
     nothing. Pixels are weighted 1 + foreground_weight * target: the optimum is still the target,
@@ -232,7 +250,7 @@ def checkpoint_info(path: Path) -> dict | None:
 
 def checkpoints(folder: Path) -> list[Path]:
     """Complete checkpoint-N folders, oldest (fewest optimizer steps) first."""
-    found = [path for path in folder.glob("checkpoint-*") if checkpoint_info(path) is not None] if folder.is_dir() else []
+    found = [path for path in folder.glob("checkpoint-*") if checkpoint_info(path) is not None]
     return sorted(found, key=lambda path: int(path.name.split("-")[1]))
 
 
@@ -242,7 +260,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, state: TrainerState, identity: dict, limit: int) -> Path:
+def save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, state: TrainerState, identity: dict,
+                    limit: int) -> Path:
     """Save checkpoint-<optimizer steps> so that it is complete or absent: every process saves into
     checkpoint-N.tmp (accelerate's save_state: model, optimizer, scheduler, TrainerState and each
     process's RNG states); after all have, the main process writes the marker and renames the folder
@@ -305,7 +324,8 @@ def remove_run(output_dir: Path) -> list[str]:
     for path in sorted(output_dir.iterdir()):
         if path.name in RUN_FOLDERS and path.is_dir():
             shutil.rmtree(path)
-        elif (path.name in RUN_FILES and (path.name != "README.md" or is_model) or path.name.endswith(".json.tmp")) and path.is_file():
+        elif path.is_file() and (path.name in RUN_FILES and (path.name != "README.md" or is_model)
+                                 or path.name.endswith(".json.tmp")):
             path.unlink()
         else:
             continue
@@ -335,10 +355,12 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
     content = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
     if args.overwrite_output_dir:
         if args.resume_from_checkpoint:
-            return None, "--overwrite_output_dir starts the run afresh and --resume_from_checkpoint continues it: pass one of them"
+            return None, ("--overwrite_output_dir starts the run afresh and --resume_from_checkpoint continues it: "
+                          "pass one of them")
         removed = remove_run(output_dir)
         if removed:
-            logger.warning("--overwrite_output_dir: removed the previous run's %s from %s", ", ".join(removed), output_dir)
+            logger.warning("--overwrite_output_dir: removed the previous run's %s from %s",
+                           ", ".join(removed), output_dir)
         return None, None
     if not args.resume_from_checkpoint:
         if content:
@@ -356,7 +378,7 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
                           f"newest complete one in --output_dir/checkpoints")
     else:
         path = latest_checkpoint(checkpoint_dir)
-        partial = sorted(p.name for p in checkpoint_dir.glob("checkpoint-*") if checkpoint_info(p) is None) if checkpoint_dir.is_dir() else []
+        partial = sorted(p.name for p in checkpoint_dir.glob("checkpoint-*") if checkpoint_info(p) is None)
         if partial:
             logger.warning("skipping incomplete checkpoints in %s: %s", checkpoint_dir, ", ".join(partial))
         if path is None:  # nothing to resume: start afresh, unless the folder holds something else
@@ -367,12 +389,13 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
                 except ValueError:
                     mismatch = [f"{recorded} is not valid JSON"]
                 if mismatch:
-                    return None, (f"--output_dir {output_dir} holds another run ({'; '.join(mismatch)}) and no complete checkpoint "
-                                  "to resume: choose another --output_dir, or pass --overwrite_output_dir instead of --resume_from_checkpoint")
+                    return None, (f"--output_dir {output_dir} holds another run ({'; '.join(mismatch)}) and no "
+                                  "complete checkpoint to resume: choose another --output_dir, or pass "
+                                  "--overwrite_output_dir instead of --resume_from_checkpoint")
             elif [name for name in content if name not in ("checkpoints", "logs")]:
-                return None, (f"--resume_from_checkpoint latest: no complete checkpoint in {checkpoint_dir}, and {output_dir} holds "
-                              f"other files ({', '.join(content[:6])}): choose another --output_dir, or pass --overwrite_output_dir "
-                              "instead of --resume_from_checkpoint")
+                return None, (f"--resume_from_checkpoint latest: no complete checkpoint in {checkpoint_dir}, and "
+                              f"{output_dir} holds other files ({', '.join(content[:6])}): choose another "
+                              "--output_dir, or pass --overwrite_output_dir instead of --resume_from_checkpoint")
             logger.info("no complete checkpoint in %s; starting from scratch", checkpoint_dir)
             return None, None
     mismatch = identity_mismatch(checkpoint_info(path).get("run", {}), identity)
@@ -386,7 +409,8 @@ def evaluate(model, loader, accelerator, stride: int, refine: bool, sigma: float
     model.eval()
     predictions, targets = [], []
     for images, _, _, keypoints in loader:
-        predicted, _, _ = predict_with(model, images.contiguous(memory_format=torch.channels_last), stride, refine, sigma=sigma)
+        images = images.contiguous(memory_format=torch.channels_last)
+        predicted, _, _ = predict_with(model, images, stride, refine, sigma=sigma)
         predicted, keypoints = accelerator.gather_for_metrics((predicted, keypoints))
         predictions.append(predicted.cpu().numpy())
         targets.append(keypoints.cpu().numpy())
@@ -403,12 +427,14 @@ def main(args: argparse.Namespace) -> dict:
     if args.average_last < 0:
         raise FkpError(f"--average_last must be 0 (off) or a number of epochs, not {args.average_last}")
     if args.checkpointing_steps < 0:
-        raise FkpError(f"--checkpointing_steps must be 0 (each epoch's end only) or a number of steps, not {args.checkpointing_steps}")
-    overrides = {k: getattr(args, k) for k in ("num_stacks", "depth", "channels", "stride", "sigma") if getattr(args, k) is not None}
+        raise FkpError("--checkpointing_steps must be 0 (each epoch's end only) or a number of steps, "
+                       f"not {args.checkpointing_steps}")
+    overrides = {k: getattr(args, k) for k in ("num_stacks", "depth", "channels", "stride", "sigma")
+                 if getattr(args, k) is not None}
     fixed = [k for k in overrides if k not in GROWABLE]
     if args.init_from and fixed:
-        raise FkpError(f"--init_from takes the architecture from {args.init_from}'s config.json (only --channels and --num_stacks can grow it); "
-                       f"drop {', '.join('--' + k for k in fixed)}")
+        raise FkpError(f"--init_from takes the architecture from {args.init_from}'s config.json "
+                       f"(only --channels and --num_stacks can grow it); drop {', '.join('--' + k for k in fixed)}")
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -439,8 +465,8 @@ def main(args: argparse.Namespace) -> dict:
         train_images, train_keypoints = to_arrays(train_set)
         val_images, val_keypoints = to_arrays(val_set)
     if len(train_images) == 0 or len(val_images) == 0:
-        raise FkpError(f"{args.dataset}: need training and validation rows, got {len(train_images)} and {len(val_images)} "
-                       "(see --val_fraction and --val_dataset)")
+        raise FkpError(f"{args.dataset}: need training and validation rows, got {len(train_images)} and "
+                       f"{len(val_images)} (see --val_fraction and --val_dataset)")
 
     if args.init_from:
         try:
@@ -454,11 +480,13 @@ def main(args: argparse.Namespace) -> dict:
     model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
     stride, sigma, refine = model.stride, model.sigma, model.refine
     augmentation = None if args.no_augment else Augmentation(
-        max_rotation_deg=args.rotation_deg, scale_range=(1 - args.scale_jitter, 1 + args.scale_jitter), occlusion_prob=args.occlusion_prob)
+        max_rotation_deg=args.rotation_deg, scale_range=(1 - args.scale_jitter, 1 + args.scale_jitter),
+        occlusion_prob=args.occlusion_prob)
     train_data = HeatmapDataset(train_images, train_keypoints, stride, sigma, augmentation, seed=args.seed)
     val_data = HeatmapDataset(val_images, val_keypoints, stride, sigma)
-    train_loader = torch.utils.data.DataLoader(train_data, args.batch_size, sampler=EpochShuffle(len(train_data), args.seed),
-                                               drop_last=len(train_data) > args.batch_size * world, num_workers=args.num_workers)
+    train_loader = torch.utils.data.DataLoader(
+        train_data, args.batch_size, sampler=EpochShuffle(len(train_data), args.seed),
+        drop_last=len(train_data) > args.batch_size * world, num_workers=args.num_workers)
     val_loader = torch.utils.data.DataLoader(val_data, args.eval_batch_size, num_workers=args.num_workers)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
@@ -474,7 +502,8 @@ def main(args: argparse.Namespace) -> dict:
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, val_loader, scheduler)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
     accelerator.register_for_checkpointing(state)
     checkpoint_dir = output_dir / "checkpoints"
 
@@ -486,11 +515,14 @@ def main(args: argparse.Namespace) -> dict:
                            "resume from an earlier one with --resume_from_checkpoint PATH") from error
         if not args.time_budget_minutes:  # --epochs may extend (or shorten) a resumed run
             state.total_epochs = args.epochs
-        logger.info("resumed from %s at epoch %d, batch %d (best RMSE %.3f)", resume, state.epoch, state.batches_in_epoch, state.best_rmse)
+        logger.info("resumed from %s at epoch %d, batch %d (best RMSE %.3f)",
+                    resume, state.epoch, state.batches_in_epoch, state.best_rmse)
 
     if accelerator.is_main_process:
-        accelerator.init_trackers("fkp", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
-    logger.info("%d train / %d validation images, %d process(es), %s", len(train_data), len(val_data), world, accelerator.device)
+        config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers("fkp", config=config)
+    logger.info("%d train / %d validation images, %d process(es), %s",
+                len(train_data), len(val_data), world, accelerator.device)
 
     samples_seen = state.samples[rank] if len(state.samples) == world else 0
     started = time.time() - state.elapsed
@@ -501,11 +533,12 @@ def main(args: argparse.Namespace) -> dict:
         batches = accelerator.skip_first_batches(train_loader, done) if done else train_loader
         losses = list(state.epoch_losses[rank]) if done and len(state.epoch_losses) == world else []
         epoch_start = time.time() - state.epoch_seconds
-        progress = tqdm(batches, desc=f"epoch {state.epoch + 1}/{state.total_epochs or '?'}", initial=done, total=len(train_loader),
-                        disable=not accelerator.is_local_main_process, leave=False)
+        progress = tqdm(batches, desc=f"epoch {state.epoch + 1}/{state.total_epochs or '?'}", initial=done,
+                        total=len(train_loader), disable=not accelerator.is_local_main_process, leave=False)
         for batch, (images, heatmaps, weights, _) in enumerate(progress, start=done + 1):
             with accelerator.accumulate(model):
-                loss = heatmap_loss(model(images.contiguous(memory_format=torch.channels_last)), heatmaps, weights, args.foreground_weight)
+                outputs = model(images.contiguous(memory_format=torch.channels_last))
+                loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -516,7 +549,8 @@ def main(args: argparse.Namespace) -> dict:
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
-            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0 and batch < len(train_loader):
+            mid_epoch = batch < len(train_loader)  # the epoch's last step is saved at the epoch's end
+            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0 and mid_epoch:
                 state.batches_in_epoch, state.epoch_seconds = batch, time.time() - epoch_start
                 state.elapsed = time.time() - started
                 state.epoch_losses, state.samples = gather_object([list(losses)]), gather_object([samples_seen])
@@ -530,11 +564,13 @@ def main(args: argparse.Namespace) -> dict:
         if state.total_epochs is None:  # time budget: decide on rank 0 from the first epoch, share with all ranks
             decision = [max(1, int(args.time_budget_minutes * 60 / max(state.elapsed, 1e-6)))]
             state.total_epochs = broadcast_object_list(decision)[0]
-        record = {"epoch": state.epoch, "train_loss": train_loss, "val_rmse": metrics["rmse"], "val_nme": metrics["nme"],
-                  "images_per_second": len(train_data) / epoch_seconds, "elapsed_seconds": state.elapsed, "lr": scheduler.get_last_lr()[0]}
+        record = {"epoch": state.epoch, "train_loss": train_loss, "val_rmse": metrics["rmse"],
+                  "val_nme": metrics["nme"], "images_per_second": len(train_data) / epoch_seconds,
+                  "elapsed_seconds": state.elapsed, "lr": scheduler.get_last_lr()[0]}
         state.history.append(record)
         accelerator.log(record, step=state.epoch)
-        logger.info("epoch %d/%d: loss %.4f, val RMSE %.3f px, NME %.4f, %.0f img/s", state.epoch, state.total_epochs, train_loss, metrics["rmse"], metrics["nme"], record["images_per_second"])
+        logger.info("epoch %d/%d: loss %.4f, val RMSE %.3f px, NME %.4f, %.0f img/s", state.epoch, state.total_epochs,
+                    train_loss, metrics["rmse"], metrics["nme"], record["images_per_second"])
 
         improved = metrics["rmse"] < state.best_rmse
         if improved:
@@ -544,7 +580,8 @@ def main(args: argparse.Namespace) -> dict:
         if improved:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                export(accelerator.unwrap_model(model), output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
+                export(accelerator.unwrap_model(model), output_dir, {**vars(args), "epochs": state.total_epochs},
+                       {**metrics, **record, "num_processes": world}, rank)
         if args.average_last and state.epoch > state.total_epochs - args.average_last:
             if state.averaged_epochs and state.averaged_epochs[0] <= state.total_epochs - args.average_last:
                 # a resume lengthened the schedule: start a new window (the old epochs' weights are not kept one by one)
@@ -579,14 +616,16 @@ def evaluate_average(state: TrainerState, model, val_loader, accelerator, output
     metrics = evaluate(averaged, val_loader, accelerator, stride, refine, sigma)
     first, last = state.averaged_epochs[0], state.averaged_epochs[-1]
     state.average_metrics = {"epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"]}
-    logger.info("average of epochs %d-%d: val RMSE %.3f px (best single epoch %.3f)", first, last, metrics["rmse"], state.best_rmse)
+    logger.info("average of epochs %d-%d: val RMSE %.3f px (best single epoch %.3f)",
+                first, last, metrics["rmse"], state.best_rmse)
     if metrics["rmse"] < state.best_rmse:
         state.best_rmse = metrics["rmse"]
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            record = {"epoch": last, "averaged_epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"],
-                      "elapsed_seconds": state.elapsed}
-            export(averaged, output_dir, {**vars(args), "epochs": state.total_epochs}, {**metrics, **record, "num_processes": world}, rank)
+            record = {"epoch": last, "averaged_epochs": [first, last], "val_rmse": metrics["rmse"],
+                      "val_nme": metrics["nme"], "elapsed_seconds": state.elapsed}
+            export(averaged, output_dir, {**vars(args), "epochs": state.total_epochs},
+                   {**metrics, **record, "num_processes": world}, rank)
 
 
 def push_folder(output_dir: Path, repo_id: str) -> str:
@@ -597,7 +636,8 @@ def push_folder(output_dir: Path, repo_id: str) -> str:
     api = HfApi()
     url = api.create_repo(repo_id, exist_ok=True, repo_type="model")
     api.upload_folder(folder_path=str(output_dir), repo_id=repo_id, repo_type="model",
-                      ignore_patterns=["checkpoints/*", "logs/*", f"{STAGING}/*", "*.tmp"], commit_message="fkp: trained model")
+                      ignore_patterns=["checkpoints/*", "logs/*", f"{STAGING}/*", "*.tmp"],
+                      commit_message="fkp: trained model")
     logger.info("pushed %s to %s", output_dir, url)
     return str(url)
 

@@ -36,7 +36,7 @@ def test_resume_from_latest_checkpoint(tmp_path):
     main(parse_args([*common, "--epochs", "1"]))
     summary = main(parse_args([*common, "--epochs", "2", "--resume_from_checkpoint", "latest"]))
     assert [h["epoch"] for h in summary["history"]] == [1, 2]  # epoch 1 was not repeated, and is still in the history
-    assert checkpoint_of_epoch(tmp_path / "checkpoints", 2).name == "checkpoint-6"  # named by optimizer steps: 3 per epoch
+    assert checkpoint_of_epoch(tmp_path / "checkpoints", 2).name == "checkpoint-6"  # by optimizer steps: 3 an epoch
 
 
 def test_init_from_a_saved_model_fine_tunes_it(trained_model, tmp_path):

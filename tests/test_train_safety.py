@@ -54,7 +54,8 @@ def test_one_run_per_output_dir(tmp_path, monkeypatch):
         assert summary["best_val_rmse"] == min(h["val_rmse"] for h in summary["history"])
     before = files(tmp_path)
 
-    with pytest.raises(FkpError, match=r"not empty .*--resume_from_checkpoint latest.*another --output_dir.*--overwrite_output_dir"):
+    refusal = r"not empty .*--resume_from_checkpoint latest.*another --output_dir.*--overwrite_output_dir"
+    with pytest.raises(FkpError, match=refusal):
         main(parse_args([*SMALL, "--batch_size", "16", "--epochs", "1", "--seed", "7", "--output_dir", str(tmp_path)]))
     assert files(tmp_path) == before  # the refused run touched nothing
     with pytest.raises(FkpError, match="pass one of them"):
@@ -62,8 +63,8 @@ def test_one_run_per_output_dir(tmp_path, monkeypatch):
                          "--resume_from_checkpoint", "latest"]))
 
     (tmp_path / "notes.txt").write_text("the user's own file")
-    second = main(parse_args([*SMALL, "--batch_size", "16", "--epochs", "1", "--seed", "7", "--output_dir", str(tmp_path),
-                              "--overwrite_output_dir"]))
+    second = main(parse_args([*SMALL, "--batch_size", "16", "--epochs", "1", "--seed", "7",
+                              "--output_dir", str(tmp_path), "--overwrite_output_dir"]))
     assert [h["epoch"] for h in second["history"]] == [1]
     # nothing of the first run is left: its epoch-2 checkpoint is gone, and the exports are the new run's
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint-7"]
@@ -74,8 +75,10 @@ def test_one_run_per_output_dir(tmp_path, monkeypatch):
     assert (tmp_path / "notes.txt").read_text() == "the user's own file"
 
     # a resume checks that the checkpoint is this run's
-    with pytest.raises(FkpError, match=r"belongs to another run \(--seed 7 there, 42 here; --batch_size 16 there, 8 here\)"):
-        main(parse_args([*SMALL, "--batch_size", "8", "--epochs", "2", "--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"]))
+    mismatch = r"belongs to another run \(--seed 7 there, 42 here; --batch_size 16 there, 8 here\)"
+    with pytest.raises(FkpError, match=mismatch):
+        main(parse_args([*SMALL, "--batch_size", "8", "--epochs", "2", "--output_dir", str(tmp_path),
+                         "--resume_from_checkpoint", "latest"]))
     assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-7"
 
 
@@ -87,7 +90,7 @@ def test_latest_skips_partial_checkpoints(tmp_path):
     folder = tmp_path / "checkpoints"
     complete = folder / "checkpoint-7"
     shutil.copytree(complete, folder / "checkpoint-20.tmp")  # a save that was not renamed into place
-    shutil.copytree(complete, folder / "checkpoint-30", ignore=shutil.ignore_patterns("fkp_checkpoint.json"))  # no marker
+    shutil.copytree(complete, folder / "checkpoint-30", ignore=shutil.ignore_patterns("fkp_checkpoint.json"))
     shutil.copytree(complete, folder / "checkpoint-40")
     weights = folder / "checkpoint-40" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # cut short after the marker was written
@@ -117,8 +120,8 @@ def test_truncated_model_safetensors_is_reported_by_name(tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(FkpError, match=rf"{weights} is damaged or incomplete"):
         load_model(str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "fkp.cli", "evaluate", "--model", str(tmp_path), "--data", str(FIXTURES / "ytf68")],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "fkp.cli", "evaluate", "--model", str(tmp_path), "--data", str(FIXTURES / "ytf68")]
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert f"{weights} is damaged or incomplete" in result.stderr.strip().splitlines()[-1]
     weights.write_bytes(b"")
@@ -134,7 +137,8 @@ def test_killed_mid_epoch_and_resumed_ends_like_the_uninterrupted_run(tmp_path):
     args = [sys.executable, "train.py", *SMALL, "--batch_size", "8", "--epochs", "2"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     log = open(tmp_path / "whole.log", "w")  # a file, not a pipe: tqdm's progress would fill a pipe nobody reads yet
-    uninterrupted = subprocess.Popen([*args, "--output_dir", str(whole)], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    uninterrupted = subprocess.Popen([*args, "--output_dir", str(whole)], cwd=ROOT, env=ENV, stdout=log,
+                                     stderr=subprocess.STDOUT)
     killed = subprocess.Popen([*args, "--output_dir", str(cut), "--checkpointing_steps", "3"], cwd=ROOT, env=ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -147,14 +151,15 @@ def test_killed_mid_epoch_and_resumed_ends_like_the_uninterrupted_run(tmp_path):
     assert resumed_from["epoch"] == 0 and 0 < resumed_from["batches_in_epoch"] < 15  # mid-epoch
     assert not (cut / "train_summary.json").exists()
 
-    resumed = subprocess.run([*args, "--output_dir", str(cut), "--checkpointing_steps", "3", "--resume_from_checkpoint", "latest"],
-                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    resume = ["--output_dir", str(cut), "--checkpointing_steps", "3", "--resume_from_checkpoint", "latest"]
+    resumed = subprocess.run([*args, *resume], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert uninterrupted.wait(timeout=600) == 0, (tmp_path / "whole.log").read_text()[-3000:]
     log.close()
     expected = json.loads((whole / "train_summary.json").read_text())
     got = json.loads((cut / "train_summary.json").read_text())
-    assert [{k: h[k] for k in DETERMINISTIC} for h in got["history"]] == [{k: h[k] for k in DETERMINISTIC} for h in expected["history"]]
+    assert [{k: h[k] for k in DETERMINISTIC} for h in got["history"]] == \
+        [{k: h[k] for k in DETERMINISTIC} for h in expected["history"]]
     assert got["best_val_rmse"] == expected["best_val_rmse"] == min(h["val_rmse"] for h in got["history"])
     assert got["ranks"] == expected["ranks"]  # samples seen, counted across the kill
     assert (cut / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
@@ -164,8 +169,9 @@ def test_killed_mid_epoch_and_resumed_ends_like_the_uninterrupted_run(tmp_path):
 def test_header_only_csv_is_one_line_error(tmp_path, entry):
     header = (FIXTURES / "kaggle" / "training.csv").read_text().splitlines()[0]
     (tmp_path / "training.csv").write_text(header + "\n")
-    result = subprocess.run([sys.executable, *entry, "--dataset", str(tmp_path / "training.csv"), "--output_dir", str(tmp_path / "out")],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    csv = tmp_path / "training.csv"
+    command = [sys.executable, *entry, "--dataset", str(csv), "--output_dir", str(tmp_path / "out")]
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith(f"train.py: error: {tmp_path / 'training.csv'}"), result.stderr
