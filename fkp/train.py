@@ -352,6 +352,8 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
     the previous run's files are removed here."""
     output_dir = Path(args.output_dir)
     checkpoint_dir = output_dir / "checkpoints"
+    if output_dir.exists() and not output_dir.is_dir():
+        return None, f"--output_dir {output_dir} is a file, not a folder"
     content = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
     if args.overwrite_output_dir:
         if args.resume_from_checkpoint:
@@ -381,6 +383,11 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
         partial = sorted(p.name for p in checkpoint_dir.glob("checkpoint-*") if checkpoint_info(p) is None)
         if partial:
             logger.warning("skipping incomplete checkpoints in %s: %s", checkpoint_dir, ", ".join(partial))
+        damaged = [name for name in partial if CHECKPOINT_NAME.fullmatch(name)]  # .tmp ones are unfinished saves
+        if path is None and damaged:
+            return None, (f"--resume_from_checkpoint latest: {checkpoint_dir} holds no complete checkpoint, only "
+                          f"{', '.join(damaged)} without a valid {CHECKPOINT_MARKER} (damaged, or saved by an "
+                          "older fkp): choose another --output_dir, or pass --overwrite_output_dir to start afresh")
         if path is None:  # nothing to resume: start afresh, unless the folder holds something else
             recorded = output_dir / "training_args.json"
             if recorded.is_file():
@@ -418,7 +425,7 @@ def evaluate(model, loader, accelerator, stride: int, refine: bool, sigma: float
     return keypoint_metrics(np.concatenate(predictions), np.concatenate(targets))
 
 
-def main(args: argparse.Namespace) -> dict:
+def main(args: argparse.Namespace) -> dict | None:
     """Train (or resume) a run; returns train_summary.json's record on the main process (None elsewhere).
     Raises FkpError for a problem with the arguments, the data or --output_dir."""
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)

@@ -111,6 +111,12 @@ def test_latest_skips_partial_checkpoints(tmp_path):
     assert not (folder / "checkpoint-20.tmp").exists()  # a killed save's leftovers are removed
     assert [p.name for p in checkpoints(folder)] == ["checkpoint-7", "checkpoint-14"]
 
+    # with no complete checkpoint left, `latest` does not quietly start the run again over its exports
+    for complete in checkpoints(folder):
+        shutil.rmtree(complete)
+    with pytest.raises(FkpError, match="holds no complete checkpoint, only checkpoint-30, checkpoint-40"):
+        main(parse_args([*common, "--epochs", "2", "--resume_from_checkpoint", "latest"]))
+
 
 def test_truncated_model_safetensors_is_reported_by_name(tmp_path):
     from fkp.model import build_model, load_model
