@@ -74,11 +74,21 @@ def test_tracker_drops_a_face_that_leaves_and_finds_it_again(parts):
 
 
 def test_stream_handler_returns_annotated_frames():
+    """The stream event gets the browser's raw payload: frames as inline PNG/JPEG data URLs."""
+    import base64
+    import io
+
+    from PIL import Image
+
     from fkp import demo
 
     tracker = None
     for frame in drifting_frames(3):
-        annotated, status, tracker = demo.live_frame(frame, tracker)
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        payload = {"url": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), "path": None}
+        annotated, status, tracker = demo.live_frame(payload, tracker)
         assert annotated.shape == frame.shape and not np.array_equal(annotated, frame)  # points drawn
         assert status.startswith("1 face ·") and "ms a frame" in status
-    assert demo.live_frame(None, tracker)[0] is None
+    skipped, status, same = demo.live_frame(None, tracker)
+    assert skipped == demo.gr.skip() and status == "" and same is tracker
