@@ -70,7 +70,7 @@ class FaceKeypoints:
         for start in range(0, len(frames), batch_size):
             batch = torch.from_numpy(frames[start : start + batch_size].astype(np.float32) / 255.0)[:, None].to(self.device)
             flip = self.flip_test if flip_test is None else flip_test
-            predictions = predict_with(self.forward, batch, self.model.stride, self.model.refine, flip, self.model.sigma, self.model.offsets(flip))
+            predictions = predict_with(self.forward, batch, self.model.codec, flip, self.model.offsets(flip))
             for out, value in zip(outputs, predictions):
                 out.append(value.float().cpu().numpy())
         if not outputs[0]:

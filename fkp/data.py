@@ -689,15 +689,16 @@ def compare_statistics(converted: np.ndarray, kaggle: np.ndarray) -> pd.DataFram
 class HeatmapDataset:
     """Torch-style dataset of (image, heatmaps, weights, keypoints) for training and validation.
 
-    image (1, 96, 96) float32 in [0, 1]; heatmaps (K, H, W) and weights (K,) from `fkp.heatmaps.encode`;
+    image (1, 96, 96) float32 in [0, 1]; heatmaps (K, H, W) and weights (K,) from ``codec`` (an
+    `fkp.heatmaps.HeatmapCodec`, e.g. the model's `codec`);
     keypoints (K, 2) float32 in frame pixels, NaN where missing. ``augmentation`` (an
     `fkp.transforms.Augmentation`) is applied with a per-item generator seeded from ``seed``, the
     epoch (``set_epoch``) and the index, so runs are reproducible for any number of workers/processes.
     """
 
-    def __init__(self, images: np.ndarray, keypoints: np.ndarray, stride: int, sigma: float, augmentation=None, seed: int = 0):
+    def __init__(self, images: np.ndarray, keypoints: np.ndarray, codec, augmentation=None, seed: int = 0):
         self.images, self.keypoints = images, keypoints
-        self.stride, self.sigma, self.augmentation, self.seed, self.epoch = stride, sigma, augmentation, seed, 0
+        self.codec, self.augmentation, self.seed, self.epoch = codec, augmentation, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -708,13 +709,11 @@ class HeatmapDataset:
     def __getitem__(self, index: int):
         import torch
 
-        from .heatmaps import encode
-
         image, keypoints = self.images[index], self.keypoints[index]
         if self.augmentation is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, keypoints = self.augmentation(image, keypoints, rng)
-        heatmaps, weights = encode(keypoints, heatmap_size=image.shape[0] // self.stride, stride=self.stride, sigma=self.sigma)
+        heatmaps, weights = self.codec.encode(keypoints)
         return (
             torch.from_numpy(image.astype(np.float32) / 255.0)[None],
             torch.from_numpy(heatmaps),

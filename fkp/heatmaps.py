@@ -18,6 +18,7 @@ Sigma: fkp uses 1.5 cells at stride 2, i.e. 3 px of the 96x96 frame, where the o
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -148,3 +149,28 @@ def decode(heatmaps: torch.Tensor | np.ndarray, stride: int = 2, refine: bool = 
     if as_numpy:
         return keypoints.numpy(), confidence.numpy()
     return keypoints, confidence
+
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """One object for the keypoints <-> heatmaps mapping of a model: the input frame size, the
+    stride (input pixels per heatmap cell) and the target's sigma (cells), with symmetric
+    `encode` / `decode` (after mmpose's codecs). ``refine``: sub-pixel quadratic refinement when
+    decoding (False: plain argmax); decoding modulates with the same sigma (DARK)."""
+
+    input_size: int = 96
+    stride: int = 2
+    sigma: float = 1.5
+    refine: bool = True
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // self.stride
+
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) input-pixel keypoints (NaN = missing) -> heatmaps (K, H, W) and weights (K,)."""
+        return encode(keypoints, visible, heatmap_size=self.heatmap_size, stride=self.stride, sigma=self.sigma)
+
+    def decode(self, heatmaps: torch.Tensor | np.ndarray):
+        """(..., K, H, W) heatmaps -> keypoints (..., K, 2) in input pixels and confidence (..., K)."""
+        return decode(heatmaps, stride=self.stride, refine=self.refine, blur_sigma=self.sigma if self.refine else 0.0)

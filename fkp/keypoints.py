@@ -10,6 +10,8 @@ labels use the same convention.
 
 from __future__ import annotations
 
+import numpy as np
+
 FRAME_SIZE = 96  # Kaggle's face crops are 96x96 grayscale
 
 KEYPOINT_NAMES: tuple[str, ...] = (
@@ -66,3 +68,33 @@ KEYPOINT_COLORS: dict[str, tuple[int, int, int]] = {
     "mouth_center_top_lip": (180, 220, 30),
     "mouth_center_bottom_lip": (150, 20, 20),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# From the iBUG 68-point layout (ytf68, 300-W) to Kaggle's 15
+
+# Each Kaggle keypoint as the mean of these iBUG-68 points (0-based; iBUG "right" = subject's right).
+IBUG68_TO_KAGGLE: dict[str, tuple[int, ...]] = {
+    "left_eye_center": (42, 43, 44, 45, 46, 47),
+    "right_eye_center": (36, 37, 38, 39, 40, 41),
+    "left_eye_inner_corner": (42,),
+    "left_eye_outer_corner": (45,),
+    "right_eye_inner_corner": (39,),
+    "right_eye_outer_corner": (36,),
+    "left_eyebrow_inner_end": (22,),
+    "left_eyebrow_outer_end": (26,),
+    "right_eyebrow_inner_end": (21,),
+    "right_eyebrow_outer_end": (17,),
+    "nose_tip": (30,),
+    "mouth_left_corner": (54,),
+    "mouth_right_corner": (48,),
+    # Kaggle's lip points sit between iBUG's outer and inner lip contours (see `calibrate`).
+    "mouth_center_top_lip": (51, 62),
+    "mouth_center_bottom_lip": (57, 66),
+}
+
+
+def ibug68_to_kaggle(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) iBUG landmarks -> (..., 15, 2) Kaggle keypoints."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([landmarks[..., list(IBUG68_TO_KAGGLE[n]), :].mean(axis=-2) for n in KEYPOINT_NAMES], axis=-2)

@@ -13,7 +13,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .heatmaps import decode
+from .heatmaps import HeatmapCodec
 from .keypoints import FLIP_PERMUTATION, FRAME_SIZE, NUM_KEYPOINTS
 
 # Named configurations. "original" reproduces the hourglass-facekeypoints-detection design (Kaggle
@@ -142,6 +142,11 @@ class StackedHourglass(
     def heatmap_size(self) -> int:
         return self.input_size // self.stride
 
+    @property
+    def codec(self) -> HeatmapCodec:
+        """The keypoints <-> heatmaps codec this model was trained with."""
+        return HeatmapCodec(input_size=self.input_size, stride=self.stride, sigma=self.sigma, refine=self.refine)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 1, 96, 96) in [0, 1] -> (B, num_stacks, K, H, W) heatmaps."""
         x = self.stem(images)
@@ -161,7 +166,7 @@ class StackedHourglass(
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, flip_test: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Predict keypoints for (B, 1, 96, 96) images in [0, 1]; see `predict_with`."""
-        return predict_with(self, images, self.stride, self.refine, flip_test, self.sigma, self.offsets(flip_test))
+        return predict_with(self, images, self.codec, flip_test, self.offsets(flip_test))
 
 
 def _offsets(values: list | None, num_keypoints: int) -> torch.Tensor | None:
@@ -174,16 +179,15 @@ def _offsets(values: list | None, num_keypoints: int) -> torch.Tensor | None:
 
 
 @torch.inference_mode()
-def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_test: bool = False, sigma: float = 0.0,
+def predict_with(forward, images: torch.Tensor, codec: HeatmapCodec, flip_test: bool = False,
                  offsets: torch.Tensor | None = None):
     """Keypoints (B, K, 2) in input pixels, confidence (B, K) and final heatmaps (B, K, H, W) from
     ``forward`` (a StackedHourglass or a compiled copy of one) on (B, 1, 96, 96) images in [0, 1].
 
     With ``flip_test`` the heatmaps of the mirrored image are flipped back (left/right keypoints
     swapped) and averaged in. Cell centres are symmetric about the frame centre (see fkp.heatmaps),
-    so mirroring the heatmap of the mirrored image aligns it exactly with the original. ``sigma``:
-    the training target's sigma (cells), used to `fkp.heatmaps.modulate` the heatmaps before decoding.
-    ``offsets``: (K, 2) calibrated mean errors subtracted from the keypoints (`StackedHourglass.offsets`).
+    so mirroring the heatmap of the mirrored image aligns it exactly with the original. ``codec``
+    decodes the heatmaps (the model's `StackedHourglass.codec`). ``offsets``: (K, 2) calibrated mean errors subtracted from the keypoints (`StackedHourglass.offsets`).
     """
     if flip_test:  # one batch with the mirrored images: cheaper than two passes (benchmarks/speed.py)
         both = forward(torch.cat([images, images.flip(-1)]))[:, -1]
@@ -191,7 +195,7 @@ def predict_with(forward, images: torch.Tensor, stride: int, refine: bool, flip_
         heatmaps = (both[: len(images)] + mirrored) / 2
     else:
         heatmaps = forward(images)[:, -1]
-    keypoints, confidence = decode(heatmaps.float(), stride=stride, refine=refine, blur_sigma=sigma)
+    keypoints, confidence = codec.decode(heatmaps.float())
     if offsets is not None:
         keypoints = keypoints - offsets.to(keypoints.device)
     return keypoints, confidence, heatmaps

@@ -51,6 +51,7 @@ from fkp.data import (
     to_arrays,
 )
 from fkp.errors import FkpError, run_cli
+from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
 from fkp.model import GROWABLE, MODEL_CONFIGS, build_model, grow, load_model, predict_with
 from fkp.transforms import Augmentation
@@ -412,12 +413,12 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
     return str(path), None
 
 
-def evaluate(model, loader, accelerator, stride: int, refine: bool, sigma: float = 0.0) -> dict:
+def evaluate(model, loader, accelerator, codec: HeatmapCodec) -> dict:
     model.eval()
     predictions, targets = [], []
     for images, _, _, keypoints in loader:
         images = images.contiguous(memory_format=torch.channels_last)
-        predicted, _, _ = predict_with(model, images, stride, refine, sigma=sigma)
+        predicted, _, _ = predict_with(model, images, codec)
         predicted, keypoints = accelerator.gather_for_metrics((predicted, keypoints))
         predictions.append(predicted.cpu().numpy())
         targets.append(keypoints.cpu().numpy())
@@ -485,12 +486,12 @@ def main(args: argparse.Namespace) -> dict | None:
     else:
         model = build_model(args.model_config, **overrides)
     model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
-    stride, sigma, refine = model.stride, model.sigma, model.refine
+    codec = model.codec
     augmentation = None if args.no_augment else Augmentation(
         max_rotation_deg=args.rotation_deg, scale_range=(1 - args.scale_jitter, 1 + args.scale_jitter),
         occlusion_prob=args.occlusion_prob)
-    train_data = HeatmapDataset(train_images, train_keypoints, stride, sigma, augmentation, seed=args.seed)
-    val_data = HeatmapDataset(val_images, val_keypoints, stride, sigma)
+    train_data = HeatmapDataset(train_images, train_keypoints, codec, augmentation, seed=args.seed)
+    val_data = HeatmapDataset(val_images, val_keypoints, codec)
     train_loader = torch.utils.data.DataLoader(
         train_data, args.batch_size, sampler=EpochShuffle(len(train_data), args.seed),
         drop_last=len(train_data) > args.batch_size * world, num_workers=args.num_workers)
@@ -564,7 +565,7 @@ def main(args: argparse.Namespace) -> dict | None:
                 save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
         epoch_seconds = time.time() - epoch_start
         state.batches_in_epoch, state.epoch_seconds, state.epoch_losses = 0, 0.0, []
-        metrics = evaluate(model, val_loader, accelerator, stride, refine, sigma)
+        metrics = evaluate(model, val_loader, accelerator, codec)
         train_loss = accelerator.reduce(torch.tensor(np.mean(losses), device=accelerator.device), "mean").item()
         state.epoch += 1
         state.elapsed = time.time() - started
@@ -598,7 +599,7 @@ def main(args: argparse.Namespace) -> dict | None:
         save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
 
     if state.average is not None and state.average_metrics is None:
-        evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, stride, refine, sigma)
+        evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, codec)
         # a resume must know the average's result: this replaces the last epoch's checkpoint
         save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
 
@@ -616,11 +617,11 @@ def main(args: argparse.Namespace) -> dict | None:
 
 
 def evaluate_average(state: TrainerState, model, val_loader, accelerator, output_dir: Path, args, world: int, rank: int,
-                     stride: int, refine: bool, sigma: float) -> None:
+                     codec: HeatmapCodec) -> None:
     """Evaluate the --average_last weights; export them if they beat the best single epoch."""
     averaged = copy.deepcopy(accelerator.unwrap_model(model))
     averaged.load_state_dict(state.average)
-    metrics = evaluate(averaged, val_loader, accelerator, stride, refine, sigma)
+    metrics = evaluate(averaged, val_loader, accelerator, codec)
     first, last = state.averaged_epochs[0], state.averaged_epochs[-1]
     state.average_metrics = {"epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"]}
     logger.info("average of epochs %d-%d: val RMSE %.3f px (best single epoch %.3f)",
