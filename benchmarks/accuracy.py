@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from fkp.data.splits import VAL_FRACTION  # noqa: E402
 
 RECIPES = {
     "fkp": ["--model_config", "fkp"],
@@ -70,7 +71,8 @@ def main() -> None:
     parser.add_argument("--budget_minutes", type=float, default=12)
     parser.add_argument("--recipes", nargs="+", default=["fkp", "original"], choices=sorted(RECIPES))
     parser.add_argument("--out", default=str(ROOT / "runs" / "recipes"))
-    parser.add_argument("--val_fraction", type=float, default=0.1, help="must match train.py's (default 0.1)")
+    parser.add_argument("--val_fraction", type=float, default=VAL_FRACTION,
+                        help=f"must match train.py's (default {VAL_FRACTION:g})")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--init_from", default=None, help="trained weights every recipe starts from (needed by cycle_64, grow_96, grow_2x64)")
     parser.add_argument("--retrain", action="store_true")

@@ -23,7 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fkp.data import in_validation, landmark_crop, read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.data import VAL_FRACTION, in_validation, read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.framing import landmark_crop  # noqa: E402
 from fkp.photo import FACE_SCORE_THRESHOLD, face_scores, load_photo  # noqa: E402
 from fkp.transforms import crop_matrix, warp  # noqa: E402
 
@@ -60,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ytf68"))
     parser.add_argument("--label-x-shift", type=float, default=-1.3)
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     print(f"command: python benchmarks/confidence.py --data {args.data} --label-x-shift {args.label_x_shift}")

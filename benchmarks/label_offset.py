@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fkp.data import ibug68_to_kaggle, read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.data import read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.keypoints import ibug68_to_kaggle  # noqa: E402
 from fkp.transforms import apply_affine, invert_affine  # noqa: E402
 
 REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48), "mouth": range(48, 68)}

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fkp.data import ibug68_to_kaggle, in_validation, read_ytf68_photos  # noqa: E402
+from fkp.data import VAL_FRACTION, ibug68_to_kaggle, in_validation, read_ytf68_photos  # noqa: E402
 from fkp.detect import BlazeFaceDetector, HaarFaceDetector, match_face  # noqa: E402
 from fkp.metrics import keypoint_metrics  # noqa: E402
 from fkp.photo import load_photo, predict_photo  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ytf68"))
     parser.add_argument("--label-x-shift", type=float, default=-1.3)
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
     parser.add_argument("--every", type=int, default=1, help="use every N-th validation photo")
     parser.add_argument("--model", default=None)
     parser.add_argument("--canvases", type=int, default=4, help="large-canvas cases (each 12000x12000)")

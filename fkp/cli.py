@@ -68,7 +68,7 @@ def _run(argv: list[str]) -> int:
     if command == "evaluate":
         from .evaluate import main as run
     elif command == "convert":
-        from .data import main as data_main
+        from .data.cli import main as data_main
 
         return data_main(["convert", *rest], prog="fkp") or 0
     elif command == "calibrate":
@@ -82,7 +82,7 @@ def _run(argv: list[str]) -> int:
 
             return offsets_main(rest[1:], prog="fkp calibrate keypoints") or 0
         if rest[0] == "framing":
-            from .data import main as data_main
+            from .data.cli import main as data_main
 
             return data_main(["calibrate", *rest[1:]], prog="fkp") or 0
         from .detect import main as detect_main

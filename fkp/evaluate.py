@@ -26,15 +26,24 @@ import sys
 
 import numpy as np
 
-from .keypoints import KEYPOINT_NAMES
+from .data import (
+    LABEL_X_SHIFT_HELP,
+    SKIP_BAD_ROWS_HELP,
+    SPLIT_SIDES,
+    VAL_FRACTION,
+    in_validation,
+    load_source,
+    read_ytf68_photos,
+    to_arrays,
+)
+from .errors import DataError
+from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
 
 
-def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = 0.1,
+def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = VAL_FRACTION,
                 on_error: str = "raise", skipped: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
-    from .data import DataError, load_source, to_arrays
-
     dataset = load_source(data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction,
                           skipped=skipped)
     if len(dataset) == 0:
@@ -43,7 +52,7 @@ def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0,
 
 
 def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0,
-                    val_fraction: float = 0.1, on_error: str = "raise",
+                    val_fraction: float = VAL_FRACTION, on_error: str = "raise",
                     frames: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
     `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
@@ -61,17 +70,10 @@ def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shif
 
 
 def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0,
-                    val_fraction: float = 0.1, refine: bool = False, on_error: str = "raise") -> dict:
+                    val_fraction: float = VAL_FRACTION, refine: bool = False, on_error: str = "raise") -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
     ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
-    from .data import (
-        SPLIT_SIDES,
-        DataError,
-        ibug68_to_kaggle,
-        in_validation,
-        read_ytf68_photos,
-    )
     from .detect import match_face
     from .metrics import keypoint_metrics
     from .photo import default_detector, predict_photo
@@ -115,14 +117,14 @@ def format_report(metrics: dict) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
     from .api import FaceKeypoints, default_model_source
-    from .data import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP
     from .detect import DETECTORS
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
     parser.add_argument("--data", required=True, help="any fkp data source")
     parser.add_argument("--split", default=None, help="'val' / 'train': one side of train.py's person-wise split; or a named split of a Hub / save_to_disk dataset (default: every row)")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="train.py's --val_fraction (default 0.1)")
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
+                        help=f"train.py's --val_fraction (default {VAL_FRACTION:g})")
     parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     parser.add_argument("--pipeline", choices=["frame", "photo"], default="frame", help="frame: 96x96 frames; photo: detector + crop + model on full photos")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")

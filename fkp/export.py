@@ -52,7 +52,7 @@ def heatmap_onnx_bytes(model) -> bytes:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
-    from .data import LABEL_X_SHIFT_HELP
+    from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", help="a model folder written by train.py (config.json + model.safetensors + its JSON records)")
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
         from .evaluate import evaluate_frames
 
         shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
-        fraction = run_args.get("val_fraction", 0.1) if args.val_fraction is None else args.val_fraction
+        fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
         options = dict(split=args.split, label_x_shift=shift, val_fraction=fraction)
         command = ["fkp", "evaluate", "--model", str(folder), "--data", args.data, "--split", args.split, "--label-x-shift", f"{shift:g}"]
-        if fraction != 0.1:
+        if fraction != VAL_FRACTION:
             command += ["--val-fraction", f"{fraction:g}"]
         evaluation = {
             "command": shlex.join(command),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
 from .keypoints import KEYPOINT_NAMES
 
 
@@ -43,8 +44,6 @@ def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     counts = np.isfinite(errors).all(-1).sum(0)
     if (counts == 0).any():
         missing = [KEYPOINT_NAMES[k] for k in np.flatnonzero(counts == 0)]
-        from .data import DataError
-
         raise DataError(f"no labelled example of {', '.join(missing)}: cannot measure its offset")
     return np.nanmean(errors, axis=0)
 
@@ -74,7 +73,7 @@ def write_json_atomically(path: Path, record: dict) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
     from .api import FaceKeypoints
-    from .data import LABEL_X_SHIFT_HELP
+    from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
     from .metrics import keypoint_metrics
     from .model import load_model
 
@@ -94,10 +93,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     run_args = json.loads(args_path.read_text())
     data = args.data or run_args.get("dataset")
     shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
-    fraction = run_args.get("val_fraction", 0.1) if args.val_fraction is None else args.val_fraction
-    if shift != run_args.get("label_x_shift", 0.0) or fraction != run_args.get("val_fraction", 0.1):
+    fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
+    if shift != run_args.get("label_x_shift", 0.0) or fraction != run_args.get("val_fraction", VAL_FRACTION):
+        trained = run_args.get("val_fraction", VAL_FRACTION)
         print(f"warning: the model was trained with --label_x_shift {run_args.get('label_x_shift', 0.0):g} "
-              f"--val_fraction {run_args.get('val_fraction', 0.1):g}; calibrating with {shift:g} and {fraction:g}", file=sys.stderr)
+              f"--val_fraction {trained:g}; calibrating with {shift:g} and {fraction:g}", file=sys.stderr)
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
     images, labels = training_frames(data, run_args, shift, fraction)  # bad data: a DataError, before the model loads

@@ -17,7 +17,8 @@ from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS
 def read_inputs(test_csv: str, lookup_csv: str) -> tuple[list[dict], pd.DataFrame]:
     """test.csv's rows (`fkp.data.read_kaggle_csv`) and the lookup table, checked against each other:
     a DataError names the file and what is wrong."""
-    from .data import DataError, read_kaggle_csv, read_table
+    from .data import read_kaggle_csv, read_table
+    from .errors import DataError
 
     rows = list(read_kaggle_csv(test_csv))
     ids = {row["id"].strip() for row in rows}

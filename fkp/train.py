@@ -43,13 +43,7 @@ from accelerate.utils import (
 from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
-from fkp.data import (
-    LABEL_X_SHIFT_HELP,
-    HeatmapDataset,
-    load_source,
-    split_dataset,
-    to_arrays,
-)
+from fkp.data import LABEL_X_SHIFT_HELP, VAL_FRACTION, HeatmapDataset, load_source, split_dataset, to_arrays
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -82,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "or Hub dataset id")
     p.add_argument("--val_dataset", default=None,
                    help="separate validation source (default: a deterministic split of --dataset)")
-    p.add_argument("--val_fraction", type=float, default=0.1,
+    p.add_argument("--val_fraction", type=float, default=VAL_FRACTION,
                    help="validation share of the split (by person where known)")
     p.add_argument("--label_x_shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     p.add_argument("--output_dir", required=True,

@@ -10,11 +10,8 @@ import pytest
 from conftest import FIXTURES, ROOT, SHARED
 
 from fkp.data import (
-    LANDMARK_FRAMING,
     DataError,
     features,
-    fit_framing,
-    ibug68_to_kaggle,
     load_source,
     read_kaggle_labels,
     read_landmarks,
@@ -22,7 +19,8 @@ from fkp.data import (
     to_arrays,
     ytf68_tables,
 )
-from fkp.keypoints import KAGGLE_COLUMNS, KEYPOINT_INDEX
+from fkp.framing import LANDMARK_FRAMING, fit_framing
+from fkp.keypoints import KAGGLE_COLUMNS, KEYPOINT_INDEX, ibug68_to_kaggle
 
 KAGGLE = FIXTURES / "kaggle"
 

@@ -1,0 +1,46 @@
+"""fkp's data: every source loaded into one schema, split by person, served to training. The map:
+
+    schema       the schema (`features()`: id, person, 96x96 image, (15, 2) keypoints) and its checks
+    tables       CSV reading whose errors name file, line and field; `BadRows` (raise or skip)
+    kaggle       Kaggle's training.csv / training.zip / test.csv, and its label tables alone
+    ytf68        photo folders with iBUG-68 landmarks, cropped into Kaggle-like frames (`ytf68_frame`)
+    sources      `load_source`: any source (file, folder, Hub id) -> a checked `datasets.Dataset`
+    splits       the person-wise train/validation split and its default share `VAL_FRACTION`
+    dataset      `to_arrays` and the torch-style `HeatmapDataset` for training
+    calibration  label statistics for `fkp calibrate framing`
+    card         the dataset card that `fkp convert --push-to-hub` writes
+    cli          ``python -m fkp.data convert | calibrate`` (``fkp convert``, ``fkp calibrate framing``)
+
+Crop framing lives in `fkp.framing`, the iBUG-68 -> Kaggle map in `fkp.keypoints`.
+"""
+
+from ..errors import DataError
+from .calibration import keypoint_statistics
+from .cli import main
+from .dataset import HeatmapDataset, to_arrays
+from .kaggle import read_kaggle_csv, read_kaggle_labels
+from .schema import OUTSIDE_MARGIN, features
+from .sources import load_hub_dataset, load_source
+from .splits import SPLIT_SIDES, VAL_FRACTION, in_validation, split_dataset
+from .tables import SKIP_BAD_ROWS_HELP, BadRows, read_table
+from .ytf68 import (
+    LABEL_X_SHIFT_HELP,
+    person_of,
+    read_landmarks,
+    read_ytf68,
+    read_ytf68_photos,
+    ytf68_frame,
+    ytf68_tables,
+)
+
+# used by fkp.detect until it moves
+from ..framing import Framing, landmark_crop
+from ..keypoints import ibug68_to_kaggle
+
+__all__ = [
+    "DataError", "keypoint_statistics", "main", "HeatmapDataset", "to_arrays", "read_kaggle_csv", "read_kaggle_labels",
+    "OUTSIDE_MARGIN", "features", "load_hub_dataset", "load_source", "SPLIT_SIDES", "VAL_FRACTION", "in_validation",
+    "split_dataset", "SKIP_BAD_ROWS_HELP", "BadRows", "read_table", "LABEL_X_SHIFT_HELP", "person_of", "read_landmarks",
+    "read_ytf68", "read_ytf68_photos", "ytf68_frame", "ytf68_tables",
+    "Framing", "landmark_crop", "ibug68_to_kaggle",  # used by fkp.detect until it moves
+]

@@ -1,0 +1,55 @@
+"""From a dataset in fkp's schema to training inputs: `to_arrays` gives the images and keypoints as
+numpy arrays, and `HeatmapDataset` serves them to a torch DataLoader as (image, heatmaps, weights,
+keypoints) items, augmented reproducibly and encoded by a `fkp.heatmaps.HeatmapCodec`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..keypoints import FRAME_SIZE, NUM_KEYPOINTS
+
+
+def to_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 96, 96) uint8 and keypoints (N, 15, 2) float32 of a dataset in fkp's schema."""
+    if len(dataset) == 0:
+        return np.zeros((0, FRAME_SIZE, FRAME_SIZE), np.uint8), np.zeros((0, NUM_KEYPOINTS, 2), np.float32)
+    images = np.stack([np.asarray(img.convert("L")) for img in dataset["image"]])
+    keypoints = np.asarray(dataset.with_format("numpy")["keypoints"], dtype=np.float32)
+    return images, keypoints
+
+
+class HeatmapDataset:
+    """Torch-style dataset of (image, heatmaps, weights, keypoints) for training and validation.
+
+    image (1, 96, 96) float32 in [0, 1]; heatmaps (K, H, W) and weights (K,) from ``codec`` (an
+    `fkp.heatmaps.HeatmapCodec`, e.g. the model's `codec`);
+    keypoints (K, 2) float32 in frame pixels, NaN where missing. ``augmentation`` (an
+    `fkp.augment.Augmentation`) is applied with a per-item generator seeded from ``seed``, the
+    epoch (``set_epoch``) and the index, so runs are reproducible for any number of workers/processes.
+    """
+
+    def __init__(self, images: np.ndarray, keypoints: np.ndarray, codec, augmentation=None, seed: int = 0):
+        self.images, self.keypoints = images, keypoints
+        self.codec, self.augmentation, self.seed, self.epoch = codec, augmentation, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        image, keypoints = self.images[index], self.keypoints[index]
+        if self.augmentation is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, keypoints = self.augmentation(image, keypoints, rng)
+        heatmaps, weights = self.codec.encode(keypoints)
+        return (
+            torch.from_numpy(image.astype(np.float32) / 255.0)[None],
+            torch.from_numpy(heatmaps),
+            torch.from_numpy(weights),
+            torch.from_numpy(np.asarray(keypoints, dtype=np.float32)),
+        )

@@ -1,0 +1,134 @@
+"""The ytf68 layout: a folder of NAME_frames_keypoints.csv tables (a file name + 136 iBUG-68 landmark
+coordinates per row) each beside a NAME/ folder of photos. `read_ytf68_photos` yields the photos with
+their landmarks; `read_ytf68` crops each into a Kaggle-like 96x96 frame (`ytf68_frame`, with the
+crop framing of `fkp.framing`) with the 15 Kaggle keypoints (`fkp.keypoints.ibug68_to_kaggle`).
+Frames of one person share a ``person`` (`person_of`), so person-wise splits keep them together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from ..framing import LANDMARK_FRAMING, Framing, landmark_crop
+from ..geometry import apply_affine, crop_matrix, warp
+from ..keypoints import ibug68_to_kaggle
+from .schema import check_inside
+from .tables import BadRows, is_number, numbers, open_csv, ragged, read_table
+
+LABEL_X_SHIFT_HELP = ("photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
+                      "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)")
+
+
+def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
+    """(CSV, image folder) pairs of a ytf68-layout folder: NAME_frames_keypoints.csv + NAME/."""
+    folder = Path(folder)
+    if folder.is_file():
+        pairs = [(folder, folder.parent / folder.name.replace("_frames_keypoints.csv", ""))]
+    else:
+        pairs = [(csv, folder / csv.name.replace("_frames_keypoints.csv", ""))
+                 for csv in sorted(folder.glob("*_frames_keypoints.csv"))]
+    return [(csv, images) for csv, images in pairs if images.is_dir()]
+
+
+def person_of(file_name: str) -> str:
+    """'Valerie_Harper_30.jpg' -> 'Valerie_Harper' (the trailing digits are clip and frame)."""
+    return re.sub(r"_\d+$", "", Path(file_name).stem)
+
+
+def _landmark_fields(header: list[str]) -> list[str]:
+    """Names for the 136 coordinate columns of a ytf68 CSV in messages: "'12' (landmark 6 x)"."""
+    return [f"{column!r} (landmark {i // 2} {'xy'[i % 2]})" for i, column in enumerate(header[1:])]
+
+
+def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
+                      skipped: list[str] | None = None) -> Iterator[tuple[str, str, np.ndarray, np.ndarray]]:
+    """Yield (id, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder.
+
+    The id is "TABLE/FILE" (e.g. "test/Valerie_Harper_30.jpg"): the layout's tables reuse file
+    names for other frames of the same clip, so a file name alone is not unique. A person's frames
+    from every table share one ``person``, so person-wise splits keep them on one side.
+
+    ``label_x_shift`` (photo pixels) is added to every landmark's x: a correction for label sets
+    with a horizontal bias. The ytf68 data in ../shared needs -1.3 (measured with
+    benchmarks/label_offset.py); the default 0.0 leaves labels as they are, because another folder
+    in this layout may not share that bias.
+
+    A bad row (wrong field count, a value that is not a number, a photo that cannot be read, a
+    landmark outside its photo beyond `OUTSIDE_MARGIN`) raises a DataError naming the CSV, line and
+    field; with ``on_error="skip"`` it is skipped and counted (see `read_kaggle_csv`). An empty or
+    header-only CSV, undecodable text and a wrong number of columns are errors whatever ``on_error``.
+    """
+    pairs = ytf68_tables(folder)
+    if not pairs:
+        raise DataError(f"{folder}: no NAME_frames_keypoints.csv with a NAME/ image folder beside it")
+    bad_rows = BadRows(on_error, str(folder), skipped)
+    for csv_path, image_dir in pairs:
+        with open_csv(csv_path) as (name, header, rows):
+            if len(header) != 1 + 68 * 2:
+                raise DataError(f"{name}: {len(header)} columns, expected a file name + 136 landmark coordinates")
+            fields = _landmark_fields(header)
+            for index, (line, row) in enumerate(rows):
+                where = f"{name}: line {line} (row {index})"
+                try:
+                    error = ragged(row, header, where)
+                    if error:
+                        raise error
+                    file_name = row[0]
+                    bad = [(f, v) for f, v in zip(fields, row[1:]) if not is_number(v)]
+                    if bad:
+                        raise DataError(f"{where}, field {bad[0][0]}: {bad[0][1]!r} is not a number")
+                    landmarks = np.array(row[1:], dtype=np.float64).reshape(68, 2)
+                    try:
+                        with Image.open(image_dir / file_name) as img:  # opened by content: the .jpg files are PNG
+                            photo = np.asarray(img.convert("RGB"))
+                    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+                        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                        raise DataError(f"{where}, field {header[0] or 'file'!r}: cannot read image "
+                                        f"{image_dir / file_name}: {reason}") from None
+                    height, width = photo.shape[:2]
+                    check_inside(landmarks, width, height, where, fields, "photo")
+                    landmarks[:, 0] += label_x_shift
+                except DataError as error:
+                    bad_rows.skip(error)
+                    continue
+                yield f"{image_dir.name}/{file_name}", person_of(file_name), photo, landmarks
+    bad_rows.report()
+
+
+def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray,
+                framing: Framing = LANDMARK_FRAMING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crop a photo into a Kaggle-like frame.
+
+    Args:
+        photo: (H, W) uint8 grayscale photo.
+        landmarks68: (68, 2) iBUG landmarks in photo pixels.
+
+    Returns:
+        the (96, 96) uint8 frame, its (15, 2) keypoints in frame pixels and the 2x3 photo->frame matrix.
+    """
+    matrix = crop_matrix(*landmark_crop(landmarks68, framing))
+    frame = warp(photo, matrix)
+    return frame, apply_affine(matrix, ibug68_to_kaggle(landmarks68)).astype(np.float32), matrix
+
+
+def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
+               skipped: list[str] | None = None) -> Iterator[dict]:
+    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
+    for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
+        gray = np.asarray(Image.fromarray(photo).convert("L"))
+        frame, keypoints, _ = ytf68_frame(gray, landmarks)
+        yield {"id": row_id, "person": person, "image": frame, "keypoints": keypoints}
+
+
+def read_landmarks(csv_path: str | Path) -> np.ndarray:
+    """(N, 68, 2) landmarks of a ytf68 CSV, without reading the photos."""
+    table = read_table(csv_path)
+    if table.shape[1] != 1 + 68 * 2:
+        raise DataError(f"{csv_path}: {table.shape[1]} columns, expected a file name + 136 landmark coordinates")
+    return numbers(table.iloc[:, 1:], str(csv_path)).reshape(-1, 68, 2)
