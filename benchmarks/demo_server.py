@@ -4,7 +4,7 @@ requests, files left behind, and the live webcam's frame rate.
 
     python benchmarks/demo_server.py [--repeats 7] [--large-requests 50]
 
-1. Pipeline: `load_photo` + `predict_photo` in this process (the reference), and `fkp.demo.analyse`
+1. Pipeline: `load_photo` + `predict_photo` in this process (the reference), and `fkp.demo.handlers.analyse`
    (pipeline + drawing + downloads) with its stages timed inside the same calls.
 2. Server: `python app.py` in a subprocess; each photo sent `--repeats` times through
    `gradio_client.Client.predict` (which uploads the photo and downloads every output file, as a
@@ -14,8 +14,9 @@ requests, files left behind, and the live webcam's frame rate.
    3 requests each, on two_faces.jpg: p50 / p95 latency.
 4. Memory: the server's RSS before and after `--large-requests` requests of a 4270x2304 photo, each
    from a fresh client (a new session), and the files left in /tmp.
-5. Live: the webcam handler (`fkp.demo.live_frame`: tracking, smoothing, drawing) on 640x480
-   frames of a moving face; frames per second of server time.
+5. Live: the webcam handler (`fkp.demo.handlers.live_frame`: decoding, tracking, smoothing, drawing) on
+   640x480 frames of a moving face, sent as the browser sends them (JPEG data URLs); frames per second of
+   server time.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def main() -> None:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from fkp import demo
+    from fkp.demo import handlers
+    from fkp.demo.storage import prune_downloads
+    from fkp.photo import load_photo, predict_photo
 
     print(f"command: python benchmarks/demo_server.py --repeats {args.repeats} --large-requests {args.large_requests}")
     print(f"machine: {os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}")
@@ -108,24 +111,26 @@ def main() -> None:
     print("\n1. in process (medians)")
     print(f"{'photo':18s} {'faces':>5s} {'pipeline':>9s} {'analyse':>8s} {'load':>6s} {'detect':>7s} {'model':>6s} {'drawing+files':>14s}")
     spent: dict[str, float] = defaultdict(float)
-    demo.load_photo = timed(spent, "load", demo.load_photo)
-    demo.DETECTOR.detect = timed(spent, "detect", demo.DETECTOR.detect)
-    demo.PREDICTOR.predict_frames = timed(spent, "model", demo.PREDICTOR.predict_frames)
+    predictor, detector = handlers.predictor(), handlers.detector()
+    for name in PHOTOS:  # the reference, before the stages are timed
+        pipeline[name] = median_ms(lambda: predict_photo(predictor, load_photo(EXAMPLES / name), detector), args.repeats)
+    handlers.load_photo_reduced = timed(spent, "load", handlers.load_photo_reduced)
+    detector.detect = timed(spent, "detect", detector.detect)
+    predictor.predict_frames = timed(spent, "model", predictor.predict_frames)
     for name in PHOTOS:
         path = EXAMPLES / name
-        pipeline[name] = median_ms(lambda: demo.predict_photo(demo.PREDICTOR, demo.load_photo(path), demo.DETECTOR), args.repeats)
-        demo.analyse(str(path))
+        handlers.analyse(str(path))
         runs = []
         for _ in range(args.repeats):
             spent.clear()
             start = time.perf_counter()
-            result = demo.analyse(str(path))
+            result = handlers.analyse(str(path))
             runs.append({"total": time.perf_counter() - start, **spent})
         row = {key: 1000 * statistics.median(run.get(key, 0.0) for run in runs) for key in ("total", "load", "detect", "model")}
         faces = len(result[-1]["faces"])
         print(f"{name:18s} {faces:5d} {pipeline[name]:7.0f}ms {row['total']:6.0f}ms {row['load']:4.0f}ms {row['detect']:5.0f}ms "
               f"{row['model']:4.0f}ms {row['total'] - row['load'] - row['detect'] - row['model']:12.0f}ms")
-        demo.prune_downloads(max_age=-1)
+        prune_downloads(max_age=-1)
 
     port = free_port()
     server = start_server(port)
@@ -161,7 +166,7 @@ def main() -> None:
               f"max {latencies[-1]:.0f} ms (single client: {pipeline['two_faces.jpg']:.0f} ms pipeline)")
 
         # 4. memory and files over many large requests from fresh sessions
-        big = cv2.resize(demo.load_photo(EXAMPLES / "two_faces.jpg"), None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(load_photo(EXAMPLES / "two_faces.jpg"), None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC)
         large = Path(tempfile.mkdtemp()) / "large.jpg"
         Image.fromarray(big).save(large, quality=90)
         for _ in range(3):  # warm-up: first-use allocations
@@ -183,18 +188,23 @@ def main() -> None:
         server.wait(timeout=30)
 
     # 5. live webcam frames
-    photo = demo.load_photo(EXAMPLES / "grace_hopper.jpg")
+    import base64
+
+    photo = load_photo(EXAMPLES / "grace_hopper.jpg")
     frame = np.zeros((480, 640, 3), np.uint8)
     small = cv2.resize(photo, (410, 480), interpolation=cv2.INTER_AREA)
     frame[:, 115:525] = small
     tracker, times = None, []
     for index in range(120):
         shifted = cv2.warpAffine(frame, np.float32([[1, 0, 6 * np.sin(index / 8)], [0, 1, 4 * np.cos(index / 8)]]), (640, 480))
+        encoded = cv2.imencode(".jpg", cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))[1].tobytes()  # the browser's work
+        payload = {"url": "data:image/jpeg;base64," + base64.b64encode(encoded).decode(), "path": None}
         start = time.perf_counter()
-        _, _, tracker = demo.live_frame(shifted, tracker)
+        _, status, tracker = handlers.live_frame(payload, tracker)
         times.append(time.perf_counter() - start)
+    assert status.startswith("1 face"), status
     per_frame = 1000 * statistics.median(times[10:])
-    print(f"\n5. live webcam, 640x480 frames of a moving face: {per_frame:.1f} ms a frame (tracking, smoothing, drawing), "
+    print(f"\n5. live webcam, 640x480 frames of a moving face: {per_frame:.1f} ms a frame (decoding, tracking, smoothing, drawing), "
           f"{1000 / per_frame:.0f} frames/s of server time; p95 {1000 * sorted(times[10:])[int(0.95 * (len(times) - 10))]:.1f} ms")
 
 

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from conftest import FIXTURES, ROOT
 from PIL import Image
 
+from fkp.demo import guard, limits, storage
+from fkp.demo.results import START_HINT, InputError
 from fkp.keypoints import KEYPOINT_INDEX, KEYPOINT_NAMES
 from fkp.photo import NotAnImageError, load_photo
 
@@ -18,9 +21,10 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(scope="module")
 def app():
-    from fkp import demo as demo_app
+    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
+    from fkp.demo import handlers
 
-    return demo_app
+    return handlers
 
 
 def test_two_faces_each_get_their_own_results(app):
@@ -72,7 +76,7 @@ def test_session_state_keeps_only_what_the_heatmap_view_needs(app):
     assert set(state) == {"faces"} and len(state["faces"]) == 10  # no photo in the state
     sizes = [face.heatmaps.nbytes + face.frame.nbytes for face in state["faces"]]
     assert max(sizes) < 80_000 and state["faces"][0].heatmaps.dtype == np.float16
-    assert app.MAX_FACES * max(sizes) < 2_000_000  # a session holds at most ~2 MB, whatever the photo
+    assert limits.MAX_FACES * max(sizes) < 2_000_000  # a session holds at most ~2 MB, whatever the photo
 
 
 def test_no_face_says_so_and_whole_image_mode_works(app, tmp_path):
@@ -90,7 +94,7 @@ def test_not_an_image_gives_a_clear_message(app, tmp_path):
     bad.write_text("this is text, not a photo")
     with pytest.raises(NotAnImageError, match="notes.jpg is not an image"):
         load_photo(bad)
-    with pytest.raises(app.InputError, match="notes.jpg could not be read: its contents are not a known image format") as raised:
+    with pytest.raises(InputError, match="notes.jpg could not be read: its contents are not a known image format") as raised:
         app.analyse(str(bad))
     assert "Try a JPEG, PNG or WebP photo" in str(raised.value)
     assert str(tmp_path) not in str(raised.value) and "Error" not in str(raised.value)  # no server path, no exception class
@@ -98,7 +102,7 @@ def test_not_an_image_gives_a_clear_message(app, tmp_path):
 
 def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_path):
     """A failed upload or a cleared photo must not leave the previous results on screen."""
-    monkeypatch.setattr(app, "received_file", lambda path: Path(path))  # the upload-folder check has its own test
+    monkeypatch.setattr(guard, "received_file", lambda path: Path(path))  # the upload-folder check has its own test
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     status, *results, reveal = app.analyse_on_page({"path": str(bad), "orig_name": "broken.png"})
@@ -106,7 +110,7 @@ def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_pat
     annotated, views, selector, heatmaps, table, payload, files, state = results
     assert annotated is None and views == [] and heatmaps is None and table is None and payload is None and files is None and state is None
     status, *results, reveal = app.analyse_on_page(None)
-    assert status == app.START_HINT and reveal["visible"] is False and results[0] is None
+    assert status == START_HINT and reveal["visible"] is False and results[0] is None
     status, *results, reveal = app.analyse_on_page({"path": str(EXAMPLES / "grace_hopper.jpg"), "orig_name": "mine.jpg"})
     assert "1 face found" in status and Path(results[-2][0]).name == "mine_keypoints.jpg" and reveal["visible"] is True
 
@@ -114,12 +118,13 @@ def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_pat
 def test_inline_captures_are_decoded_in_memory_and_bounded(app, monkeypatch):
     import base64
 
-    before = set(Path(app.tempfile.gettempdir()).glob("fkp-*"))
+    storage.downloads()  # the process's one downloads folder, made on first use
+    before = set(Path(tempfile.gettempdir()).glob("fkp-*"))
     encoded = base64.b64encode((EXAMPLES / "grace_hopper.jpg").read_bytes()).decode()
     status, *_ = app.analyse_upload({"url": f"data:image/jpeg;base64,{encoded}"})
     assert "1 face found" in status
-    assert set(Path(app.tempfile.gettempdir()).glob("fkp-*")) == before  # no temporary folder per request
-    monkeypatch.setattr(app, "MAX_INLINE_BYTES", 1000)
+    assert set(Path(tempfile.gettempdir()).glob("fkp-*")) == before  # no temporary folder per request
+    monkeypatch.setattr(guard, "MAX_INLINE_BYTES", 1000)
     import gradio as gr
 
     with pytest.raises(gr.Error, match="larger than"):
@@ -131,11 +136,11 @@ def test_inline_captures_are_decoded_in_memory_and_bounded(app, monkeypatch):
 def test_downloads_are_deleted_once_served(app):
     *_, files, _state = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))
     folder = Path(files[0]).parent
-    assert folder.parent == app.DOWNLOADS
-    app.prune_downloads(max_age=3600)
+    assert folder.parent == storage.downloads()
+    storage.prune_downloads(max_age=3600)
     assert folder.exists()  # still young
-    app.prune_downloads(max_age=-1)
-    assert not folder.exists() and list(app.DOWNLOADS.iterdir()) == []
+    storage.prune_downloads(max_age=-1)
+    assert not folder.exists() and list(storage.downloads().iterdir()) == []
 
 
 def test_marker_palette_reads_on_any_skin():
@@ -230,10 +235,12 @@ def test_photo_pipeline_evaluation_reports_misses(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def server(app):
-    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield app.demo.local_url
-    app.demo.close()
+def server():
+    import fkp.demo
+
+    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield fkp.demo.demo.local_url
+    fkp.demo.demo.close()
 
 
 def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeypatch):
@@ -241,12 +248,12 @@ def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeyp
     is a real image, yet it is never opened, and the error names neither the path nor its existence."""
     import httpx
 
-    from fkp import demo
+    from fkp.demo import handlers
 
     secret = tmp_path / "server_only.png"
     secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
     opened = []
-    monkeypatch.setattr(demo, "load_photo_reduced", lambda source, *a, _real=demo.load_photo_reduced, **k: opened.append(str(source)) or _real(source, *a, **k))
+    monkeypatch.setattr(handlers, "load_photo_reduced", lambda source, *a, _real=handlers.load_photo_reduced, **k: opened.append(str(source)) or _real(source, *a, **k))
     answers = []
     for path in (str(secret), "/no/such/file.png", str(EXAMPLES / ".." / "README.md")):
         posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [{"path": path}, True, False]}, timeout=60)
@@ -312,11 +319,13 @@ def test_concurrent_clients_are_all_served_within_bounds(server, app):
     finally:
         app.predict_photo = real
     assert all("2 faces found" in status for status in statuses)
-    assert peak[0] <= app.PHOTO_CONCURRENCY
-    assert app.demo._queue.max_size == app.QUEUE_SIZE and app.demo.delete_cache == (app.FILE_SECONDS // 3, app.FILE_SECONDS)
+    from fkp.demo import demo
+
+    assert peak[0] <= limits.PHOTO_CONCURRENCY
+    assert demo._queue.max_size == limits.QUEUE_SIZE and demo.delete_cache == (limits.FILE_SECONDS // 3, limits.FILE_SECONDS)
 
 
-def test_memory_stays_bounded_over_many_large_requests(server, app, tmp_path):
+def test_memory_stays_bounded_over_many_large_requests(server, tmp_path):
     """Fresh sessions sending large photos: the server keeps no photo, so its memory does not grow
     with the number of requests (benchmarks/demo_server.py runs 50; here 12, after a warm-up)."""
     import gc
@@ -455,4 +464,4 @@ def test_flip_option_applies_to_that_request_only(app):
     plain = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))[-1]["faces"][0].keypoints
     flipped = app.analyse(str(EXAMPLES / "grace_hopper.jpg"), flip_test=True)[-1]["faces"][0].keypoints
     assert not np.allclose(plain, flipped) and np.abs(plain - flipped).max() < 10
-    assert app.PREDICTOR.flip_test is False  # the shared predictor is not changed by a request
+    assert app.predictor().flip_test is False  # the shared predictor is not changed by a request

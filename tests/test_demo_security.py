@@ -14,6 +14,7 @@ from conftest import ROOT
 from PIL import Image
 
 from benchmarks.demo_attacks import Stream, file_payload, jpeg_bytes, png_bytes, status_of, upload
+from fkp.demo import guard, limits, results, storage
 from fkp.photo import load_photo
 
 EXAMPLES = ROOT / "examples"
@@ -21,16 +22,19 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(scope="module")
 def app():
-    from fkp import demo as demo_app
+    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
+    from fkp.demo import handlers
 
-    return demo_app
+    return handlers
 
 
 @pytest.fixture(scope="module")
-def server(app):
-    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield app.demo.local_url
-    app.demo.close()
+def server():
+    import fkp.demo
+
+    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield fkp.demo.demo.local_url
+    fkp.demo.demo.close()
 
 
 def data_url(data: bytes, kind: str = "image/jpeg") -> dict:
@@ -95,7 +99,7 @@ def test_stream_never_opens_a_server_file(server, app, tmp_path, monkeypatch):
     assert [o for o in opened if isinstance(o, str)] == []
 
 
-def test_symlink_out_of_the_upload_folder_is_refused(app, tmp_path):
+def test_symlink_out_of_the_upload_folder_is_refused(tmp_path):
     """Issue 15.2: the upload-folder check resolves symbolic links."""
     from gradio.utils import get_upload_folder
 
@@ -107,26 +111,26 @@ def test_symlink_out_of_the_upload_folder_is_refused(app, tmp_path):
     link.unlink(missing_ok=True)
     link.symlink_to(secret)
     try:
-        with pytest.raises(app.InputError, match="did not arrive as an upload"):
-            app.received_file(str(link))
+        with pytest.raises(results.InputError, match="did not arrive as an upload"):
+            guard.received_file(str(link))
         real = folder / "real.png"
         real.write_bytes(secret.read_bytes())
-        assert app.received_file(str(real)) == real.resolve()  # a real upload is accepted
-        assert app.received_file(str(EXAMPLES / "grace_hopper.jpg")).name == "grace_hopper.jpg"
+        assert guard.received_file(str(real)) == real.resolve()  # a real upload is accepted
+        assert guard.received_file(str(EXAMPLES / "grace_hopper.jpg")).name == "grace_hopper.jpg"
         for bad in (None, "", 7, ["x"], str(EXAMPLES / ".." / "README.md"), "/etc/passwd", "a\0b"):
-            with pytest.raises(app.InputError):
-                app.received_file(bad)
+            with pytest.raises(results.InputError):
+                guard.received_file(bad)
     finally:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_abandoned_streams_free_their_slots_within_seconds(server, app):
+def test_abandoned_streams_free_their_slots_within_seconds(server):
     """Issue 15.3: two clients join the stream and vanish without /close; a third stream starts
     within seconds, not after the 5-minute limit."""
     abandoned = []
-    for _ in range(app.LIVE_STREAMS):
+    for _ in range(limits.LIVE_STREAMS):
         stream = Stream(server)
         stream.join(good_frame())
         assert "1 face" in status_of(stream.first_output(timeout=60))
@@ -141,7 +145,7 @@ def test_abandoned_streams_free_their_slots_within_seconds(server, app):
     finally:
         third.close()
     assert "1 face" in status_of(answer)
-    assert waited < app.LIVE_IDLE_SECONDS + 10, f"the third stream waited {waited:.1f} s"
+    assert waited < limits.LIVE_IDLE_SECONDS + 10, f"the third stream waited {waited:.1f} s"
 
 
 def test_bad_frames_are_reported_and_the_stream_goes_on(server):
@@ -176,10 +180,10 @@ def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
     for bits in (16, 8):
         path = tmp_path / f"bomb{bits}.png"
         path.write_bytes(png_bytes(12000, 12000, bits))
-        with pytest.raises(app.InputError, match=r"too large to read here: 12000x12000 is 144 megapixels") as raised:
+        with pytest.raises(results.InputError, match=r"too large to read here: 12000x12000 is 144 megapixels") as raised:
             _, peak = peak_rss_during(lambda: app.analyse(str(path)))
         assert "JPEG" in str(raised.value) and str(tmp_path) not in str(raised.value)
-    _, peak = peak_rss_during(lambda: pytest.raises(app.InputError, app.analyse, str(path)))
+    _, peak = peak_rss_during(lambda: pytest.raises(results.InputError, app.analyse, str(path)))
     assert peak < 100, f"refusing a PNG bomb took {peak:.0f} MB"
 
     photo = load_photo(EXAMPLES / "grace_hopper.jpg")  # 512x600
@@ -196,18 +200,18 @@ def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
     assert abs((eye["x"] + 0.5) / 16 - 0.5 - small["x"]) < 2 and abs((eye["y"] + 0.5) / 16 - 0.5 - small["y"]) < 2  # original pixels
 
 
-def test_url_payloads_leave_no_folders_behind(server, app):
+def test_url_payloads_leave_no_folders_behind(server):
     """Issue 15.6: every distinct URL payload makes Gradio create a cache folder; the demo removes
     the empty ones."""
     import httpx
 
-    cache = app.gradio_cache()
+    cache = storage.gradio_cache()
     before = {p for p in cache.iterdir() if p.is_dir()} if cache.exists() else set()
     for index in range(5):
         payload = {"path": f"http://127.0.0.1:9/{index}.png", "url": f"http://127.0.0.1:9/{index}.png", "meta": {"_type": "gradio.FileData"}}
         posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [payload, False, False]}, timeout=60)
         httpx.get(f"{server}gradio_api/call/predict/{posted.json()['event_id']}", timeout=60)
-    app.prune_downloads(max_age=-1)
+    storage.prune_downloads(max_age=-1)
     after = {p for p in cache.iterdir() if p.is_dir()}
     assert not [p for p in after - before if not any(p.iterdir())]
 

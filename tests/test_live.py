@@ -80,15 +80,15 @@ def test_stream_handler_returns_annotated_frames():
 
     from PIL import Image
 
-    from fkp import demo
+    from fkp.demo import handlers
 
     tracker = None
     for frame in drifting_frames(3):
         buffer = io.BytesIO()
         Image.fromarray(frame).save(buffer, format="PNG")
         payload = {"url": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), "path": None}
-        annotated, status, tracker = demo.live_frame(payload, tracker)
+        annotated, status, tracker = handlers.live_frame(payload, tracker)
         assert annotated.shape == frame.shape and not np.array_equal(annotated, frame)  # points drawn
         assert status.startswith("1 face ·") and "ms a frame" in status
-    skipped, status, same = demo.live_frame(None, tracker)
-    assert skipped == demo.gr.skip() and status == "" and same is tracker
+    skipped, status, same = handlers.live_frame(None, tracker)
+    assert skipped == handlers.gr.skip() and status == "" and same is tracker

@@ -1,0 +1,201 @@
+"""The page's event handlers: a photo in, everything the page shows out; a webcam frame in, a drawn one out.
+
+The keypoint model and the face detector are built on first use (`predictor()`, `detector()`), shared
+by all requests and never changed by one. Each handler checks its raw payload (`guard`), computes,
+lets `results` word the answer and `storage` keep the files, and gives memory back (`memory`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+import numpy as np
+
+from ..api import DEFAULT_MODEL, FaceKeypoints, default_model_source
+from ..live import LiveTracker
+from ..photo import (
+    FACE_SCORE_THRESHOLD,
+    MAX_PIXELS,
+    NotAnImageError,
+    default_detector,
+    in_original_pixels,
+    load_photo_reduced,
+    predict_photo,
+)
+from ..render import display_scale, draw_faces, face_view, heatmap_grid
+from . import streams
+from .guard import received_image
+from .limits import DECODE_PIXELS, LIVE_MAX_BYTES, LIVE_MAX_PIXELS, MAX_FACES
+from .memory import release_memory
+from .results import (
+    FRAME_FAILED,
+    START_HINT,
+    InputError,
+    display_name,
+    face_caption,
+    keypoint_rows,
+    live_status,
+    model_name,
+    no_face_status,
+    photo_status,
+    plain_reason,
+    reading_order,
+    refused_frame,
+    result_payload,
+    skipped_frame,
+    table,
+)
+from .storage import request_folder, write_jpeg, write_tables
+
+if TYPE_CHECKING:
+    from ..detect import FaceDetector
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def predictor() -> FaceKeypoints:
+    """The keypoint model ($FKP_MODEL or the shipped weights), loaded on first use."""
+    return FaceKeypoints(default_model_source())
+
+
+@functools.cache
+def detector() -> FaceDetector:
+    """The face detector, built on first use."""
+    return default_detector()
+
+
+def warm_up() -> None:
+    """Load the model and the detector now (before serving), not on the first request."""
+    predictor(), detector()
+
+
+def hidden_selector() -> dict:
+    return gr.update(choices=[], value=None, visible=False)
+
+
+def analyse(image_path: str | Path | bytes | None, name: str | None = None, whole_image: bool = False,
+            flip_test: bool = False) -> tuple:
+    """Run the whole pipeline on one image file (or bytes) and render everything the page shows.
+
+    Returns (status markdown, annotated image path, face views [(image, caption)], face selector
+    update, heatmap image of face 1, coordinate table, JSON result, [annotated, JSON, CSV] file
+    paths, session state). Raises InputError with a plain message.
+    """
+    if image_path is None or image_path == "":
+        raise InputError(START_HINT)
+    name = display_name(name, image_path)
+    try:
+        photo, scale = load_photo_reduced(image_path, max_pixels=MAX_PIXELS, decode_pixels=DECODE_PIXELS)
+    except NotAnImageError as error:
+        raise InputError(plain_reason(error, name)) from None
+    height, width = round(photo.shape[0] * scale[1]), round(photo.shape[1] * scale[0])
+    faces = predict_photo(predictor(), photo, detector(), whole_image=bool(whole_image), flip_test=bool(flip_test))
+    if not faces:
+        return no_face_status(width, height), None, [], hidden_selector(), None, table([]), {"faces": []}, None, None
+    found = len(faces)
+    faces = reading_order(faces[:MAX_FACES])
+    for face in faces:  # what the state keeps: ~80 KB a face
+        face.heatmaps = face.heatmaps.astype(np.float16)
+
+    folder, stem = request_folder(), Path(name).stem or "photo"
+    annotated = folder / f"{stem}_keypoints.jpg"
+    write_jpeg(annotated, draw_faces(photo, faces, display_scale(photo)))
+    views = [(face_view(photo, face), face_caption(number, face)) for number, face in enumerate(faces, start=1)]
+    del photo
+    faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
+    rows = keypoint_rows(faces)
+    payload = result_payload(name, width, height, model_name(default_model_source(), str(DEFAULT_MODEL)), faces)
+    files = [str(annotated), *write_tables(folder, stem, payload, rows)]
+
+    status = photo_status(faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image))
+    selector = gr.update(choices=[str(n) for n in range(1, len(faces) + 1)], value="1", visible=len(faces) > 1)
+    state = {"faces": faces}
+    return status, str(annotated), views, selector, heatmaps(state, "1"), table(rows), payload, files, state
+
+
+def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False) -> tuple:
+    """The API endpoint (/predict): `analyse` on the raw payload of the image input. The event runs
+    with preprocess=False, so a file that is not an image reaches `load_photo_reduced`, which says
+    so, and the path is checked first (`guard.received_file`). Errors are raised as gr.Error with a
+    plain message."""
+    try:
+        return analyse(*received_image(upload), whole_image, flip_test)
+    except InputError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    finally:
+        release_memory()
+
+
+def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: bool = False) -> tuple:
+    """The page's handler: like `analyse_upload`, but a cleared input or an error clears the old
+    results, and the message goes where the results were. The last output shows or hides them."""
+    empty = (None, [], hidden_selector(), None, None, None, None, None)
+    if not upload:
+        return (START_HINT, *empty, gr.update(visible=False))
+    try:
+        return (*analyse(*received_image(upload), whole_image, flip_test), gr.update(visible=True))
+    except InputError as error:
+        return (f"⚠️ {error}", *empty, gr.update(visible=True))
+    finally:
+        release_memory()
+
+
+def heatmaps(state: dict | None, face: str | int | None, opacity: float | str | None = 0.7) -> np.ndarray | None:
+    """The 15 heatmaps of the selected face (1-based number), rendered from the session state. Values
+    come as the browser sent them: a face number out of range is the nearest face, an opacity that is
+    not a number in [0, 1] is clipped or taken as the default."""
+    if not state or not state.get("faces"):
+        return None
+    try:
+        index = min(max(int(face or 1), 1), len(state["faces"])) - 1
+    except (TypeError, ValueError):
+        index = 0
+    try:
+        opacity = float(np.clip(float(opacity), 0.0, 1.0))
+    except (TypeError, ValueError):
+        opacity = 0.7
+    return heatmap_grid(state["faces"][index], opacity, heading=f"Face {index + 1}: one heatmap per keypoint")
+
+
+def live_frame(frame: dict | None, tracker: LiveTracker | None, session: str = "") -> tuple:
+    """One webcam frame (the raw payload: the event runs with preprocess=False, so nothing is read
+    before `received_image` checks it) -> (frame with smoothed keypoints, status, tracker state).
+    A frame that cannot be read is skipped with a note in the status; the stream goes on."""
+    streams.note_frame(session)
+    try:
+        if not frame:
+            return gr.skip(), "", tracker
+        try:
+            source, _ = received_image(frame, max_bytes=LIVE_MAX_BYTES)
+            photo, _ = load_photo_reduced(source, max_pixels=LIVE_MAX_PIXELS, decode_pixels=LIVE_MAX_PIXELS)
+        except NotAnImageError as error:
+            return gr.skip(), skipped_frame(error.reason), tracker
+        except InputError as error:
+            return gr.skip(), refused_frame(str(error)), tracker
+        if tracker is None:
+            tracker = LiveTracker(predictor(), detector())
+        faces = tracker.update(photo)
+        annotated = draw_faces(photo, faces, display_scale(photo, 960))
+        return annotated, live_status(len(faces), tracker.frame_rate, float(np.median(tracker.seconds))), tracker
+    except Exception:  # never end a stream on one frame; the log has the details, the page a plain note
+        logger.exception("live frame failed")
+        return gr.skip(), FRAME_FAILED, tracker
+    finally:
+        streams.note_frame(session)
+
+
+async def live_event(frame: dict | None, tracker: LiveTracker | None, request: gr.Request) -> tuple:
+    """The stream event: starts the abandoned-stream watchdog for the page that serves it, on the
+    server's event loop, then runs `live_frame` in a worker thread."""
+    import anyio
+    from gradio.context import LocalContext
+
+    blocks = LocalContext.blocks.get(None)  # the gr.Blocks running this event (set by Gradio for each call)
+    if blocks is not None:
+        streams.watch(blocks)
+    return await anyio.to_thread.run_sync(live_frame, frame, tracker, getattr(request, "session_hash", "") or "")

@@ -1,0 +1,26 @@
+"""Every bound of the public server (2 CPU cores), in one place: sizes, counts, concurrency, time.
+
+Numbers only: no imports, so any part of the demo (and a reader) finds them without loading anything.
+"""
+
+MAX_FACES = 20  # faces shown per photo (largest first); more are counted, not drawn
+MAX_UPLOAD = "25mb"  # Gradio refuses larger uploads before they reach us
+MAX_INLINE_BYTES = 25 * 2**20  # webcam / clipboard captures sent inline as data: URLs
+# Decoding is bounded whatever the format and bit depth (peak ~8 bytes a decoded pixel): a photo of up
+# to fkp.photo.MAX_PIXELS is read if it is a JPEG (reduced by 1/2, 1/4 or 1/8 while decoding when larger
+# than DECODE_PIXELS; coordinates are still given in original pixels); other formats up to DECODE_PIXELS.
+DECODE_PIXELS = 40_000_000
+
+LIVE_MAX_PIXELS = 3840 * 2160  # a webcam frame: 4K at most (the camera is asked for 480x360)
+LIVE_MAX_BYTES = 8 * 2**20
+LIVE_IDLE_SECONDS = 5.0  # a stream that sends no frame for this long is closed and frees its slot
+
+PHOTO_CONCURRENCY = 2  # photo analyses at once (each uses both cores); the rest wait in the queue
+HEATMAP_CONCURRENCY = 4  # re-renders of the heatmap view (face selector, opacity)
+LIVE_STREAMS = 2  # webcam streams at once
+QUEUE_SIZE = 32  # requests waiting beyond this are refused with "queue full"
+
+STATE_SECONDS = 15 * 60  # a session's results (for the face selector / opacity) expire after this
+FILE_SECONDS = 15 * 60  # Gradio's cached result files and our downloads are deleted after this
+DOWNLOAD_SECONDS = 60.0  # our copy of a request's downloads, once Gradio has cached its own
+LIVE_SECONDS = 5 * 60  # one webcam stream's time limit; press record again to go on

@@ -1,0 +1,132 @@
+"""What the demo tells the user, as plain data: no Gradio, no model, no files.
+
+The reading order of faces, the coordinate table's rows, the JSON payload, the status lines and the
+plain messages for what went wrong. The handlers (`handlers.py`) compute, these functions only word it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..keypoints import KEYPOINT_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..photo import FaceResult, NotAnImageError
+
+START_HINT = "Upload a photo, take one with the webcam or paste one from the clipboard, or click an example."
+NO_IMAGE = "This request did not carry an image. Upload a photo, take one with the webcam or paste one."
+NOT_AN_UPLOAD = ("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one "
+                 "from the clipboard.")
+BAD_CAPTURE = "This capture could not be read. Take the photo again, or upload a file."
+FRAME_FAILED = "⚠️ A frame could not be processed and was skipped. The stream goes on."
+TABLE_COLUMNS = ["face", "#", "keypoint", "x", "y", "confidence"]
+COORDINATES = "original-photo pixels, x right, y down, pixel centres at integers; left = the subject's left"
+
+
+class InputError(Exception):
+    """A request the demo cannot serve; the message says what to do, in plain words."""
+
+
+def too_large(max_bytes: int) -> str:
+    return f"This capture is larger than {max_bytes // 2**20} MB. Use a smaller image."
+
+
+def plain_reason(error: NotAnImageError, name: str) -> str:
+    """The user's message for an image that cannot be read: the file's name and the reason, no path."""
+    reason = error.reason.rstrip(".")
+    if "not a known image format" in reason:
+        return f"{name} could not be read: {reason}. Try a JPEG, PNG or WebP photo."
+    return f"{name} could not be read: {reason}."
+
+
+def display_name(name: str | None, source: str | Path | bytes) -> str:
+    """The name the results use for an image: the uploaded file's own name, never a folder."""
+    return Path(name or (source if isinstance(source, (str, Path)) else "capture.png")).name
+
+
+def reading_order(faces: list) -> list:
+    """Faces numbered as one reads a photo: by rows (a face whose box overlaps the height of a
+    row's first face joins that row), then left to right, so that "face 3" is easy to find."""
+    if len(faces) < 2 or any(face.box is None for face in faces):
+        return faces
+    rows: list[list] = []
+    for face in sorted(faces, key=lambda face: face.box.center[1]):
+        first = rows[-1][0].box if rows else None
+        if first is not None and face.box.y < first.y + first.height:  # overlaps the row's first face vertically
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda face: face.box.center[0])]
+
+
+def face_caption(number: int, face: FaceResult) -> str:
+    return f"face {number} · {face.face_score:.2f}"
+
+
+def keypoint_rows(faces: list[FaceResult]) -> list[list]:
+    """The coordinate table: one row per face and keypoint, in TABLE_COLUMNS order, rounded for reading."""
+    return [[number, index, name, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
+            for number, face in enumerate(faces, start=1)
+            for index, (name, (x, y), c) in enumerate(zip(KEYPOINT_NAMES, face.keypoints, face.confidence, strict=True),
+                                                      start=1)]
+
+
+def table(rows: list[list]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def result_payload(name: str, width: int, height: int, model: str, faces: list[FaceResult]) -> dict:
+    """The JSON result: in the response itself and in the downloads."""
+    return {"image": name, "width": width, "height": height, "model": model, "coordinates": COORDINATES,
+            "faces": [face.as_dict() for face in faces]}
+
+
+def model_name(source: str, shipped: str) -> str:
+    """What the results say the model is: a Hub id as it is, never a server path."""
+    if source == shipped:
+        return "fkp shipped weights"
+    return Path(source).name if Path(source).exists() else source
+
+
+def no_face_status(width: int, height: int) -> str:
+    return (f"**No face found** in this {width}x{height} image. Faces smaller than about 64 pixels, full profiles "
+            "and faces turned more than about 45° are not found. If the image is already a close face crop "
+            "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face*.")
+
+
+def photo_status(faces: list[FaceResult], found: int, width: int, height: int, scale: tuple[float, float],
+                 threshold: float, whole_image: bool = False) -> str:
+    """The line over the results: how many faces, at what size the photo was read, which may not be faces
+    (a face score under ``threshold``)."""
+    kind = "image treated as one face" if whole_image else f"{found} face{'s' if found > 1 else ''} found"
+    status = f"**{kind}** in this {width}x{height} image."
+    if tuple(scale) != (1.0, 1.0):
+        status += (f" It was read at 1/{round(scale[0])} size to bound the server's memory; "
+                   "coordinates are in original pixels.")
+    if found > len(faces):
+        status += f" The {len(faces)} largest are shown."
+    doubtful = [f"face {number} ({face.face_score:.2f})" for number, face in enumerate(faces, start=1)
+                if not face.looks_like_a_face]
+    if doubtful:
+        status += (f"\n\n⚠️ **This may not be a face:** low face score for {', '.join(doubtful)}, under "
+                   f"{threshold}. The keypoints are a guess; try a photo where the face is clearly visible.")
+    return status
+
+
+def live_status(faces: int, frame_rate: float, seconds: float) -> str:
+    """The live tab's line: faces tracked, frames arriving, server time per frame (``seconds``)."""
+    return (f"{faces} face{'s' if faces != 1 else ''} · {frame_rate:.1f} frames/s arriving · "
+            f"{1000 * seconds:.0f} ms a frame on the server")
+
+
+def skipped_frame(reason: str) -> str:
+    return f"⚠️ A frame was skipped, as it could not be read: {reason.rstrip('.')}. The stream goes on."
+
+
+def refused_frame(message: str) -> str:
+    return f"⚠️ A frame was skipped: {message} The stream goes on."
