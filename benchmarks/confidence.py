@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from fkp.data import VAL_FRACTION, in_validation, read_ytf68_photos, ytf68_frame  # noqa: E402
 from fkp.framing import landmark_crop  # noqa: E402
-from fkp.photo import FACE_SCORE_THRESHOLD, face_scores, load_photo  # noqa: E402
-from fkp.transforms import crop_matrix, warp  # noqa: E402
+from fkp.geometry import crop_matrix, warp  # noqa: E402
+from fkp.images import load_photo  # noqa: E402
+from fkp.pipeline import FACE_SCORE_THRESHOLD, face_scores  # noqa: E402
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -48,7 +49,13 @@ def textures(rng: np.random.Generator, count: int = 40) -> list[np.ndarray]:
         if kind == 0:
             t = rng.integers(0, 256, (96, 96)).astype(np.uint8)
         elif kind == 1:
-            t = cv2.normalize(cv2.GaussianBlur(rng.integers(0, 256, (96, 96)).astype(np.float32), (0, 0), 3), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+            t = cv2.normalize(
+                cv2.GaussianBlur(rng.integers(0, 256, (96, 96)).astype(np.float32), (0, 0), 3),
+                None,
+                0,
+                255,
+                cv2.NORM_MINMAX,
+            ).astype(np.uint8)
         elif kind == 2:
             t = np.tile((np.sin(np.arange(96) / rng.uniform(2, 8)) * 127 + 128).astype(np.uint8), (96, 1))
         else:
@@ -66,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: python benchmarks/confidence.py --data {args.data} --label-x-shift {args.label_x_shift}")
 
-    from fkp.api import FaceKeypoints
+    from fkp import FaceKeypoints
 
     predictor = FaceKeypoints(args.model)
     rng = np.random.default_rng(0)
@@ -97,17 +104,31 @@ def main() -> None:
     low, high = c <= np.percentile(c, 20), c >= np.percentile(c, 80)
     print(f"\nper point: {present.sum()} points of {len(faces)} validation frames")
     print(f"  Spearman(confidence, error) = {spearman(c, e):+.3f}")
-    print(f"  mean error of the least confident fifth {e[low].mean():.2f} px, of the most confident fifth {e[high].mean():.2f} px")
+    print(
+        f"  mean error of the least confident fifth {e[low].mean():.2f} px, "
+        f"of the most confident fifth {e[high].mean():.2f} px"
+    )
 
     _, other_confidence, _ = predictor.predict_frames(others)
     face_score, other_score = face_scores(faces, confidence), face_scores(others, other_confidence)
     print(f"\nface score: {len(faces)} face crops against {len(others)} non-face crops")
     print(f"  ROC AUC {roc_auc(face_score, other_score):.4f}")
-    print(f"  faces:     1st / 5th / 50th percentile {np.percentile(face_score, 1):.3f} / {np.percentile(face_score, 5):.3f} / {np.median(face_score):.3f}")
-    print(f"  non-faces: 50th / 95th / 99th percentile {np.median(other_score):.3f} / {np.percentile(other_score, 95):.3f} / {np.percentile(other_score, 99):.3f}")
-    print(f"  the cat example: {other_score[cat_index]:.3f} (its mean heatmap peak alone: {other_confidence[cat_index].mean():.3f})")
-    print(f"  threshold {FACE_SCORE_THRESHOLD}: {np.mean(face_score < FACE_SCORE_THRESHOLD):.1%} of faces flagged, "
-          f"{np.mean(other_score >= FACE_SCORE_THRESHOLD):.1%} of non-faces pass")
+    print(
+        f"  faces:     1st / 5th / 50th percentile {np.percentile(face_score, 1):.3f} / "
+        f"{np.percentile(face_score, 5):.3f} / {np.median(face_score):.3f}"
+    )
+    print(
+        f"  non-faces: 50th / 95th / 99th percentile {np.median(other_score):.3f} / "
+        f"{np.percentile(other_score, 95):.3f} / {np.percentile(other_score, 99):.3f}"
+    )
+    print(
+        f"  the cat example: {other_score[cat_index]:.3f} "
+        f"(its mean heatmap peak alone: {other_confidence[cat_index].mean():.3f})"
+    )
+    print(
+        f"  threshold {FACE_SCORE_THRESHOLD}: {np.mean(face_score < FACE_SCORE_THRESHOLD):.1%} of faces flagged, "
+        f"{np.mean(other_score >= FACE_SCORE_THRESHOLD):.1%} of non-faces pass"
+    )
 
 
 if __name__ == "__main__":

@@ -57,22 +57,34 @@ class Stream:
         self._response = None
 
     def join(self, frame: dict) -> str:
-        body = {"data": [frame, None], "fn_index": self.fn_index, "trigger_id": self.trigger, "session_hash": self.session,
-                "event_data": None}
+        body = {
+            "data": [frame, None],
+            "fn_index": self.fn_index,
+            "trigger_id": self.trigger,
+            "session_hash": self.session,
+            "event_data": None,
+        }
         answer = self.client.post(f"{self.url}gradio_api/queue/join", json=body)
         answer.raise_for_status()
         self.event_id = answer.json()["event_id"]
         return self.event_id
 
     def send(self, frame: dict) -> int:
-        body = {"data": [frame, None], "fn_index": self.fn_index, "trigger_id": self.trigger, "session_hash": self.session,
-                "event_data": None}
+        body = {
+            "data": [frame, None],
+            "fn_index": self.fn_index,
+            "trigger_id": self.trigger,
+            "session_hash": self.session,
+            "event_data": None,
+        }
         return self.client.post(f"{self.url}gradio_api/stream/{self.event_id}", json=body).status_code
 
     def messages(self, timeout: float = 60.0):
         """Yield the session's queue messages (dicts) as they arrive, for up to ``timeout`` seconds."""
         if self._events is None:
-            self._response = self.client.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session})
+            self._response = self.client.stream(
+                "GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session}
+            )
             self._events = self._response.__enter__().iter_lines()
         deadline = time.monotonic() + timeout
         for line in self._events:

@@ -27,7 +27,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from demo_server import EXAMPLES, free_port, start_server  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
 
 
 def main() -> None:
@@ -37,8 +44,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from fkp.live import write_y4m
-    from fkp.photo import load_photo
+    from fkp.images import load_photo
+    from fkp.tracking import write_y4m
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     video = Path(tempfile.mkdtemp()) / "face.y4m"
@@ -49,21 +56,44 @@ def main() -> None:
     print(f"command: python benchmarks/demo_browser.py --repeats {args.repeats} --live-seconds {args.live_seconds}")
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=[
-                *ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=[
+                    *ARGS,
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={video}",
+                ],
+            )
             page = browser.new_context(viewport={"width": 1366, "height": 900}, permissions=["camera"]).new_page()
             page.goto(url)
             print("\n1. upload to results on screen (median)")
-            for name, expected in (("grace_hopper.jpg", "1 face found"), ("two_faces.jpg", "2 faces found"), ("ten_faces.jpg", "10 faces found")):
+            for name, expected in (
+                ("grace_hopper.jpg", "1 face found"),
+                ("two_faces.jpg", "2 faces found"),
+                ("ten_faces.jpg", "10 faces found"),
+            ):
                 times = []
                 for _ in range(args.repeats + 1):
-                    page.locator("#photo button[aria-label='Remove Image']").first.click() if page.locator("#photo button[aria-label='Remove Image']").count() else None
-                    page.wait_for_function("!document.querySelector('#results') || document.querySelector('#results').offsetParent === null")
+                    page.locator("#photo button[aria-label='Remove Image']").first.click() if page.locator(
+                        "#photo button[aria-label='Remove Image']"
+                    ).count() else None
+                    page.wait_for_function(
+                        "!document.querySelector('#results') || "
+                        "document.querySelector('#results').offsetParent === null"
+                    )
                     start = time.perf_counter()
                     page.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / name))
-                    page.wait_for_function(f"document.querySelector('#status') && document.querySelector('#status').innerText.includes({json.dumps(expected)})")
-                    page.wait_for_function("[...document.querySelectorAll('#annotated img, #heatmaps img')].length >= 2 && "
-                                           "[...document.querySelectorAll('#annotated img, #heatmaps img')].every(i => i.complete && i.naturalWidth > 0)")
+                    page.wait_for_function(
+                        "document.querySelector('#status') && "
+                        f"document.querySelector('#status').innerText.includes({json.dumps(expected)})"
+                    )
+                    page.wait_for_function(
+                        "[...document.querySelectorAll('#annotated img, #heatmaps img')].length >= 2 && "
+                        "[...document.querySelectorAll('#annotated img, #heatmaps img')]"
+                        ".every(i => i.complete && i.naturalWidth > 0)"
+                    )
                     times.append(time.perf_counter() - start)
                 print(f"   {name:18s} {1000 * statistics.median(times[1:]):6.0f} ms")
 
@@ -71,15 +101,24 @@ def main() -> None:
             page.locator("#camera").get_by_text("Click to Access Webcam").click()
             page.locator("#camera video").wait_for(state="visible")
             page.locator("#camera button").filter(has_text="Record").first.click()
-            page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').src.length > 100", timeout=60_000)
+            page.wait_for_function(
+                "document.querySelector('#live img') && document.querySelector('#live img').src.length > 100",
+                timeout=60_000,
+            )
             page.wait_for_timeout(2000)
             # count the annotated frames the page shows, in the page itself (no sampling gaps)
-            page.evaluate("""() => { window.fkpFrames = 0; const image = document.querySelector('#live img');
-                new MutationObserver(() => window.fkpFrames++).observe(image, {attributes: true, attributeFilter: ['src']}); }""")
+            page.evaluate(
+                "() => { window.fkpFrames = 0; const image = document.querySelector('#live img');\n"
+                "                new MutationObserver(() => window.fkpFrames++)"
+                ".observe(image, {attributes: true, attributeFilter: ['src']}); }"
+            )
             page.wait_for_timeout(args.live_seconds * 1000)
             seen = page.evaluate("window.fkpFrames")
             status = page.locator("#live-status").inner_text().strip().splitlines()[-1]
-            print(f"\n2. live webcam: {seen / args.live_seconds:.1f} annotated frames/s shown over {args.live_seconds:.0f} s ({status})")
+            print(
+                f"\n2. live webcam: {seen / args.live_seconds:.1f} annotated frames/s "
+                f"shown over {args.live_seconds:.0f} s ({status})"
+            )
             browser.close()
     finally:
         server.terminate()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import os
 import signal
 import socket
@@ -62,9 +61,17 @@ def start_server(temp: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"),
-           "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "TMPDIR": str(temp),
+        "GRADIO_TEMP_DIR": str(temp / "gradio"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}/"
     from gradio_client import Client
 
@@ -99,7 +106,10 @@ def main() -> None:
         "16-bit 12000x12000 PNG": ("bomb16.png", png_bytes(12000, 12000, 16)),
         "8-bit 12000x12000 PNG": ("bomb8.png", png_bytes(12000, 12000, 8)),
         "12000x12000 JPEG": ("huge.jpg", jpeg_bytes(np.full((12000, 12000, 3), 128, np.uint8))),
-        "4096x4800 photo (JPEG)": ("large.jpg", jpeg_bytes(np.asarray(Image.fromarray(photo).resize((4096, 4800))), 90)),
+        "4096x4800 photo (JPEG)": (
+            "large.jpg",
+            jpeg_bytes(np.asarray(Image.fromarray(photo).resize((4096, 4800))), 90),
+        ),
     }
     for name, data in inputs.values():
         (files / name).write_bytes(data)
@@ -110,10 +120,15 @@ def main() -> None:
         print("| request | on the wire | peak above the start | time | answer |\n|---|---|---|---|---|")
         for label, (name, data) in inputs.items():
             client = Client(url, verbose=False, download_files=False)
-            result, peak, seconds = peak_during(pid, lambda: client.predict(handle_file(str(files / name)), False, False, api_name="/predict"))
+            result, peak, seconds = peak_during(
+                pid, lambda: client.predict(handle_file(str(files / name)), False, False, api_name="/predict")
+            )
             print(f"| {label} | {len(data) / 1e6:.1f} MB | **{peak:.0f} MB** | {seconds:.1f} s | {describe(result)} |")
 
-        frame = {"url": "data:image/png;base64," + base64.b64encode(png_bytes(16000, 16000)).decode(), "meta": {"_type": "gradio.FileData"}}
+        frame = {
+            "url": "data:image/png;base64," + base64.b64encode(png_bytes(16000, 16000)).decode(),
+            "meta": {"_type": "gradio.FileData"},
+        }
 
         def one_frame():
             stream = Stream(url)
@@ -124,21 +139,33 @@ def main() -> None:
                 stream.close()
 
         result, peak, seconds = peak_during(pid, one_frame)
-        print(f"| 16000x16000 PNG as a webcam frame | {len(frame['url']) / 1e6:.1f} MB | **{peak:.0f} MB** | {seconds:.1f} s | {describe(result)} |")
+        print(
+            f"| 16000x16000 PNG as a webcam frame | {len(frame['url']) / 1e6:.1f} MB | **{peak:.0f} MB** "
+            f"| {seconds:.1f} s | {describe(result)} |"
+        )
 
         large = files / "large.jpg"
         for _ in range(3):  # warm-up: the first requests build caches that stay
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(large)), False, False, api_name="/predict")
+            Client(url, verbose=False, download_files=False).predict(
+                handle_file(str(large)), False, False, api_name="/predict"
+            )
         before = memory_mb(pid, "VmRSS")
         for _ in range(args.sessions):
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(large)), False, False, api_name="/predict")
+            Client(url, verbose=False, download_files=False).predict(
+                handle_file(str(large)), False, False, api_name="/predict"
+            )
         after = memory_mb(pid, "VmRSS")
         time.sleep(args.idle)
         idle = memory_mb(pid, "VmRSS")
-        print(f"\n{args.sessions} fresh sessions with a 4096x4800 photo: RSS {before:.0f} -> {after:.0f} MB "
-              f"(**{after - before:+.0f} MB**), {idle:.0f} MB after {args.idle:.0f} s idle ({idle - before:+.0f} MB)")
+        print(
+            f"\n{args.sessions} fresh sessions with a 4096x4800 photo: RSS {before:.0f} -> {after:.0f} MB "
+            f"(**{after - before:+.0f} MB**), {idle:.0f} MB after {args.idle:.0f} s idle ({idle - before:+.0f} MB)"
+        )
 
-        good = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(photo)).decode(), "meta": {"_type": "gradio.FileData"}}
+        good = {
+            "url": "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(photo)).decode(),
+            "meta": {"_type": "gradio.FileData"},
+        }
         for _ in range(2):
             stream = Stream(url)
             stream.join(good)
@@ -150,13 +177,17 @@ def main() -> None:
         answer = status_of(third.first_output(timeout=400))
         waited = time.monotonic() - began
         third.close()
-        print(f"a third webcam stream after two abandoned ones: first frame answered after **{waited:.1f} s** ({answer})")
+        print(
+            f"a third webcam stream after two abandoned ones: first frame answered after **{waited:.1f} s** ({answer})"
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     left = [p for p in (temp / "gradio").rglob("*")] if (temp / "gradio").exists() else []
-    print(f"left in the server's temporary folders after SIGTERM: {len(left)} entries "
-          f"({len([p for p in temp.iterdir() if p.name not in ('inputs', 'gradio', '.ses')])} other)")
+    print(
+        f"left in the server's temporary folders after SIGTERM: {len(left)} entries "
+        f"({len([p for p in temp.iterdir() if p.name not in ('inputs', 'gradio', '.ses')])} other)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,15 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1,localhost"}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     import httpx
 
     for _ in range(240):
@@ -101,7 +108,8 @@ def main() -> None:
 
     from fkp.demo import handlers
     from fkp.demo.storage import prune_downloads
-    from fkp.photo import load_photo, predict_photo
+    from fkp.images import load_photo
+    from fkp.pipeline import predict_photo
 
     print(f"command: python benchmarks/demo_server.py --repeats {args.repeats} --large-requests {args.large_requests}")
     print(f"machine: {os.cpu_count()} CPU cores, torch threads {__import__('torch').get_num_threads()}")
@@ -109,11 +117,16 @@ def main() -> None:
     # 1. the pipeline alone, and analyse() with its stages
     pipeline = {}
     print("\n1. in process (medians)")
-    print(f"{'photo':18s} {'faces':>5s} {'pipeline':>9s} {'analyse':>8s} {'load':>6s} {'detect':>7s} {'model':>6s} {'drawing+files':>14s}")
+    print(
+        f"{'photo':18s} {'faces':>5s} {'pipeline':>9s} {'analyse':>8s} "
+        f"{'load':>6s} {'detect':>7s} {'model':>6s} {'drawing+files':>14s}"
+    )
     spent: dict[str, float] = defaultdict(float)
     predictor, detector = handlers.predictor(), handlers.detector()
     for name in PHOTOS:  # the reference, before the stages are timed
-        pipeline[name] = median_ms(lambda: predict_photo(predictor, load_photo(EXAMPLES / name), detector), args.repeats)
+        pipeline[name] = median_ms(
+            lambda: predict_photo(predictor, load_photo(EXAMPLES / name), detector), args.repeats
+        )
     handlers.load_photo_reduced = timed(spent, "load", handlers.load_photo_reduced)
     detector.detect = timed(spent, "detect", detector.detect)
     predictor.predict_frames = timed(spent, "model", predictor.predict_frames)
@@ -126,10 +139,16 @@ def main() -> None:
             start = time.perf_counter()
             result = handlers.analyse(str(path))
             runs.append({"total": time.perf_counter() - start, **spent})
-        row = {key: 1000 * statistics.median(run.get(key, 0.0) for run in runs) for key in ("total", "load", "detect", "model")}
+        row = {
+            key: 1000 * statistics.median(run.get(key, 0.0) for run in runs)
+            for key in ("total", "load", "detect", "model")
+        }
         faces = len(result[-1]["faces"])
-        print(f"{name:18s} {faces:5d} {pipeline[name]:7.0f}ms {row['total']:6.0f}ms {row['load']:4.0f}ms {row['detect']:5.0f}ms "
-              f"{row['model']:4.0f}ms {row['total'] - row['load'] - row['detect'] - row['model']:12.0f}ms")
+        print(
+            f"{name:18s} {faces:5d} {pipeline[name]:7.0f}ms {row['total']:6.0f}ms "
+            f"{row['load']:4.0f}ms {row['detect']:5.0f}ms "
+            f"{row['model']:4.0f}ms {row['total'] - row['load'] - row['detect'] - row['model']:12.0f}ms"
+        )
         prune_downloads(max_age=-1)
 
     port = free_port()
@@ -144,10 +163,20 @@ def main() -> None:
         print("   building a certificate store for each of the client's HTTP calls (~40-100 ms each here)")
         print(f"{'photo':18s} {'default':>8s} {'no-verify':>10s} {'pipeline':>9s} {'ratio':>6s} {'target':>7s}")
         for name in PHOTOS:
-            default = median_ms(lambda: default_client.predict(handle_file(str(EXAMPLES / name)), False, False, api_name="/predict"), args.repeats)
-            fast = median_ms(lambda: fast_client.predict(handle_file(str(EXAMPLES / name)), False, False, api_name="/predict"), args.repeats)
-            print(f"{name:18s} {default:6.0f}ms {fast:8.0f}ms {pipeline[name]:7.0f}ms {fast / pipeline[name]:5.2f}x {'<=' + str(TARGETS_MS[name]):>5s}ms "
-                  f"default {'met' if default <= TARGETS_MS[name] else 'missed'}, no-verify {'met' if fast <= TARGETS_MS[name] else 'missed'}")
+            default = median_ms(
+                lambda: default_client.predict(handle_file(str(EXAMPLES / name)), False, False, api_name="/predict"),
+                args.repeats,
+            )
+            fast = median_ms(
+                lambda: fast_client.predict(handle_file(str(EXAMPLES / name)), False, False, api_name="/predict"),
+                args.repeats,
+            )
+            print(
+                f"{name:18s} {default:6.0f}ms {fast:8.0f}ms {pipeline[name]:7.0f}ms "
+                f"{fast / pipeline[name]:5.2f}x {'<=' + str(TARGETS_MS[name]):>5s}ms "
+                f"default {'met' if default <= TARGETS_MS[name] else 'missed'}, "
+                f"no-verify {'met' if fast <= TARGETS_MS[name] else 'missed'}"
+            )
 
         # 3. concurrency
         def one_client(_):
@@ -162,27 +191,37 @@ def main() -> None:
         with ThreadPoolExecutor(6) as pool:
             latencies = sorted(1000 * t for times in pool.map(one_client, range(6)) for t in times)
         p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-        print(f"\n3. 6 concurrent clients x 3 requests (two_faces.jpg): p50 {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms, "
-              f"max {latencies[-1]:.0f} ms (single client: {pipeline['two_faces.jpg']:.0f} ms pipeline)")
+        print(
+            "\n3. 6 concurrent clients x 3 requests (two_faces.jpg): "
+            f"p50 {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms, "
+            f"max {latencies[-1]:.0f} ms (single client: {pipeline['two_faces.jpg']:.0f} ms pipeline)"
+        )
 
         # 4. memory and files over many large requests from fresh sessions
         big = cv2.resize(load_photo(EXAMPLES / "two_faces.jpg"), None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC)
         large = Path(tempfile.mkdtemp()) / "large.jpg"
         Image.fromarray(big).save(large, quality=90)
         for _ in range(3):  # warm-up: first-use allocations
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(large)), False, False, api_name="/predict")
+            Client(url, verbose=False, download_files=False).predict(
+                handle_file(str(large)), False, False, api_name="/predict"
+            )
         before_rss, before_tmp = process.memory_info().rss, tmp_entries()
         peak = before_rss
         start = time.perf_counter()
         for _ in range(args.large_requests):
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(large)), False, False, api_name="/predict")
+            Client(url, verbose=False, download_files=False).predict(
+                handle_file(str(large)), False, False, api_name="/predict"
+            )
             peak = max(peak, process.memory_info().rss)
         seconds = time.perf_counter() - start
         after_rss = process.memory_info().rss
-        print(f"\n4. {args.large_requests} requests of a {big.shape[1]}x{big.shape[0]} photo, each from a new session "
-              f"({seconds / args.large_requests * 1000:.0f} ms each): server RSS {before_rss / 2**20:.0f} MB -> "
-              f"{after_rss / 2**20:.0f} MB (growth {(after_rss - before_rss) / 2**20:+.0f} MB, peak {peak / 2**20:.0f} MB); "
-              f"new /tmp/fkp-* entries: {len(tmp_entries() - before_tmp)}")
+        print(
+            f"\n4. {args.large_requests} requests of a {big.shape[1]}x{big.shape[0]} photo, each from a new session "
+            f"({seconds / args.large_requests * 1000:.0f} ms each): server RSS {before_rss / 2**20:.0f} MB -> "
+            f"{after_rss / 2**20:.0f} MB (growth {(after_rss - before_rss) / 2**20:+.0f} MB, "
+            f"peak {peak / 2**20:.0f} MB); "
+            f"new /tmp/fkp-* entries: {len(tmp_entries() - before_tmp)}"
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -196,7 +235,9 @@ def main() -> None:
     frame[:, 115:525] = small
     tracker, times = None, []
     for index in range(120):
-        shifted = cv2.warpAffine(frame, np.float32([[1, 0, 6 * np.sin(index / 8)], [0, 1, 4 * np.cos(index / 8)]]), (640, 480))
+        shifted = cv2.warpAffine(
+            frame, np.float32([[1, 0, 6 * np.sin(index / 8)], [0, 1, 4 * np.cos(index / 8)]]), (640, 480)
+        )
         encoded = cv2.imencode(".jpg", cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))[1].tobytes()  # the browser's work
         payload = {"url": "data:image/jpeg;base64," + base64.b64encode(encoded).decode(), "path": None}
         start = time.perf_counter()
@@ -204,8 +245,12 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     assert status.startswith("1 face"), status
     per_frame = 1000 * statistics.median(times[10:])
-    print(f"\n5. live webcam, 640x480 frames of a moving face: {per_frame:.1f} ms a frame (decoding, tracking, smoothing, drawing), "
-          f"{1000 / per_frame:.0f} frames/s of server time; p95 {1000 * sorted(times[10:])[int(0.95 * (len(times) - 10))]:.1f} ms")
+    print(
+        f"\n5. live webcam, 640x480 frames of a moving face: {per_frame:.1f} ms a frame "
+        "(decoding, tracking, smoothing, drawing), "
+        f"{1000 / per_frame:.0f} frames/s of server time; "
+        f"p95 {1000 * sorted(times[10:])[int(0.95 * (len(times) - 10))]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

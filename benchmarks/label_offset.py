@@ -23,10 +23,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fkp.data import read_ytf68_photos, ytf68_frame  # noqa: E402
+from fkp.geometry import apply_affine, invert_affine  # noqa: E402
 from fkp.keypoints import ibug68_to_kaggle  # noqa: E402
-from fkp.transforms import apply_affine, invert_affine  # noqa: E402
 
-REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48), "mouth": range(48, 68)}
+REGIONS = {
+    "jaw": range(0, 17),
+    "brows": range(17, 27),
+    "nose": range(27, 36),
+    "eyes": range(36, 48),
+    "mouth": range(48, 68),
+}
 
 
 def dlib_predictor():
@@ -36,7 +42,9 @@ def dlib_predictor():
         return None
     import importlib.util
 
-    spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources; find the file directly
+    spec = importlib.util.find_spec(
+        "face_recognition_models"
+    )  # its __init__ needs pkg_resources; find the file directly
     if spec is None:
         return None
     model = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
@@ -61,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: python benchmarks/label_offset.py --data {args.data} --every {args.every}")
 
-    from fkp.api import FaceKeypoints, default_model_source
+    from fkp.landmarker import FaceKeypoints, default_model_source
     from fkp.model import load_model
     from fkp.offsets import without_offsets
 
@@ -85,7 +93,10 @@ def main() -> None:
         print("dlib: not installed (pip install dlib-bin face-recognition-models), skipped")
     else:
         errors = np.stack(dlib_errors)  # (N, 68, 2)
-        print(f"\ndlib 68-point predictor, {len(errors)} photos with a dlib face: mean signed error (dlib - label), photo px")
+        print(
+            f"\ndlib 68-point predictor, {len(errors)} photos with a dlib face: "
+            "mean signed error (dlib - label), photo px"
+        )
         for region, indices in REGIONS.items():
             dx, dy = errors[:, list(indices)].reshape(-1, 2).mean(0)
             print(f"  {region:6s} x {dx:+.2f}   y {dy:+.2f}")
@@ -96,8 +107,11 @@ def main() -> None:
     in_photo = np.stack([apply_affine(invert_affine(m), p) for m, p in zip(matrices, predicted)])
     errors = in_photo - np.stack(labels15)  # (N, 15, 2)
     dx, dy = errors.reshape(-1, 2).mean(0)
-    frame_dx = (predicted - np.stack([apply_affine(m, l) for m, l in zip(matrices, labels15)]))[..., 0].mean()
-    print(f"\nfkp model {default_model_source() if args.model is None else args.model} (flip-trained, flip TTA), {len(errors)} photos:")
+    frame_dx = (predicted - np.stack([apply_affine(m, marks) for m, marks in zip(matrices, labels15)]))[..., 0].mean()
+    print(
+        f"\nfkp model {default_model_source() if args.model is None else args.model} "
+        f"(flip-trained, flip TTA), {len(errors)} photos:"
+    )
     print(f"  15 points: x {dx:+.2f}   y {dy:+.2f} photo px   (x {frame_dx:+.2f} frame px)")
 
 

@@ -26,11 +26,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fkp.data import VAL_FRACTION, ibug68_to_kaggle, in_validation, read_ytf68_photos  # noqa: E402
-from fkp.detect import BlazeFaceDetector, HaarFaceDetector, match_face  # noqa: E402
+from fkp.data import VAL_FRACTION, in_validation, read_ytf68_photos  # noqa: E402
+from fkp.detect import BlazeFaceDetector, HaarFaceDetector  # noqa: E402
+from fkp.detect.calibrate import match_face  # noqa: E402
+from fkp.geometry import apply_affine, rotate_photo, warp  # noqa: E402
+from fkp.images import load_photo  # noqa: E402
+from fkp.keypoints import ibug68_to_kaggle  # noqa: E402
 from fkp.metrics import keypoint_metrics  # noqa: E402
-from fkp.photo import load_photo, predict_photo  # noqa: E402
-from fkp.transforms import apply_affine, rotate_photo, warp  # noqa: E402
+from fkp.pipeline import predict_photo  # noqa: E402
 
 
 def turned(photo: np.ndarray, landmarks: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +42,9 @@ def turned(photo: np.ndarray, landmarks: np.ndarray, angle: float) -> tuple[np.n
     return image, apply_affine(matrix, landmarks)
 
 
-def placed(photo: np.ndarray, landmarks: np.ndarray, canvas_size: tuple[int, int], face_height: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def placed(
+    photo: np.ndarray, landmarks: np.ndarray, canvas_size: tuple[int, int], face_height: int, rng
+) -> tuple[np.ndarray, np.ndarray]:
     """The photo resized to ``face_height`` rows, pasted at a random place of a (H, W) canvas of
     low-frequency noise (no faces in it); landmarks moved with it."""
     height, width = canvas_size
@@ -68,7 +73,12 @@ def score(predictor, detector, cases) -> dict:
         predicted.append(faces[index].keypoints)
         targets.append(ibug68_to_kaggle(landmarks))
     nme = keypoint_metrics(np.array(predicted), np.array(targets))["nme"] if predicted else float("nan")
-    return {"n": len(seconds), "missed": missed / max(len(seconds), 1), "nme": nme, "ms": 1000 * statistics.mean(seconds)}
+    return {
+        "n": len(seconds),
+        "missed": missed / max(len(seconds), 1),
+        "nme": nme,
+        "ms": 1000 * statistics.mean(seconds),
+    }
 
 
 def main() -> None:
@@ -80,32 +90,44 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--canvases", type=int, default=4, help="large-canvas cases (each 12000x12000)")
     args = parser.parse_args()
-    print(f"command: python benchmarks/robustness.py --data {args.data} --label-x-shift {args.label_x_shift} --every {args.every}")
+    print(
+        f"command: python benchmarks/robustness.py --data {args.data} "
+        f"--label-x-shift {args.label_x_shift} --every {args.every}"
+    )
 
     import torch
 
-    from fkp.api import FaceKeypoints
+    from fkp import FaceKeypoints
 
     torch.set_num_threads(2)
     predictor = FaceKeypoints(args.model)
     detectors = {"haar": HaarFaceDetector(), "blazeface": BlazeFaceDetector()}
-    people = [(p, l) for i, (name, person, p, l) in enumerate(
-        (r for r in read_ytf68_photos(args.data, label_x_shift=args.label_x_shift) if in_validation(r[1], r[0], args.val_fraction)))
-        if i % args.every == 0]
+    people = [
+        (p, marks)
+        for i, (name, person, p, marks) in enumerate(
+            r
+            for r in read_ytf68_photos(args.data, label_x_shift=args.label_x_shift)
+            if in_validation(r[1], r[0], args.val_fraction)
+        )
+        if i % args.every == 0
+    ]
     print(f"{len(people)} validation photos; model {predictor.model.__class__.__name__} ({predictor.backend})\n")
 
     print(f"{'case':22s} {'detector':10s} {'photos':>6s} {'missed':>7s} {'NME':>7s} {'ms/photo':>9s}")
     for angles in ((0,), (15, -15), (30, -30), (45, -45)):
-        cases = [turned(p, l, a) for p, l in people for a in angles]
+        cases = [turned(p, marks, a) for p, marks in people for a in angles]
         label = "upright" if angles == (0,) else f"turned ±{angles[0]}°"
         for name, detector in detectors.items():
             r = score(predictor, detector, cases)
             print(f"{label:22s} {name:10s} {r['n']:6d} {r['missed']:7.1%} {r['nme']:7.4f} {r['ms']:9.1f}", flush=True)
 
     rng = np.random.default_rng(0)
-    panoramas = [placed(p, l, (300, 8000), 300, rng) for p, l in people[:: max(1, len(people) // 20)]]
+    panoramas = [placed(p, marks, (300, 8000), 300, rng) for p, marks in people[:: max(1, len(people) // 20)]]
     rng = np.random.default_rng(1)
-    canvases = [placed(p, l, (12000, 12000), 600, rng) for p, l in people[:: max(1, len(people) // args.canvases)][: args.canvases]]
+    canvases = [
+        placed(p, marks, (12000, 12000), 600, rng)
+        for p, marks in people[:: max(1, len(people) // args.canvases)][: args.canvases]
+    ]
     for label, cases in (("panorama 8000x300", panoramas), ("canvas 12000x12000", canvases)):
         for name, detector in detectors.items():
             r = score(predictor, detector, cases)
@@ -120,6 +142,7 @@ def main() -> None:
         gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
         times = {}
         for name, detector in detectors.items():
+
             def detect_and_crop():
                 pyramid = [gray]
                 return [warp(gray, detector.crop(box), pyramid=pyramid) for box in detector.detect(photo)]
@@ -133,7 +156,10 @@ def main() -> None:
             times[name] = statistics.median(runs)
         ratios.append(times["haar"] / times["blazeface"])
         print(f"{path.name:26s} {times['haar'] * 1000:8.1f} {times['blazeface'] * 1000:10.1f} {ratios[-1]:6.2f}x")
-    print(f"BlazeFace detector + crop is {statistics.geometric_mean(ratios):.2f}x as fast as Haar (geometric mean over the examples)")
+    print(
+        f"BlazeFace detector + crop is {statistics.geometric_mean(ratios):.2f}x as fast as Haar "
+        "(geometric mean over the examples)"
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fkp.api import DEFAULT_MODEL, FaceKeypoints, has_onnxruntime  # noqa: E402
+from fkp.landmarker import DEFAULT_MODEL, FaceKeypoints  # noqa: E402
 from fkp.model import build_model, load_model  # noqa: E402
+from fkp.runtime import has_onnxruntime  # noqa: E402
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -48,10 +49,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"command: python benchmarks/speed.py --threads {args.threads} --repeats {args.repeats}")
-    print(f"torch {torch.__version__}, {args.threads} thread(s), onnxruntime {'installed' if has_onnxruntime() else 'not installed'}")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), "
+        f"onnxruntime {'installed' if has_onnxruntime() else 'not installed'}"
+    )
 
-    models = {"shipped": load_model(args.model), "fkp 0.4.0 (1x64)": build_model("fkp_v04").eval(),
-              "previous (fkp_v1)": build_model("fkp_v1").eval(), "original": build_model("original").eval()}
+    models = {
+        "shipped": load_model(args.model),
+        "fkp 0.4.0 (1x64)": build_model("fkp_v04").eval(),
+        "previous (fkp_v1)": build_model("fkp_v1").eval(),
+        "original": build_model("original").eval(),
+    }
     one = np.random.default_rng(0).integers(0, 256, (1, 96, 96), dtype=np.uint8)
     batch = np.random.default_rng(1).integers(0, 256, (32, 96, 96), dtype=np.uint8)
 
@@ -66,9 +74,14 @@ def main() -> None:
     print(f"  shipped, default backend ({shipped.backend}): {ours * 1000:6.2f} ms")
     print(f"  previous design, as fkp ran it (torchscript): {before * 1000:6.2f} ms")
     print(f"  shipped with flip test (the face and its mirror image in one batch): {ours_flip * 1000:6.2f} ms")
-    print(f"  fkp 0.4.0's design (1x64), default backend: {ours_v04 * 1000:6.2f} ms ({ours_v04 / before:.2f}x the previous design)")
-    print(f"  ratio shipped / previous: {ours / before:.2f}x the time ({before / ours:.2f}x faster); "
-          f"with flip test {ours_flip / before:.2f}x")
+    print(
+        f"  fkp 0.4.0's design (1x64), default backend: {ours_v04 * 1000:6.2f} ms "
+        f"({ours_v04 / before:.2f}x the previous design)"
+    )
+    print(
+        f"  ratio shipped / previous: {ours / before:.2f}x the time ({before / ours:.2f}x faster); "
+        f"with flip test {ours_flip / before:.2f}x"
+    )
 
     print("\nper backend, network + decoding, batch 1 (ms) and batch 32 (faces/s):")
     print(f"  {'design':20s} {'params':>7s} " + " ".join(f"{b:>24s}" for b in ("eager", "torchscript", "onnxruntime")))

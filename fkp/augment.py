@@ -38,13 +38,17 @@ class Augmentation:
         centre = (size - 1) / 2
         shift = rng.uniform(-self.max_shift_px, self.max_shift_px, size=2)
         scale = rng.uniform(*self.scale_range)
-        matrix = crop_matrix(centre - shift, size / scale, rng.uniform(-self.max_rotation_deg, self.max_rotation_deg), size)
+        matrix = crop_matrix(
+            centre - shift, size / scale, rng.uniform(-self.max_rotation_deg, self.max_rotation_deg), size
+        )
         flipped = bool(rng.random() < self.flip_prob)
         if flipped:
             matrix = np.vstack([flip_matrix(size), [0, 0, 1]])[:2] @ np.vstack([matrix, [0, 0, 1]])
         return matrix, flipped
 
-    def __call__(self, image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Augment a (96, 96) uint8 image and its (K, 2) keypoints (NaN = missing)."""
         size = image.shape[0]
         matrix, flipped = self.random_matrix(rng, size)

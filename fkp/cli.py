@@ -73,9 +73,13 @@ def _run(argv: list[str]) -> int:
         return data_main(["convert", *rest], prog="fkp") or 0
     elif command == "calibrate":
         if not rest or rest[0] not in ("framing", "detector", "keypoints"):
-            print("usage: fkp calibrate {framing,detector,keypoints} ...\n  framing:  fit the landmark crop on Kaggle's label statistics (--kaggle, --ytf68)\n"
-                  "  detector: fit the face detector's box -> crop framing on a ytf68-layout folder (--data)\n"
-                  "  keypoints: a model's per-keypoint offsets, measured on the training people (--model, --data)", file=sys.stderr)
+            print(
+                "usage: fkp calibrate {framing,detector,keypoints} ...\n"
+                "  framing:  fit the landmark crop on Kaggle's label statistics (--kaggle, --ytf68)\n"
+                "  detector: fit the face detector's box -> crop framing on a ytf68-layout folder (--data)\n"
+                "  keypoints: a model's per-keypoint offsets, measured on the training people (--model, --data)",
+                file=sys.stderr,
+            )
             return 2
         if rest[0] == "keypoints":
             from .offsets import main as offsets_main
@@ -85,9 +89,9 @@ def _run(argv: list[str]) -> int:
             from .data.cli import main as data_main
 
             return data_main(["calibrate", *rest[1:]], prog="fkp") or 0
-        from .detect import main as detect_main
+        from .detect.calibrate import main as detect_main
 
-        return detect_main(["calibrate", *rest[1:]], prog="fkp") or 0
+        return detect_main(rest[1:], prog="fkp calibrate detector") or 0
     elif command == "submit":
         from .submit import main as run
     elif command == "export":

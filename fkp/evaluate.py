@@ -40,20 +40,33 @@ from .errors import DataError
 from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
 
 
-def load_frames(data: str, split: str | None = None, label_x_shift: float = 0.0, val_fraction: float = VAL_FRACTION,
-                on_error: str = "raise", skipped: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_frames(
+    data: str,
+    split: str | None = None,
+    label_x_shift: float = 0.0,
+    val_fraction: float = VAL_FRACTION,
+    on_error: str = "raise",
+    skipped: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
-    dataset = load_source(data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction,
-                          skipped=skipped)
+    dataset = load_source(
+        data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction, skipped=skipped
+    )
     if len(dataset) == 0:
         raise DataError(f"{data}: no rows to evaluate on" + (f" in split {split!r}" if split else ""))
     return to_arrays(dataset)
 
 
-def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shift: float = 0.0,
-                    val_fraction: float = VAL_FRACTION, on_error: str = "raise",
-                    frames: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def evaluate_frames(
+    predictor,
+    data: str,
+    split: str | None = None,
+    label_x_shift: float = 0.0,
+    val_fraction: float = VAL_FRACTION,
+    on_error: str = "raise",
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
     `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
     with ``on_error="skip"``, bad rows are left out and counted in "n_skipped"."""
@@ -69,14 +82,22 @@ def evaluate_frames(predictor, data: str, split: str | None = None, label_x_shif
     return metrics
 
 
-def evaluate_photos(predictor, folder: str, detector=None, split: str | None = None, label_x_shift: float = 0.0,
-                    val_fraction: float = VAL_FRACTION, refine: bool = False, on_error: str = "raise") -> dict:
+def evaluate_photos(
+    predictor,
+    folder: str,
+    detector=None,
+    split: str | None = None,
+    label_x_shift: float = 0.0,
+    val_fraction: float = VAL_FRACTION,
+    refine: bool = False,
+    on_error: str = "raise",
+) -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
     ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
-    from .detect import match_face
+    from .detect.calibrate import match_face
     from .metrics import keypoint_metrics
-    from .photo import default_detector, predict_photo
+    from .pipeline import default_detector, predict_photo
 
     detector = detector or default_detector()
     predicted, targets, photos, missed = [], [], 0, []
@@ -99,16 +120,25 @@ def evaluate_photos(predictor, folder: str, detector=None, split: str | None = N
     metrics = keypoint_metrics(np.array(predicted).reshape(-1, 15, 2), np.array(targets).reshape(-1, 15, 2))
     if on_error == "skip":
         metrics["n_skipped"] = len(skipped)
-    metrics.update(n_photos=photos, n_missed=len(missed), missed_share=len(missed) / max(photos, 1), missed=missed, units="photo pixels")
+    metrics.update(
+        n_photos=photos,
+        n_missed=len(missed),
+        missed_share=len(missed) / max(photos, 1),
+        missed=missed,
+        units="photo pixels",
+    )
     return metrics
 
 
 def format_report(metrics: dict) -> str:
     """The metrics as a table (overall, then per keypoint)."""
     skipped = f", bad rows skipped {metrics['n_skipped']}" if "n_skipped" in metrics else ""
-    lines = [f"images {metrics['n_images']}, points {metrics['n_points']}{skipped}",
-             f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}", "",
-             f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}"]
+    lines = [
+        f"images {metrics['n_images']}, points {metrics['n_points']}{skipped}",
+        f"RMSE {metrics['rmse']:.3f} px   NME {metrics['nme']:.4f}",
+        "",
+        f"{'keypoint':28s} {'RMSE':>7s} {'NME':>7s} {'count':>6s}",
+    ]
     for name in KEYPOINT_NAMES:
         row = metrics["per_keypoint"][name]
         lines.append(f"{name:28s} {row['rmse']:7.3f} {row['nme']:7.4f} {row['count']:6d}")
@@ -116,20 +146,43 @@ def format_report(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
-    from .api import FaceKeypoints, default_model_source
-    from .detect import DETECTORS
+    from .detect import DETECTORS, create_detector
+    from .landmarker import FaceKeypoints, default_model_source
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
+    )
     parser.add_argument("--data", required=True, help="any fkp data source")
-    parser.add_argument("--split", default=None, help="'val' / 'train': one side of train.py's person-wise split; or a named split of a Hub / save_to_disk dataset (default: every row)")
-    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
-                        help=f"train.py's --val_fraction (default {VAL_FRACTION:g})")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help=(
+            "'val' / 'train': one side of train.py's person-wise split; "
+            "or a named split of a Hub / save_to_disk dataset (default: every row)"
+        ),
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=VAL_FRACTION, help=f"train.py's --val_fraction (default {VAL_FRACTION:g})"
+    )
     parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
-    parser.add_argument("--pipeline", choices=["frame", "photo"], default="frame", help="frame: 96x96 frames; photo: detector + crop + model on full photos")
+    parser.add_argument(
+        "--pipeline",
+        choices=["frame", "photo"],
+        default="frame",
+        help="frame: 96x96 frames; photo: detector + crop + model on full photos",
+    )
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface", help="with --pipeline photo: the face detector")
-    parser.add_argument("--refine", action="store_true", help="with --pipeline photo: a second pass on a crop re-fitted to the first pass's keypoints")
+    parser.add_argument(
+        "--detector", choices=sorted(DETECTORS), default="blazeface", help="with --pipeline photo: the face detector"
+    )
+    parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="with --pipeline photo: a second pass on a crop re-fitted to the first pass's keypoints",
+    )
     parser.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
@@ -138,8 +191,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     on_error = "skip" if args.skip_bad_rows else "raise"
     if args.pipeline == "photo":
         predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
-        metrics = evaluate_photos(predictor, args.data, DETECTORS[args.detector](), refine=args.refine,
-                                  on_error=on_error, **options)
+        metrics = evaluate_photos(
+            predictor, args.data, create_detector(args.detector), refine=args.refine, on_error=on_error, **options
+        )
         metrics.update(detector=args.detector, refine=args.refine)
     else:
         skipped: list[str] = []
@@ -157,7 +211,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
         else:
             print(format_report(metrics))
             if args.pipeline == "photo":
-                print(f"photos {metrics['n_photos']}, faces missed by the detector {metrics['n_missed']} ({metrics['missed_share']:.1%}); errors in photo pixels")
+                print(
+                    f"photos {metrics['n_photos']}, faces missed by the detector {metrics['n_missed']} "
+                    f"({metrics['missed_share']:.1%}); errors in photo pixels"
+                )
 
 
 @contextlib.contextmanager

@@ -7,66 +7,47 @@ validation figures from `fkp evaluate`, and optionally an ONNX copy of the netwo
 
 The ONNX graph maps (B, 1, 96, 96) float32 images in [0, 1] to the last stack's (B, 15, H, W)
 heatmaps; decode them with `fkp.heatmaps.decode` (blur_sigma = the config's sigma) and subtract the
-config's `keypoint_offsets` where it has them. `fkp.api.FaceKeypoints(backend="onnxruntime")` builds the
+config's `keypoint_offsets` where it has them. `fkp.FaceKeypoints(backend="onnxruntime")` builds the
 same graph in memory and does both.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import shlex
 from pathlib import Path
 
-import torch
-
-ONNX_TOLERANCE = 1e-4  # max |heatmap difference| between ONNX Runtime and PyTorch (tests/test_cli.py)
-
-
-class LastStack(torch.nn.Module):
-    """The network as inference needs it: the last stack's heatmaps only."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)[:, -1]
-
-
-def onnx_bytes(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]) -> bytes:
-    """An eval-mode module as an ONNX graph with one input "images" and a dynamic batch axis."""
-    import warnings
-
-    buffer = io.BytesIO()
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), example, buffer, input_names=["images"], output_names=output_names,
-                          dynamic_axes={name: {0: "batch"} for name in ["images", *output_names]}, opset_version=17, dynamo=False)
-    return buffer.getvalue()
-
-
-def heatmap_onnx_bytes(model) -> bytes:
-    """A StackedHourglass as ONNX: "images" (B, 1, S, S) -> "heatmaps" (B, K, H, W) of the last stack."""
-    return onnx_bytes(LastStack(model), torch.rand(1, 1, model.input_size, model.input_size), ["heatmaps"])
+from .runtime import ONNX_TOLERANCE, heatmap_onnx_bytes  # noqa: F401 (ONNX_TOLERANCE: old import path)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
     from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", help="a model folder written by train.py (config.json + model.safetensors + its JSON records)")
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "folder", help="a model folder written by train.py (config.json + model.safetensors + its JSON records)"
+    )
     parser.add_argument("--data", default=None, help="evaluate on this source and put the figures in the card")
-    parser.add_argument("--split", default="val", help="with --data: 'val' (train.py's validation people), 'train', or a named split")
-    parser.add_argument("--val-fraction", type=float, default=None, help="with --data: default: the run's --val_fraction")
-    parser.add_argument("--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift")
-    parser.add_argument("--notes", default=None, help="a Markdown file whose text goes into the card (e.g. measured speed)")
+    parser.add_argument(
+        "--split", default="val", help="with --data: 'val' (train.py's validation people), 'train', or a named split"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=None, help="with --data: default: the run's --val_fraction"
+    )
+    parser.add_argument(
+        "--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift"
+    )
+    parser.add_argument(
+        "--notes", default=None, help="a Markdown file whose text goes into the card (e.g. measured speed)"
+    )
     parser.add_argument("--onnx", metavar="PATH", default=None, help="also write the network as ONNX")
     args = parser.parse_args(argv)
 
-    from .api import FaceKeypoints
     from .card import read_record, write_model_card
     from .errors import FkpError
+    from .landmarker import FaceKeypoints
 
     folder = Path(args.folder)
     if not (folder / "config.json").is_file():
@@ -86,7 +67,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
         shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
         fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
         options = dict(split=args.split, label_x_shift=shift, val_fraction=fraction)
-        command = ["fkp", "evaluate", "--model", str(folder), "--data", args.data, "--split", args.split, "--label-x-shift", f"{shift:g}"]
+        command = [
+            "fkp",
+            "evaluate",
+            "--model",
+            str(folder),
+            "--data",
+            args.data,
+            "--split",
+            args.split,
+            "--label-x-shift",
+            f"{shift:g}",
+        ]
         if fraction != VAL_FRACTION:
             command += ["--val-fraction", f"{fraction:g}"]
         evaluation = {

@@ -54,14 +54,16 @@ def landmark_crop(landmarks68: np.ndarray, framing: Framing = LANDMARK_FRAMING) 
     return framing.crop(*landmark_box(landmarks68))
 
 
-def fit_framing(landmarks68: np.ndarray, target_means: np.ndarray, boxes: tuple[np.ndarray, np.ndarray] | None = None) -> Framing:
+def fit_framing(
+    landmarks68: np.ndarray, target_means: np.ndarray, boxes: tuple[np.ndarray, np.ndarray] | None = None
+) -> Framing:
     """Least-squares Framing so that mapped mean keypoints match ``target_means`` (15, 2).
 
     ``landmarks68``: (N, 68, 2) in photo pixels. ``boxes``: optional (centres (N, 2), sides (N,)) of
     another reference box (e.g. a face detector's) in place of the landmark bounding box.
     """
     if boxes is None:
-        pairs = [landmark_box(l) for l in landmarks68]
+        pairs = [landmark_box(marks) for marks in landmarks68]
         boxes = (np.stack([c for c, _ in pairs]), np.array([s for _, s in pairs]))
     centres, sides = boxes
     points = ibug68_to_kaggle(landmarks68)
@@ -78,10 +80,26 @@ def fit_framing(landmarks68: np.ndarray, target_means: np.ndarray, boxes: tuple[
 
 # Mean (x, y) of each keypoint in the 96x96 training frames (the 3,101 frames of ytf68's training
 # people, labels corrected), Kaggle's keypoint order: where a refined crop puts a face's keypoints.
-MEAN_FRAME_KEYPOINTS = np.array([
-    [64.95, 38.33], [30.57, 38.67], [58.17, 38.68], [71.40, 37.99], [37.23, 38.92], [24.17, 38.41], [57.50, 27.18], [78.51, 29.23],
-    [37.57, 27.45], [16.30, 29.84], [48.62, 59.08], [62.25, 76.67], [34.33, 76.90], [48.65, 74.00], [48.76, 81.41],
-])
+MEAN_FRAME_KEYPOINTS = np.array(
+    [
+        [64.95, 38.33],
+        [30.57, 38.67],
+        [58.17, 38.68],
+        [71.40, 37.99],
+        [37.23, 38.92],
+        [24.17, 38.41],
+        [57.50, 27.18],
+        [78.51, 29.23],
+        [37.57, 27.45],
+        [16.30, 29.84],
+        [48.62, 59.08],
+        [62.25, 76.67],
+        [34.33, 76.90],
+        [48.65, 74.00],
+        [48.76, 81.41],
+    ]
+)
+
 
 def refined_crop(keypoints: np.ndarray) -> np.ndarray:
     """The photo -> frame matrix that puts a face's (15, 2) photo keypoints where training frames
@@ -109,4 +127,6 @@ def fit_detector_framing(pairs: list[tuple[Box, np.ndarray]]) -> Framing:
 def fit_keypoint_frame(pairs: list[tuple[Box, np.ndarray]], count: int = 4) -> np.ndarray:
     """Mean (count, 2) position of a detector's first ``count`` keypoints in the landmark-derived
     training frame of each face: pairs of (box with landmarks, (68, 2) landmarks)."""
-    return np.mean([apply_affine(crop_matrix(*landmark_crop(l)), box.landmarks[:count]) for box, l in pairs], axis=0)
+    return np.mean(
+        [apply_affine(crop_matrix(*landmark_crop(marks)), box.landmarks[:count]) for box, marks in pairs], axis=0
+    )

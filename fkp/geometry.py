@@ -10,7 +10,9 @@ import numpy as np
 from .keypoints import FRAME_SIZE
 
 
-def crop_matrix(center: tuple[float, float], size: float, angle_deg: float = 0.0, out_size: int = FRAME_SIZE) -> np.ndarray:
+def crop_matrix(
+    center: tuple[float, float], size: float, angle_deg: float = 0.0, out_size: int = FRAME_SIZE
+) -> np.ndarray:
     """2x3 matrix mapping a square of side ``size`` photo pixels centred on ``center`` (rotated
     by ``angle_deg``, counter-clockwise on screen) onto an ``out_size`` frame."""
     scale = out_size / size
@@ -67,7 +69,13 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, out_size: int = FRAME_SIZE, border: int = cv2.BORDER_REPLICATE, pyramid: list | None = None) -> np.ndarray:
+def warp(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    out_size: int = FRAME_SIZE,
+    border: int = cv2.BORDER_REPLICATE,
+    pyramid: list | None = None,
+) -> np.ndarray:
     """Warp ``image`` (H, W[, C]) by ``matrix`` into an out_size x out_size frame.
 
     Large reductions are first done with area averaging (pyrDown) so that downscaled crops are not
@@ -96,7 +104,9 @@ def rotate_photo(photo: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.nd
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     new_width, new_height = int(np.ceil(height * sin + width * cos)), int(np.ceil(height * cos + width * sin))
     matrix[:, 2] += [(new_width - width) / 2, (new_height - height) / 2]
-    image = cv2.warpAffine(photo, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    image = cv2.warpAffine(
+        photo, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
     return image, matrix
 
 

@@ -39,16 +39,39 @@ def job_spec(args: argparse.Namespace, train_args: list[str]) -> dict:
     gpus = gpus_of(args.flavor)
     source = args.source or (f"git+https://huggingface.co/spaces/{args.space}" if args.space else None)
     if not source:
-        raise SystemExit("fkp jobs train: give --space USER/SPACE (the code is installed from its git repository) or --source PIP_SPEC")
-    launch = ["accelerate", "launch", "--num_machines", "1", "--mixed_precision", args.mixed_precision, "--dynamo_backend", "no"]
+        raise SystemExit(
+            "fkp jobs train: give --space USER/SPACE "
+            "(the code is installed from its git repository) or --source PIP_SPEC"
+        )
+    launch = [
+        "accelerate",
+        "launch",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        args.mixed_precision,
+        "--dynamo_backend",
+        "no",
+    ]
     if gpus == 0:
         launch += ["--cpu", "--num_processes", "1"]
     elif gpus == 1:
         launch += ["--num_processes", "1"]
     else:
         launch += ["--multi_gpu", "--num_processes", str(gpus)]
-    train = [*launch, "-m", "fkp.train", "--dataset", args.dataset, "--output_dir", OUTPUT_DIR,
-             "--push_to_hub", "--hub_model_id", args.hub_model_id, *train_args]
+    train = [
+        *launch,
+        "-m",
+        "fkp.train",
+        "--dataset",
+        args.dataset,
+        "--output_dir",
+        OUTPUT_DIR,
+        "--push_to_hub",
+        "--hub_model_id",
+        args.hub_model_id,
+        *train_args,
+    ]
     steps = [
         "set -euo pipefail",
         "command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git >/dev/null)",
@@ -56,9 +79,19 @@ def job_spec(args: argparse.Namespace, train_args: list[str]) -> dict:
         shlex.join(train),
     ]
     if args.space:
-        steps.append(shlex.join(["python", "-c", "import sys; from huggingface_hub import HfApi; "
-                                 "HfApi().add_space_variable(sys.argv[1], 'FKP_MODEL', sys.argv[2]); "
-                                 "print('Space', sys.argv[1], 'now serves', sys.argv[2])", args.space, args.hub_model_id]))
+        steps.append(
+            shlex.join(
+                [
+                    "python",
+                    "-c",
+                    "import sys; from huggingface_hub import HfApi; "
+                    "HfApi().add_space_variable(sys.argv[1], 'FKP_MODEL', sys.argv[2]); "
+                    "print('Space', sys.argv[1], 'now serves', sys.argv[2])",
+                    args.space,
+                    args.hub_model_id,
+                ]
+            )
+        )
     return {
         "image": args.image,
         "command": ["bash", "-c", "\n".join(steps)],
@@ -71,17 +104,43 @@ def job_spec(args: argparse.Namespace, train_args: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.jobs") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train on Hugging Face GPUs and push the model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--dataset", required=True, help="Hub dataset id in fkp's schema (from `fkp convert ... --push-to-hub`)")
+    train = commands.add_parser(
+        "train",
+        help="train on Hugging Face GPUs and push the model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--dataset", required=True, help="Hub dataset id in fkp's schema (from `fkp convert ... --push-to-hub`)"
+    )
     train.add_argument("--hub-model-id", required=True, help="model repository to push the trained model to")
-    train.add_argument("--space", default=None, help="your fkp Space: the code is installed from it, and its FKP_MODEL is set to the new model")
-    train.add_argument("--source", default=None, help="pip requirement for fkp instead of the Space (e.g. git+https://github.com/you/fkp)")
-    train.add_argument("--flavor", default=DEFAULT_FLAVOR, help="Jobs hardware, e.g. t4-small, a10g-small, a10g-largex2, l4x4, a100-large, h100x8, cpu-upgrade")
+    train.add_argument(
+        "--space",
+        default=None,
+        help="your fkp Space: the code is installed from it, and its FKP_MODEL is set to the new model",
+    )
+    train.add_argument(
+        "--source",
+        default=None,
+        help="pip requirement for fkp instead of the Space (e.g. git+https://github.com/you/fkp)",
+    )
+    train.add_argument(
+        "--flavor",
+        default=DEFAULT_FLAVOR,
+        help="Jobs hardware, e.g. t4-small, a10g-small, a10g-largex2, l4x4, a100-large, h100x8, cpu-upgrade",
+    )
     train.add_argument("--timeout", default="2h", help="maximum run time, e.g. 90m, 2h")
     train.add_argument("--image", default=DEFAULT_IMAGE, help="Docker image with CUDA PyTorch")
-    train.add_argument("--mixed-precision", default="bf16", choices=["no", "fp16", "bf16"], help="bf16 on A10G/L4/A100/H100; fp16 on T4")
+    train.add_argument(
+        "--mixed-precision",
+        default="bf16",
+        choices=["no", "fp16", "bf16"],
+        help="bf16 on A10G/L4/A100/H100; fp16 on T4",
+    )
     train.add_argument("--namespace", default=None, help="run the job under this organisation")
     train.add_argument("--dry-run", action="store_true", help="print the job spec and exit, without any network call")
     argv, train_args = _split_extra(argv)

@@ -45,7 +45,10 @@ class Residual(nn.Module):
         super().__init__()
         mid = cout // 2
         self.body = nn.Sequential(
-            conv_bn_relu(cin, mid, 1), conv_bn_relu(mid, mid, 3), nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)
+            conv_bn_relu(cin, mid, 1),
+            conv_bn_relu(mid, mid, 3),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
         )
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1, bias=False)
         self.relu = nn.ReLU(inplace=True)
@@ -113,8 +116,18 @@ class StackedHourglass(
         self.flip_keypoint_offsets = _offsets(flip_keypoint_offsets, num_keypoints)
         if stride not in (1, 2, 4) or input_size % (stride * 2**depth):
             raise ValueError(f"input_size {input_size} must be divisible by stride*2**depth ({stride}*2**{depth})")
-        self.architecture = dict(num_stacks=num_stacks, depth=depth, channels=channels, stem=stem, stride=stride, sigma=sigma,
-                                 refine=refine, num_keypoints=num_keypoints, input_size=input_size, in_channels=in_channels)
+        self.architecture = dict(
+            num_stacks=num_stacks,
+            depth=depth,
+            channels=channels,
+            stem=stem,
+            stride=stride,
+            sigma=sigma,
+            refine=refine,
+            num_keypoints=num_keypoints,
+            input_size=input_size,
+            in_channels=in_channels,
+        )
         self.stride, self.sigma, self.refine = stride, sigma, refine
         self.num_stacks, self.num_keypoints, self.input_size = num_stacks, num_keypoints, input_size
         if stem == "conv1x1":
@@ -174,24 +187,28 @@ def _offsets(values: list | None, num_keypoints: int) -> torch.Tensor | None:
         return None
     offsets = torch.tensor(values, dtype=torch.float32)
     if offsets.shape != (num_keypoints, 2) or not torch.isfinite(offsets).all():
-        raise ValueError(f"keypoint offsets must be {num_keypoints} finite (x, y) pairs, got shape {tuple(offsets.shape)}")
+        raise ValueError(
+            f"keypoint offsets must be {num_keypoints} finite (x, y) pairs, got shape {tuple(offsets.shape)}"
+        )
     return offsets
 
 
 @torch.inference_mode()
-def predict_with(forward, images: torch.Tensor, codec: HeatmapCodec, flip_test: bool = False,
-                 offsets: torch.Tensor | None = None):
+def predict_with(
+    forward, images: torch.Tensor, codec: HeatmapCodec, flip_test: bool = False, offsets: torch.Tensor | None = None
+):
     """Keypoints (B, K, 2) in input pixels, confidence (B, K) and final heatmaps (B, K, H, W) from
     ``forward`` (a StackedHourglass or a compiled copy of one) on (B, 1, 96, 96) images in [0, 1].
 
     With ``flip_test`` the heatmaps of the mirrored image are flipped back (left/right keypoints
     swapped) and averaged in. Cell centres are symmetric about the frame centre (see fkp.heatmaps),
     so mirroring the heatmap of the mirrored image aligns it exactly with the original. ``codec``
-    decodes the heatmaps (the model's `StackedHourglass.codec`). ``offsets``: (K, 2) calibrated mean errors subtracted from the keypoints (`StackedHourglass.offsets`).
+    decodes the heatmaps (the model's `StackedHourglass.codec`). ``offsets``: (K, 2) calibrated mean
+    errors subtracted from the keypoints (`StackedHourglass.offsets`).
     """
     if flip_test:  # one batch with the mirrored images: cheaper than two passes (benchmarks/speed.py)
         both = forward(torch.cat([images, images.flip(-1)]))[:, -1]
-        mirrored = both[len(images):].flip(-1)[:, list(FLIP_PERMUTATION)]
+        mirrored = both[len(images) :].flip(-1)[:, list(FLIP_PERMUTATION)]
         heatmaps = (both[: len(images)] + mirrored) / 2
     else:
         heatmaps = forward(images)[:, -1]
@@ -226,7 +243,9 @@ def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int |
     channels = old["channels"] if channels is None else channels
     num_stacks = old["num_stacks"] if num_stacks is None else num_stacks
     if channels < old["channels"] or num_stacks < old["num_stacks"]:
-        raise ValueError(f"grow only adds: channels {old['channels']} -> {channels}, stacks {old['num_stacks']} -> {num_stacks}")
+        raise ValueError(
+            f"grow only adds: channels {old['channels']} -> {channels}, stacks {old['num_stacks']} -> {num_stacks}"
+        )
     grown = StackedHourglass(**{**old, "channels": channels, "num_stacks": num_stacks})
     old_state = dict(model.state_dict())
     last = old["num_stacks"] - 1
@@ -265,14 +284,19 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
         return os.path.join(path_or_id, name) if os.path.isdir(path_or_id) else f"{name} of {path_or_id}"
 
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # huggingface_hub prints progress to stdout; keep stdout for results
+        with contextlib.redirect_stdout(
+            sys.stderr
+        ):  # huggingface_hub prints progress to stdout; keep stdout for results
             model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
     except SafetensorError as error:  # e.g. a truncated file: "incomplete metadata, file not fully covered"
-        raise FkpError(f"{where('model.safetensors')} is damaged or incomplete ({error}); "
-                       "export, copy or download the model again") from error
+        raise FkpError(
+            f"{where('model.safetensors')} is damaged or incomplete ({error}); export, copy or download the model again"
+        ) from error
     except json.JSONDecodeError as error:
-        raise FkpError(f"{where('config.json')} is damaged or incomplete (not valid JSON: {error}); "
-                       "export, copy or download the model again") from error
+        raise FkpError(
+            f"{where('config.json')} is damaged or incomplete (not valid JSON: {error}); "
+            "export, copy or download the model again"
+        ) from error
     except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
         raise FkpError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error
     return model.eval().to(device)

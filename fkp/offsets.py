@@ -48,7 +48,9 @@ def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.nanmean(errors, axis=0)
 
 
-def training_frames(data: str, run_args: dict, label_x_shift: float, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def training_frames(
+    data: str, run_args: dict, label_x_shift: float, val_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The frames train.py trained on: all of ``data`` when the run had a separate --val_dataset,
     else the training side of its person-wise split (`fkp.data.split_dataset`), never the validation people."""
     from .data import load_source, split_dataset, to_arrays
@@ -72,32 +74,45 @@ def write_json_atomically(path: Path, record: dict) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
-    from .api import FaceKeypoints
     from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
+    from .landmarker import FaceKeypoints
     from .metrics import keypoint_metrics
     from .model import load_model
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a local model folder written by train.py (its config.json is rewritten)")
-    parser.add_argument("--data", default=None, help="the source the model was trained on (default: the run's --dataset)")
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", required=True, help="a local model folder written by train.py (its config.json is rewritten)"
+    )
+    parser.add_argument(
+        "--data", default=None, help="the source the model was trained on (default: the run's --dataset)"
+    )
     parser.add_argument("--val-fraction", type=float, default=None, help="default: the run's --val_fraction")
-    parser.add_argument("--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift")
+    parser.add_argument(
+        "--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the offsets without writing config.json")
     args = parser.parse_args(argv)
 
     folder = Path(args.model)
     config_path, args_path = folder / "config.json", folder / "training_args.json"
     if not config_path.is_file() or not args_path.is_file():
-        parser.error(f"{args.model}: not a model folder written by train.py (config.json and training_args.json), "
-                     "so which people it trained on is unknown")
+        parser.error(
+            f"{args.model}: not a model folder written by train.py (config.json and training_args.json), "
+            "so which people it trained on is unknown"
+        )
     run_args = json.loads(args_path.read_text())
     data = args.data or run_args.get("dataset")
     shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
     fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
     if shift != run_args.get("label_x_shift", 0.0) or fraction != run_args.get("val_fraction", VAL_FRACTION):
         trained = run_args.get("val_fraction", VAL_FRACTION)
-        print(f"warning: the model was trained with --label_x_shift {run_args.get('label_x_shift', 0.0):g} "
-              f"--val_fraction {trained:g}; calibrating with {shift:g} and {fraction:g}", file=sys.stderr)
+        print(
+            f"warning: the model was trained with --label_x_shift {run_args.get('label_x_shift', 0.0):g} "
+            f"--val_fraction {trained:g}; calibrating with {shift:g} and {fraction:g}",
+            file=sys.stderr,
+        )
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
     images, labels = training_frames(data, run_args, shift, fraction)  # bad data: a DataError, before the model loads
@@ -112,7 +127,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
         predicted = predictor.predict_frames(images, flip_test=flip)[0]
         offsets = mean_errors(predicted, labels)
         config[key] = np.round(offsets, 4).tolist()
-        before, after = keypoint_metrics(predicted, labels)["rmse"], keypoint_metrics(predicted - offsets, labels)["rmse"]
+        before, after = (
+            keypoint_metrics(predicted, labels)["rmse"],
+            keypoint_metrics(predicted - offsets, labels)["rmse"],
+        )
         print(f"\n{'with' if flip else 'without'} flip test: RMSE on these frames {before:.3f} -> {after:.3f} px")
         print(f"  {'keypoint':28s} {'dx':>6s} {'dy':>6s}")
         for name, (dx, dy) in zip(KEYPOINT_NAMES, offsets):

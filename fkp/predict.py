@@ -95,12 +95,14 @@ def expand(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
         yield from sorted(found, key=lambda item: item[0])
 
 
-def predict_files(files: Iterable[Path], predictor, detector=None, whole_image: bool = False,
-                  flip_test: bool | None = None) -> Iterator[tuple[Path, object, list, list[dict]]]:
+def predict_files(
+    files: Iterable[Path], predictor, detector=None, whole_image: bool = False, flip_test: bool | None = None
+) -> Iterator[tuple[Path, object, list, list[dict]]]:
     """For each file: (path, RGB photo or None if unreadable, faces (`FaceResult`s), JSON-ready
     records: one per face, or one with "face": None and an "error"). A path that is not a regular
     file (`file_problem`) is never opened."""
-    from .photo import NotAnImageError, load_photo, predict_photo
+    from .images import NotAnImageError, load_photo
+    from .pipeline import predict_photo
 
     for path in map(Path, files):
         problem = file_problem(path)
@@ -114,10 +116,17 @@ def predict_files(files: Iterable[Path], predictor, detector=None, whole_image: 
         height, width = photo.shape[:2]
         faces = predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test)
         if not faces:
-            yield path, photo, [], [{"file": str(path), "width": width, "height": height, "face": None, "error": "no face found"}]
+            yield (
+                path,
+                photo,
+                [],
+                [{"file": str(path), "width": width, "height": height, "face": None, "error": "no face found"}],
+            )
             continue
-        records = [{"file": str(path), "width": width, "height": height, "face": number, **face.as_dict()}
-                   for number, face in enumerate(faces, start=1)]
+        records = [
+            {"file": str(path), "width": width, "height": height, "face": number, **face.as_dict()}
+            for number, face in enumerate(faces, start=1)
+        ]
         yield path, photo, faces, records
 
 
@@ -190,11 +199,17 @@ def annotated_name(path: Path, used: set[str]) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("photos", nargs="+", help="image files and/or folders")
     parser.add_argument("--out", required=True, help="JSON Lines output file ('-' for stdout)")
-    parser.add_argument("--annotated", metavar="FOLDER", default=None, help="also write each photo with its keypoints drawn")
-    parser.add_argument("--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)")
+    parser.add_argument(
+        "--annotated", metavar="FOLDER", default=None, help="also write each photo with its keypoints drawn"
+    )
+    parser.add_argument(
+        "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
+    )
     parser.add_argument("--whole-image", action="store_true", help="treat each image as one face crop (no detector)")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
     args = parser.parse_args(argv)
@@ -202,8 +217,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     # inputs and outputs are checked before the model is loaded
     inputs = list(expand(args.photos))
     if not inputs:
-        raise FkpError(f"no image files in {', '.join(args.photos)} (folders are searched for "
-                       f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise FkpError(
+            f"no image files in {', '.join(args.photos)} (folders are searched for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     for path, problem in inputs:
         if problem:
             print(f"skipped {path}: {problem}", file=sys.stderr)
@@ -228,13 +244,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
         out.discard()
         kept = " (the earlier file is left as it was)" if os.path.exists(args.out) else ""
         wrote = f"nothing could be read: {args.out} not written{kept}"
-    print(f"{counts['photos']} photo(s): {counts['faces']} face(s), {counts['no_face']} without a face, "
-          f"{counts['unreadable']} unreadable; {wrote}", file=sys.stderr)
+    print(
+        f"{counts['photos']} photo(s): {counts['faces']} face(s), {counts['no_face']} without a face, "
+        f"{counts['unreadable']} unreadable; {wrote}",
+        file=sys.stderr,
+    )
     return 0 if counts["unreadable"] == 0 else 1
 
 
-def _predict_into(out: Output, inputs: list[tuple[Path, str | None]], readable: list[Path], args: argparse.Namespace,
-                  annotated: Path | None) -> dict[str, int]:
+def _predict_into(
+    out: Output,
+    inputs: list[tuple[Path, str | None]],
+    readable: list[Path],
+    args: argparse.Namespace,
+    annotated: Path | None,
+) -> dict[str, int]:
     """Predict on the ``readable`` inputs, write one JSON line per face / unreadable input to
     ``out`` in input order, and return the counts."""
     from PIL import Image
@@ -244,7 +268,7 @@ def _predict_into(out: Output, inputs: list[tuple[Path, str | None]], readable: 
 
     results: Iterator = iter(())
     if readable:
-        from .api import FaceKeypoints
+        from .landmarker import FaceKeypoints
 
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
         results = predict_files(readable, predictor, whole_image=args.whole_image)

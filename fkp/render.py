@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .geometry import apply_affine, invert_affine, scale_matrix
 from .keypoints import FRAME_SIZE, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS
-from .transforms import apply_affine, invert_affine, scale_matrix
 
 COLORS = np.array([KEYPOINT_COLORS[name] for name in KEYPOINT_NAMES], dtype=np.float32)  # (15, 3)
 OUTLINE = (20, 20, 20)
@@ -47,11 +47,6 @@ def resize(photo: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
-def face_size(face) -> float:
-    """A face's size in photo pixels: the side of its 96x96 crop mapped back to the photo."""
-    return FRAME_SIZE / np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))
-
-
 def marker_radius(size: float) -> int:
     """Marker radius for a face ``size`` pixels across: small enough to leave eye corners visible."""
     return int(np.clip(round(size / 70), 2, 9))
@@ -70,10 +65,12 @@ def draw_faces(photo: np.ndarray, faces, scale: float = 1.0) -> np.ndarray:
     """The photo (resized by ``scale``) with each face's box, number and 15 points."""
     canvas = resize(photo, scale)
     for number, face in enumerate(faces, start=1):
-        size = face_size(face) * scale
+        size = face.size * scale
         radius = marker_radius(size)
         if face.box is not None:
-            corners = to_display(np.array([[face.box.x, face.box.y], [face.box.x + face.box.width, face.box.y + face.box.height]]), scale)
+            corners = to_display(
+                np.array([[face.box.x, face.box.y], [face.box.x + face.box.width, face.box.y + face.box.height]]), scale
+            )
             (x0, y0), (x1, y1) = (tuple(round(float(v)) for v in corner) for corner in corners)
             thickness = max(1, round(size / 160))
             cv2.rectangle(canvas, (x0, y0), (x1, y1), OUTLINE, thickness + 2, cv2.LINE_AA)
@@ -91,7 +88,9 @@ def label_face(canvas: np.ndarray, number: int, corner: tuple[int, int], size: f
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     x, y = max(0, corner[0]), max(0, corner[1] - height - baseline - 4)
     cv2.rectangle(canvas, (x, y), (x + width + 6, y + height + baseline + 4), OUTLINE, -1)
-    cv2.putText(canvas, text, (x + 3, y + height + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, BOX_COLOR, thickness, cv2.LINE_AA)
+    cv2.putText(
+        canvas, text, (x + 3, y + height + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, BOX_COLOR, thickness, cv2.LINE_AA
+    )
 
 
 def face_view(photo: np.ndarray, face, size: int = 288) -> np.ndarray:
@@ -99,7 +98,13 @@ def face_view(photo: np.ndarray, face, size: int = 288) -> np.ndarray:
     15 points numbered 1-15 as in `KEYPOINT_NAMES`."""
     zoom = size / FRAME_SIZE
     matrix = scale_matrix(zoom) @ np.vstack([face.matrix, [0, 0, 1]])
-    view = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    view = cv2.warpAffine(
+        photo,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+    )
     points = to_display(face.frame_keypoints, zoom)
     draw_points(view, points, max(2, size // 110))
     return number_points(view, points, size // 24)
@@ -107,10 +112,26 @@ def face_view(photo: np.ndarray, face, size: int = 288) -> np.ndarray:
 
 # Where each point's number goes, as a unit direction in an upright face (x right, y down): away from
 # its neighbours (eye corners outwards, lip centres up and down, brows up).
-LABEL_DIRECTIONS = np.array([
-    [0, -1], [0, -1], [-0.3, 1], [1, 0], [0.3, 1], [-1, 0], [0, -1], [0.7, -0.7],
-    [0, -1], [-0.7, -0.7], [1, 0.3], [1, 0], [-1, 0], [0.8, -0.6], [0, 1],
-], dtype=np.float64)
+LABEL_DIRECTIONS = np.array(
+    [
+        [0, -1],
+        [0, -1],
+        [-0.3, 1],
+        [1, 0],
+        [0.3, 1],
+        [-1, 0],
+        [0, -1],
+        [0.7, -0.7],
+        [0, -1],
+        [-0.7, -0.7],
+        [1, 0.3],
+        [1, 0],
+        [-1, 0],
+        [0.8, -0.6],
+        [0, 1],
+    ],
+    dtype=np.float64,
+)
 LABEL_DIRECTIONS /= np.linalg.norm(LABEL_DIRECTIONS, axis=1, keepdims=True)
 
 
@@ -121,8 +142,15 @@ def number_points(canvas: np.ndarray, points: np.ndarray, text_size: int) -> np.
     typeface = font(max(9, text_size))
     for number, (point, color, away) in enumerate(zip(points, COLORS, LABEL_DIRECTIONS), start=1):
         x, y = point + away * text_size * 0.9
-        draw.text((float(x), float(y)), str(number), font=typeface, anchor="mm", fill=tuple(int(c) for c in color),
-                  stroke_width=max(1, text_size // 6), stroke_fill=OUTLINE)
+        draw.text(
+            (float(x), float(y)),
+            str(number),
+            font=typeface,
+            anchor="mm",
+            fill=tuple(int(c) for c in color),
+            stroke_width=max(1, text_size // 6),
+            stroke_fill=OUTLINE,
+        )
     return np.asarray(image)
 
 
@@ -132,7 +160,9 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(values, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, window: float = 48.0, heading: str = "") -> np.ndarray:
+def heatmap_grid(
+    face, opacity: float = 0.7, tile: int = 176, columns: int = 5, window: float = 48.0, heading: str = ""
+) -> np.ndarray:
     """All 15 heatmaps of one face, each in the inferno colour map over the grayscale face crop the
     model saw, zoomed on a ``window``-pixel square of the 96x96 frame around the decoded point and
     scaled to its own peak, so that its spread shows. The point is marked by four ticks around it,
@@ -144,23 +174,29 @@ def heatmap_grid(face, opacity: float = 0.7, tile: int = 176, columns: int = 5, 
     rows = -(-NUM_KEYPOINTS // columns)
     grid = np.full((header + rows * (tile + title), columns * tile, 3), 255, np.uint8)
     grid[:header] = tile_title(-1, columns * tile, header, heading)[0]
-    frame_to_heat = scale_matrix(face.heatmaps.shape[-1] / face.frame.shape[0])  # the heatmap grid's cells, as in fkp.heatmaps
+    frame_to_heat = scale_matrix(
+        face.heatmaps.shape[-1] / face.frame.shape[0]
+    )  # the heatmap grid's cells, as in fkp.heatmaps
     for index, (heatmap, point) in enumerate(zip(face.heatmaps, face.frame_keypoints)):
         # frame -> tile: the window centred on the point, scaled to the tile (pixel centres as in scale_matrix)
         to_tile = np.array([[zoom, 0, (tile - 1) / 2 - zoom * point[0]], [0, zoom, (tile - 1) / 2 - zoom * point[1]]])
-        crop = cv2.warpAffine(face.frame, to_tile, (tile, tile), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            face.frame, to_tile, (tile, tile), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         heat_to_tile = to_tile @ np.vstack([invert_affine(frame_to_heat), [0, 0, 1]])
-        heat = cv2.warpAffine(heatmap.astype(np.float32), heat_to_tile, (tile, tile), flags=cv2.INTER_LINEAR, borderValue=0)
+        heat = cv2.warpAffine(
+            heatmap.astype(np.float32), heat_to_tile, (tile, tile), flags=cv2.INTER_LINEAR, borderValue=0
+        )
         heat = np.clip(heat / max(float(heatmap.max()), 1e-3), 0, 1)
         weight = opacity * np.sqrt(heat)[..., None]  # sqrt: the tails of the spread stay visible
         gray = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB).astype(np.float32)
         image = (gray * (1 - weight) + colorize(heat).astype(np.float32) * weight).astype(np.uint8)
         draw_ticks(image, ((tile - 1) / 2, (tile - 1) / 2), gap=tile // 7, length=tile // 12)
         top, left = header + (index // columns) * (tile + title), (index % columns) * tile
-        grid[top + title:top + title + tile, left:left + tile] = image
+        grid[top + title : top + title + tile, left : left + tile] = image
     for index, confidence in enumerate(face.confidence):
         top, left = header + (index // columns) * (tile + title), (index % columns) * tile
-        strip = grid[top:top + title, left:left + tile]
+        strip = grid[top : top + title, left : left + tile]
         label, x = tile_title(index, tile, title)
         strip[:] = label
         write_digits(strip, f"{confidence:.2f}", x, title)
@@ -200,9 +236,9 @@ def write_digits(strip: np.ndarray, text: str, x: int, height: int, color=(30, 3
         width = min(mask.shape[1], strip.shape[1] - x)
         if width <= 0:
             return
-        region = strip[:, x:x + width].astype(np.float32)
+        region = strip[:, x : x + width].astype(np.float32)
         alpha = mask[:, :width, None]
-        strip[:, x:x + width] = (region * (1 - alpha) + np.asarray(color, np.float32) * alpha).astype(np.uint8)
+        strip[:, x : x + width] = (region * (1 - alpha) + np.asarray(color, np.float32) * alpha).astype(np.uint8)
         x += mask.shape[1]
 
 
@@ -241,4 +277,3 @@ def points_diagram(mean_points: np.ndarray, size: int = 320) -> np.ndarray:
     draw.text((6, 6), "subject's right", font=typeface, anchor="la", fill=(60, 60, 60))
     draw.text((size - 6, 6), "subject's left", font=typeface, anchor="ra", fill=(60, 60, 60))
     return np.asarray(image)
-

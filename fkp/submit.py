@@ -1,6 +1,6 @@
 """Write a Kaggle submission for the Facial Keypoints Detection test set.
 
-    python -m fkp.submit --model fkp/weights --test test.csv --lookup IdLookupTable.csv --out submission.csv
+python -m fkp.submit --model fkp/weights --test test.csv --lookup IdLookupTable.csv --out submission.csv
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def read_inputs(test_csv: str, lookup_csv: str) -> tuple[list[dict], pd.DataFram
     for column in ("RowId", "ImageId"):
         bad = lookup[column][~lookup[column].str.strip().str.fullmatch(r"\d+")]
         if len(bad):
-            raise DataError(f"{lookup_csv}: row {bad.index[0]}, field {column!r}: {bad.iloc[0]!r} "
-                            "is not a whole number")
+            raise DataError(
+                f"{lookup_csv}: row {bad.index[0]}, field {column!r}: {bad.iloc[0]!r} is not a whole number"
+            )
     unknown_images = sorted(set(lookup.ImageId.str.strip()) - ids, key=int)
     if unknown_images:
         raise DataError(f"{lookup_csv}: ImageId(s) {unknown_images[:5]} not in {test_csv}")
@@ -44,8 +45,11 @@ def submission_table(predictor, rows: list[dict], lookup: pd.DataFrame) -> pd.Da
     """RowId, Location for every row of the lookup table, predicted on the test rows' images."""
     frames = np.stack([row["image"] for row in rows])
     keypoints, _, _ = predictor.predict_frames(frames)
-    flat = pd.DataFrame(np.clip(keypoints.reshape(len(rows), -1), 0, FRAME_SIZE), columns=list(KAGGLE_COLUMNS),
-                        index=[int(r["id"]) for r in rows])
+    flat = pd.DataFrame(
+        np.clip(keypoints.reshape(len(rows), -1), 0, FRAME_SIZE),
+        columns=list(KAGGLE_COLUMNS),
+        index=[int(r["id"]) for r in rows],
+    )
     image_ids = lookup.ImageId.astype(int)
     features = [KAGGLE_COLUMNS.index(f) for f in lookup.FeatureName]
     locations = flat.to_numpy()[flat.index.get_indexer(image_ids), features]
@@ -58,9 +62,11 @@ def make_submission(predictor, test_csv: str, lookup_csv: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> None:
-    from .api import FaceKeypoints, default_model_source
+    from .landmarker import FaceKeypoints, default_model_source
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the shipped weights)")
     parser.add_argument("--test", required=True, help="Kaggle test.csv (ImageId, Image)")
     parser.add_argument("--lookup", required=True, help="Kaggle IdLookupTable.csv")

@@ -26,8 +26,27 @@ def trained_model(tmp_path_factory) -> Path:
     from train import main, parse_args
 
     out = tmp_path_factory.mktemp("trained")
-    summary = main(parse_args(["--dataset", str(FIXTURES / "frames.parquet"), "--output_dir", str(out), *TINY,
-                               "--epochs", "6", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "5", "--val_fraction", "0.25"]))
+    summary = main(
+        parse_args(
+            [
+                "--dataset",
+                str(FIXTURES / "frames.parquet"),
+                "--output_dir",
+                str(out),
+                *TINY,
+                "--epochs",
+                "6",
+                "--batch_size",
+                "8",
+                "--learning_rate",
+                "3e-3",
+                "--warmup_steps",
+                "5",
+                "--val_fraction",
+                "0.25",
+            ]
+        )
+    )
     (out / "summary_for_tests.json").write_text(__import__("json").dumps(summary))
     return out
 

@@ -66,7 +66,9 @@ def main(shared: Path) -> None:
     pd.DataFrame(rows).to_csv(OUT / "kaggle" / "training.csv", index=False)
     with zipfile.ZipFile(OUT / "kaggle" / "training.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(OUT / "kaggle" / "training.csv", "training.csv")
-    test = pd.DataFrame({"ImageId": range(1, 5), "Image": [" ".join(map(str, images[12 + i].ravel())) for i in range(4)]})
+    test = pd.DataFrame(
+        {"ImageId": range(1, 5), "Image": [" ".join(map(str, images[12 + i].ravel())) for i in range(4)]}
+    )
     test.to_csv(OUT / "kaggle" / "test.csv", index=False)
     lookup = pd.read_csv(shared / "kaggle" / "IdLookupTable.csv")
     lookup = lookup[lookup.ImageId <= 4].copy()

@@ -13,8 +13,8 @@ from PIL import Image
 
 from fkp.demo import guard, limits, storage
 from fkp.demo.results import START_HINT, InputError
+from fkp.images import NotAnImageError, load_photo
 from fkp.keypoints import KEYPOINT_INDEX, KEYPOINT_NAMES
-from fkp.photo import NotAnImageError, load_photo
 
 EXAMPLES = ROOT / "examples"
 
@@ -28,7 +28,9 @@ def app():
 
 
 def test_two_faces_each_get_their_own_results(app):
-    status, annotated, views, selector, heatmaps, table, payload, files, state = app.analyse(str(EXAMPLES / "two_faces.jpg"))
+    status, annotated, views, selector, heatmaps, table, payload, files, state = app.analyse(
+        str(EXAMPLES / "two_faces.jpg")
+    )
     assert "2 faces found" in status
     assert np.asarray(Image.open(annotated)).shape == (512, 949, 3)  # drawn on the server, once
     assert len(views) == 2 and views[0][1] == f"face 1 · {state['faces'][0].face_score:.2f}"
@@ -39,22 +41,35 @@ def test_two_faces_each_get_their_own_results(app):
         box = face.box
         points = table[table.face == number][["x", "y"]].to_numpy()
         assert np.allclose(points, face.keypoints, atol=0.06)  # table holds photo coordinates
-        inside = (points[:, 0] > box.x - 0.1 * box.width) & (points[:, 0] < box.x + 1.1 * box.width) & (points[:, 1] > box.y) & (points[:, 1] < box.y + 1.2 * box.height)
+        inside = (
+            (points[:, 0] > box.x - 0.1 * box.width)
+            & (points[:, 0] < box.x + 1.1 * box.width)
+            & (points[:, 1] > box.y)
+            & (points[:, 1] < box.y + 1.2 * box.height)
+        )
         assert inside.all()
         left, right = points[KEYPOINT_INDEX["left_eye_center"]], points[KEYPOINT_INDEX["right_eye_center"]]
         nose, lip = points[KEYPOINT_INDEX["nose_tip"]], points[KEYPOINT_INDEX["mouth_center_bottom_lip"]]
         assert left[0] > right[0] and nose[1] > left[1] and lip[1] > nose[1]  # a face, the right way up
     # the JSON result is in the response itself, and in the downloads with the annotated image and a CSV
     assert payload["model"] == "fkp shipped weights"  # never a server path
-    assert payload["width"] == 949 and len(payload["faces"]) == 2 and set(payload["faces"][0]["keypoints"]) == set(KEYPOINT_NAMES)
-    assert [Path(f).suffix for f in files] == [".jpg", ".json", ".csv"] and Path(files[0]).name == "two_faces_keypoints.jpg"
+    assert (
+        payload["width"] == 949
+        and len(payload["faces"]) == 2
+        and set(payload["faces"][0]["keypoints"]) == set(KEYPOINT_NAMES)
+    )
+    assert [Path(f).suffix for f in files] == [".jpg", ".json", ".csv"] and Path(
+        files[0]
+    ).name == "two_faces_keypoints.jpg"
     assert json.loads(Path(files[1]).read_text()) == json.loads(json.dumps(payload))
     assert Path(files[2]).read_text().splitlines()[0] == "face,#,keypoint,x,y,confidence"
     # heatmaps: one face at a time, chosen by the selector; the opacity re-renders from the session state
     assert heatmaps.shape == app.heatmaps(state, "1").shape and np.array_equal(heatmaps, app.heatmaps(state, "1"))
     assert not np.array_equal(app.heatmaps(state, "1"), app.heatmaps(state, "2"))
     assert not np.array_equal(app.heatmaps(state, "1", 0.0), app.heatmaps(state, "1", 1.0))
-    assert app.heatmaps(state, "99").shape == heatmaps.shape and app.heatmaps(None, "1") is None  # out of range / expired
+    assert (
+        app.heatmaps(state, "99").shape == heatmaps.shape and app.heatmaps(None, "1") is None
+    )  # out of range / expired
     # the page sends raw values (the events skip Gradio's validation): typed 1.5, an emptied box, a stale face
     assert np.array_equal(app.heatmaps(state, "1", "1.5"), app.heatmaps(state, "1", 1.0))
     assert np.array_equal(app.heatmaps(state, "2", ""), app.heatmaps(state, "2", 0.7))
@@ -94,10 +109,14 @@ def test_not_an_image_gives_a_clear_message(app, tmp_path):
     bad.write_text("this is text, not a photo")
     with pytest.raises(NotAnImageError, match="notes.jpg is not an image"):
         load_photo(bad)
-    with pytest.raises(InputError, match="notes.jpg could not be read: its contents are not a known image format") as raised:
+    with pytest.raises(
+        InputError, match="notes.jpg could not be read: its contents are not a known image format"
+    ) as raised:
         app.analyse(str(bad))
     assert "Try a JPEG, PNG or WebP photo" in str(raised.value)
-    assert str(tmp_path) not in str(raised.value) and "Error" not in str(raised.value)  # no server path, no exception class
+    assert str(tmp_path) not in str(raised.value) and "Error" not in str(
+        raised.value
+    )  # no server path, no exception class
 
 
 def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_path):
@@ -108,10 +127,20 @@ def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_pat
     status, *results, reveal = app.analyse_on_page({"path": str(bad), "orig_name": "broken.png"})
     assert status.startswith("⚠️ broken.png could not be read") and reveal["visible"] is True
     annotated, views, selector, heatmaps, table, payload, files, state = results
-    assert annotated is None and views == [] and heatmaps is None and table is None and payload is None and files is None and state is None
+    assert (
+        annotated is None
+        and views == []
+        and heatmaps is None
+        and table is None
+        and payload is None
+        and files is None
+        and state is None
+    )
     status, *results, reveal = app.analyse_on_page(None)
     assert status == START_HINT and reveal["visible"] is False and results[0] is None
-    status, *results, reveal = app.analyse_on_page({"path": str(EXAMPLES / "grace_hopper.jpg"), "orig_name": "mine.jpg"})
+    status, *results, reveal = app.analyse_on_page(
+        {"path": str(EXAMPLES / "grace_hopper.jpg"), "orig_name": "mine.jpg"}
+    )
     assert "1 face found" in status and Path(results[-2][0]).name == "mine_keypoints.jpg" and reveal["visible"] is True
 
 
@@ -155,7 +184,7 @@ def test_marker_palette_reads_on_any_skin():
 
     colours = list(KEYPOINT_COLORS.values())
     assert all(0.05 <= luminance(c) <= 0.75 for c in colours), [round(luminance(c), 2) for c in colours]
-    distances = [np.linalg.norm(np.subtract(a, b)) for i, a in enumerate(colours) for b in colours[i + 1:]]
+    distances = [np.linalg.norm(np.subtract(a, b)) for i, a in enumerate(colours) for b in colours[i + 1 :]]
     assert min(distances) > 40
 
 
@@ -165,17 +194,19 @@ def test_markers_are_sized_to_the_face(app):
     *_, state = app.analyse(str(EXAMPLES / "ten_faces.jpg"))
     photo = load_photo(EXAMPLES / "ten_faces.jpg")
     assert draw_faces(photo, state["faces"]).shape == photo.shape
-    from fkp.render import face_size
-
-    sizes = [face_size(face) for face in state["faces"]]
-    assert marker_radius(min(sizes)) <= marker_radius(max(sizes)) and marker_radius(20) == 2 and marker_radius(5000) == 9
+    sizes = [face.size for face in state["faces"]]
+    assert (
+        marker_radius(min(sizes)) <= marker_radius(max(sizes)) and marker_radius(20) == 2 and marker_radius(5000) == 9
+    )
 
 
 def test_oversized_photo_is_refused_before_decoding(tmp_path):
-    from fkp.photo import MAX_PIXELS
+    from fkp.images import MAX_PIXELS
 
     Image.new("1", (13000, 12000)).save(tmp_path / "huge.png")  # 156 megapixels, a small file
-    with pytest.raises(NotAnImageError, match=f"huge.png is not an image that can be read: it has more than {MAX_PIXELS:,} pixels"):
+    with pytest.raises(
+        NotAnImageError, match=f"huge.png is not an image that can be read: it has more than {MAX_PIXELS:,} pixels"
+    ):
         load_photo(tmp_path / "huge.png")
 
 
@@ -197,17 +228,19 @@ def test_common_image_formats(tmp_path):
 def test_very_large_photo_keeps_original_coordinates(app, tmp_path):
     import cv2
 
-    from fkp.api import FaceKeypoints
-    from fkp.photo import predict_photo
+    from fkp import FaceKeypoints
+    from fkp.pipeline import predict_photo
 
     small = load_photo(EXAMPLES / "grace_hopper.jpg")
     big = cv2.resize(small, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 4096x4800
     Image.fromarray(big).save(tmp_path / "big.jpg", quality=85)
     status, annotated, *_rest, state = app.analyse(str(tmp_path / "big.jpg"))
     assert "1 face found" in status and max(Image.open(annotated).size) <= 1280
-    from fkp.detect import HAAR_FRAMING, Box, box_crop
+    from fkp.detect import Box, FaceDetector
+    from fkp.detect.haar import HAAR_FRAMING
+    from fkp.framing import box_crop
 
-    class FixedBox:  # the same face box at both scales, so only the coordinate mapping is compared
+    class FixedBox(FaceDetector):  # the same face box at both scales, so only the coordinate mapping is compared
         def __init__(self, box):
             self.box = box
 
@@ -220,17 +253,28 @@ def test_very_large_photo_keeps_original_coordinates(app, tmp_path):
     predictor = FaceKeypoints()
     box = Box(149.0, 102.0, 229.0, 229.0)
     on_small = predict_photo(predictor, small, FixedBox(box))[0].keypoints
-    on_big = predict_photo(predictor, big, FixedBox(Box(box.x * 8 + 3.5, box.y * 8 + 3.5, box.width * 8, box.height * 8)))[0].keypoints
+    on_big = predict_photo(
+        predictor, big, FixedBox(Box(box.x * 8 + 3.5, box.y * 8 + 3.5, box.width * 8, box.height * 8))
+    )[0].keypoints
     # pixel centres: x_big = 8 * x_small + 3.5; the two crops differ by resampling only, so allow
     # one small-photo pixel (measured: 0.57)
     assert np.median(np.linalg.norm(on_big - (on_small * 8 + 3.5), axis=1)) < 8.0
 
 
 def test_photo_pipeline_evaluation_reports_misses(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "fkp.evaluate", "--pipeline", "photo", "--data", str(FIXTURES / "ytf68"), "--json"],
-                            cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "fkp.evaluate", "--pipeline", "photo", "--data", str(FIXTURES / "ytf68"), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     metrics = json.loads(result.stdout)
-    assert metrics["n_photos"] == 8 and metrics["n_images"] + metrics["n_missed"] == 8 and metrics["units"] == "photo pixels"
+    assert (
+        metrics["n_photos"] == 8
+        and metrics["n_images"] + metrics["n_missed"] == 8
+        and metrics["units"] == "photo pixels"
+    )
     assert 0 <= metrics["missed_share"] < 0.5 and metrics["nme"] < 0.15
 
 
@@ -253,16 +297,27 @@ def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeyp
     secret = tmp_path / "server_only.png"
     secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
     opened = []
-    monkeypatch.setattr(handlers, "load_photo_reduced", lambda source, *a, _real=handlers.load_photo_reduced, **k: opened.append(str(source)) or _real(source, *a, **k))
+    monkeypatch.setattr(
+        handlers,
+        "load_photo_reduced",
+        lambda source, *a, _real=handlers.load_photo_reduced, **k: opened.append(str(source)) or _real(source, *a, **k),
+    )
     answers = []
     for path in (str(secret), "/no/such/file.png", str(EXAMPLES / ".." / "README.md")):
-        posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [{"path": path}, True, False]}, timeout=60)
+        posted = httpx.post(
+            f"{server}gradio_api/call/predict", json={"data": [{"path": path}, True, False]}, timeout=60
+        )
         event_id = posted.json()["event_id"]
         answers.append(httpx.get(f"{server}gradio_api/call/predict/{event_id}", timeout=60).text)
     assert opened == []
     for answer in answers:
         assert "event: error" in answer and "did not arrive as an upload" in answer
-        assert "server_only" not in answer and "/no/such" not in answer and "README" not in answer and "Traceback" not in answer
+        assert (
+            "server_only" not in answer
+            and "/no/such" not in answer
+            and "README" not in answer
+            and "Traceback" not in answer
+        )
 
 
 def test_gradio_client_named_endpoint(server, tmp_path):
@@ -271,14 +326,19 @@ def test_gradio_client_named_endpoint(server, tmp_path):
     client = Client(server, verbose=False)
     assert list(client.view_api(return_format="dict")["named_endpoints"]) == ["/predict"]  # page events are private
     status, annotated, views, selector, heatmaps, table, result, files = client.predict(
-        handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict")
+        handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict"
+    )
     assert "2 faces found" in status
     assert Image.open(annotated).size == (949, 512) and Image.open(heatmaps).size[0] >= 800
     assert len(views) == 2 and Image.open(views[0]["image"]).size == (288, 288)
     assert len(table["data"]) == 30 and table["headers"] == ["face", "#", "keypoint", "x", "y", "confidence"]
     # coordinates as JSON in the response itself
     assert len(result["faces"]) == 2 and set(result["faces"][1]["keypoints"]["nose_tip"]) == {"x", "y", "confidence"}
-    assert [Path(f).name for f in files] == ["two_faces_keypoints.jpg", "two_faces_keypoints.json", "two_faces_keypoints.csv"]
+    assert [Path(f).name for f in files] == [
+        "two_faces_keypoints.jpg",
+        "two_faces_keypoints.json",
+        "two_faces_keypoints.csv",
+    ]
     assert json.loads(Path(files[1]).read_text()) == result
     status, *_ = client.predict(handle_file(str(EXAMPLES / "no_face_cat.jpg")), False, False, api_name="/predict")
     assert "No face found" in status
@@ -288,7 +348,10 @@ def test_gradio_client_named_endpoint(server, tmp_path):
         client.predict(handle_file(str(bad)), False, False, api_name="/predict")
     assert "/" not in str(raised.value).split("could not be read")[0].split()[-1]  # the file's name, not a path
     # the server survived the bad upload
-    assert "1 face found" in client.predict(handle_file(str(EXAMPLES / "eileen_collins.jpg")), False, False, api_name="/predict")[0]
+    assert (
+        "1 face found"
+        in client.predict(handle_file(str(EXAMPLES / "eileen_collins.jpg")), False, False, api_name="/predict")[0]
+    )
 
 
 def test_concurrent_clients_are_all_served_within_bounds(server, app):
@@ -311,8 +374,11 @@ def test_concurrent_clients_are_all_served_within_bounds(server, app):
 
     app.predict_photo = counting
     try:
+
         def one(_):
-            return Client(server, verbose=False, download_files=False).predict(handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict")[0]
+            return Client(server, verbose=False, download_files=False).predict(
+                handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict"
+            )[0]
 
         with ThreadPoolExecutor(6) as pool:
             statuses = list(pool.map(one, range(6)))
@@ -322,7 +388,10 @@ def test_concurrent_clients_are_all_served_within_bounds(server, app):
     from fkp.demo import demo
 
     assert peak[0] <= limits.PHOTO_CONCURRENCY
-    assert demo._queue.max_size == limits.QUEUE_SIZE and demo.delete_cache == (limits.FILE_SECONDS // 3, limits.FILE_SECONDS)
+    assert demo._queue.max_size == limits.QUEUE_SIZE and demo.delete_cache == (
+        limits.FILE_SECONDS // 3,
+        limits.FILE_SECONDS,
+    )
 
 
 def test_memory_stays_bounded_over_many_large_requests(server, tmp_path):
@@ -334,13 +403,20 @@ def test_memory_stays_bounded_over_many_large_requests(server, tmp_path):
     import psutil
     from gradio_client import Client, handle_file
 
-    big = cv2.resize(load_photo(EXAMPLES / "two_faces.jpg"), None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC)  # 4270x2304
+    big = cv2.resize(
+        load_photo(EXAMPLES / "two_faces.jpg"), None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC
+    )  # 4270x2304
     path = tmp_path / "large.jpg"
     Image.fromarray(big).save(path, quality=90)
     process = psutil.Process()
 
     def request():
-        assert "2 faces found" in Client(server, verbose=False, download_files=False).predict(handle_file(str(path)), False, False, api_name="/predict")[0]
+        assert (
+            "2 faces found"
+            in Client(server, verbose=False, download_files=False).predict(
+                handle_file(str(path)), False, False, api_name="/predict"
+            )[0]
+        )
 
     for _ in range(3):
         request()
@@ -354,17 +430,32 @@ def test_memory_stays_bounded_over_many_large_requests(server, tmp_path):
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)"
+)
 SCREENSHOTS = Path(os.environ.get("FKP_SCREENSHOTS", "/tmp/fkp_screenshots"))
 
 
 def browser_args(*extra: str) -> list[str]:
-    return ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", *extra]
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        *extra,
+    ]
 
 
 def wait_for_results(page, text: str, timeout: int = 90_000) -> None:
-    page.wait_for_function(f"document.querySelector('#status') && document.querySelector('#status').innerText.includes({json.dumps(text)})", timeout=timeout)
+    page.wait_for_function(
+        "document.querySelector('#status') && "
+        f"document.querySelector('#status').innerText.includes({json.dumps(text)})",
+        timeout=timeout,
+    )
     page.locator("#annotated img").first.wait_for(state="visible", timeout=30_000)
     page.locator("#heatmaps img").first.wait_for(state="visible", timeout=30_000)
 
@@ -395,7 +486,10 @@ def test_browser_desktop_upload_examples_clear_and_opacity(server):
         page.wait_for_function(f"document.querySelector('#heatmaps img').src !== {json.dumps(source)}", timeout=30_000)
         # clearing the photo clears the results
         page.locator("#photo button[aria-label='Remove Image']").first.click()
-        page.wait_for_function("!document.querySelector('#results') || document.querySelector('#results').offsetParent === null", timeout=30_000)
+        page.wait_for_function(
+            "!document.querySelector('#results') || document.querySelector('#results').offsetParent === null",
+            timeout=30_000,
+        )
         # an example runs on click, without a button
         page.locator("button.gallery-item").filter(has=page.locator("img[src*='eileen_collins']")).first.click()
         wait_for_results(page, "1 face found")
@@ -409,7 +503,9 @@ def test_browser_phone_layout_puts_results_first(server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=browser_args())
-        page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+        page = browser.new_page(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+        )
         page.goto(server)
         empty_height = page.evaluate("document.documentElement.scrollHeight")
         page.screenshot(path=str(SCREENSHOTS / "phone_empty.png"), full_page=True)
@@ -434,13 +530,20 @@ def test_browser_live_webcam_streams_annotated_frames(server, tmp_path):
     frames and get annotated frames back, continuously."""
     from playwright.sync_api import sync_playwright
 
-    from fkp.live import write_y4m
+    from fkp.tracking import write_y4m
 
     video = tmp_path / "face.y4m"
     write_y4m(video, load_photo(EXAMPLES / "grace_hopper.jpg"), frames=30)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=browser_args(
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"))
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=browser_args(
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}",
+            ),
+        )
         context = browser.new_context(viewport={"width": 1366, "height": 900}, permissions=["camera"])
         page = context.new_page()
         page.goto(server)
@@ -448,8 +551,15 @@ def test_browser_live_webcam_streams_annotated_frames(server, tmp_path):
         page.locator("#camera").get_by_text("Click to Access Webcam").click()
         page.locator("#camera video").wait_for(state="visible", timeout=30_000)
         page.locator("#camera button").filter(has_text="Record").first.click()
-        page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').src.length > 100", timeout=60_000)
-        page.wait_for_function("document.querySelector('#live-status') && document.querySelector('#live-status').innerText.includes('1 face')", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('#live img') && document.querySelector('#live img').src.length > 100",
+            timeout=60_000,
+        )
+        page.wait_for_function(
+            "document.querySelector('#live-status') && "
+            "document.querySelector('#live-status').innerText.includes('1 face')",
+            timeout=60_000,
+        )
         seen = set()
         for _ in range(30):
             seen.add(page.locator("#live img").first.get_attribute("src"))

@@ -17,7 +17,14 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASET
 
 
 def run(*args, cwd=None, env_extra=None):
-    return subprocess.run([sys.executable, *args], cwd=cwd or ROOT, env={**ENV, **(env_extra or {})}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd or ROOT,
+        env={**ENV, **(env_extra or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_fkp_help_lists_every_command():
@@ -36,14 +43,31 @@ def test_installed_fkp_command_runs_from_any_folder(tmp_path):
     if not Path(fkp).exists():
         pytest.skip("fkp is not installed in this environment (.ci/run installs it with pip install -e .)")
     env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
-    result = subprocess.run([fkp, "predict", str(EXAMPLES / "grace_hopper.jpg"), "--out", "r.jsonl"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [fkp, "predict", str(EXAMPLES / "grace_hopper.jpg"), "--out", "r.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])["face"] == 1
     assert subprocess.run([fkp, "--version"], capture_output=True, text=True, env=env).stdout.startswith("fkp ")
 
 
 def test_evaluate_same_figures_from_fkp_and_python_m(trained_model):
-    args = ["--model", str(trained_model), "--data", str(FIXTURES / "frames.parquet"), "--split", "val", "--val-fraction", "0.25", "--json"]
+    args = [
+        "--model",
+        str(trained_model),
+        "--data",
+        str(FIXTURES / "frames.parquet"),
+        "--split",
+        "val",
+        "--val-fraction",
+        "0.25",
+        "--json",
+    ]
     via_cli = json.loads(run("-m", "fkp.cli", "evaluate", *args).stdout)
     via_module = json.loads(run("-m", "fkp.evaluate", *args).stdout)
     assert via_cli["rmse"] == pytest.approx(via_module["rmse"])
@@ -53,8 +77,22 @@ def test_evaluate_same_figures_from_fkp_and_python_m(trained_model):
 
 
 def test_evaluate_output_into_a_closed_pipe_is_quiet(trained_model):
-    process = subprocess.Popen([sys.executable, "-m", "fkp.evaluate", "--model", str(trained_model), "--data", str(FIXTURES / "frames.parquet"), "--json"],
-                               cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fkp.evaluate",
+            "--model",
+            str(trained_model),
+            "--data",
+            str(FIXTURES / "frames.parquet"),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     head = process.stdout.read(100)  # like `| head -c 100`
     process.stdout.close()
     stderr = process.stderr.read().decode()
@@ -71,7 +109,9 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     (photos / "broken.jpg").write_bytes(b"not an image at all")
     (photos / "notes.txt").write_text("ignored: not an image suffix")
     out = tmp_path / "results.jsonl"
-    result = run("-m", "fkp.cli", "predict", str(photos), "--out", str(out), "--annotated", str(tmp_path / "drawn"), cwd=tmp_path)
+    result = run(
+        "-m", "fkp.cli", "predict", str(photos), "--out", str(out), "--annotated", str(tmp_path / "drawn"), cwd=tmp_path
+    )
     assert result.returncode == 1, result.stderr  # 1: an input (broken.jpg) could not be read
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     by_file = {}
@@ -84,7 +124,10 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     assert by_file["no_face_cat.jpg"][0]["face"] is None and by_file["no_face_cat.jpg"][0]["error"] == "no face found"
     assert by_file["broken.jpg"][0]["face"] is None and "broken.jpg" in by_file["broken.jpg"][0]["error"]
     assert "skipped" in result.stderr and "broken.jpg" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["grace_hopper_keypoints.jpg", "two_faces_keypoints.jpg"]
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == [
+        "grace_hopper_keypoints.jpg",
+        "two_faces_keypoints.jpg",
+    ]
 
 
 def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_path):
@@ -92,13 +135,38 @@ def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_
 
     folder = tmp_path / "model"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoints"))
-    result = run("-m", "fkp.cli", "export", str(folder), "--data", str(FIXTURES / "frames.parquet"), "--val-fraction", "0.25", "--onnx", str(folder / "model.onnx"))
+    result = run(
+        "-m",
+        "fkp.cli",
+        "export",
+        str(folder),
+        "--data",
+        str(FIXTURES / "frames.parquet"),
+        "--val-fraction",
+        "0.25",
+        "--onnx",
+        str(folder / "model.onnx"),
+    )
     assert result.returncode == 0, result.stderr
     card = (folder / "README.md").read_text()
     assert "More Information Needed" not in card and "pushed to the Hub" not in card
     assert card.startswith("---\n") and "pipeline_tag: keypoint-detection" in card and "license: mit" in card
     assert "accelerate launch train.py --dataset" in card and "![validation RMSE per epoch](learning_curve.png)" in card
-    evaluated = json.loads(run("-m", "fkp.evaluate", "--model", str(folder), "--data", str(FIXTURES / "frames.parquet"), "--split", "val", "--val-fraction", "0.25", "--json").stdout)
+    evaluated = json.loads(
+        run(
+            "-m",
+            "fkp.evaluate",
+            "--model",
+            str(folder),
+            "--data",
+            str(FIXTURES / "frames.parquet"),
+            "--split",
+            "val",
+            "--val-fraction",
+            "0.25",
+            "--json",
+        ).stdout
+    )
     assert f"| this model | {evaluated['rmse']:.3f} |" in card and "`nose_tip`" in card
     assert (folder / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -117,9 +185,31 @@ def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_
 def test_training_output_is_shareable_and_truthful(tmp_path):
     from train import main, parse_args
 
-    main(parse_args(["--dataset", str(FIXTURES / "frames.parquet"), "--output_dir", str(tmp_path), "--model_config", "fkp",
-                     "--num_stacks", "1", "--channels", "16", "--time_budget_minutes", "0.01", "--batch_size", "32", "--val_fraction", "0.25"]))
-    assert (tmp_path / "model.safetensors").stat().st_mode & 0o044 == 0o044  # readable by others, like any file the user writes
+    main(
+        parse_args(
+            [
+                "--dataset",
+                str(FIXTURES / "frames.parquet"),
+                "--output_dir",
+                str(tmp_path),
+                "--model_config",
+                "fkp",
+                "--num_stacks",
+                "1",
+                "--channels",
+                "16",
+                "--time_budget_minutes",
+                "0.01",
+                "--batch_size",
+                "32",
+                "--val_fraction",
+                "0.25",
+            ]
+        )
+    )
+    assert (
+        tmp_path / "model.safetensors"
+    ).stat().st_mode & 0o044 == 0o044  # readable by others, like any file the user writes
     run_args = json.loads((tmp_path / "training_args.json").read_text())
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert run_args["epochs"] == summary["epochs"] == 1  # what the time budget gave, not the --epochs default
@@ -128,9 +218,29 @@ def test_training_output_is_shareable_and_truthful(tmp_path):
 
 
 def test_jobs_dry_run_prints_the_full_spec_without_network_or_token():
-    result = run("-m", "fkp.cli", "jobs", "train", "--dataset", "me/fkp-ytf68", "--hub-model-id", "me/fkp-model", "--space", "me/fkp",
-                 "--flavor", "a10g-largex2", "--timeout", "90m", "--dry-run", "--", "--label_x_shift", "-1.3", "--epochs", "80",
-                 env_extra={"HF_TOKEN": "hf_secret_value_that_must_not_appear"})
+    result = run(
+        "-m",
+        "fkp.cli",
+        "jobs",
+        "train",
+        "--dataset",
+        "me/fkp-ytf68",
+        "--hub-model-id",
+        "me/fkp-model",
+        "--space",
+        "me/fkp",
+        "--flavor",
+        "a10g-largex2",
+        "--timeout",
+        "90m",
+        "--dry-run",
+        "--",
+        "--label_x_shift",
+        "-1.3",
+        "--epochs",
+        "80",
+        env_extra={"HF_TOKEN": "hf_secret_value_that_must_not_appear"},
+    )
     assert result.returncode == 0, result.stderr
     assert "hf_secret_value_that_must_not_appear" not in result.stdout
     spec = json.loads(result.stdout)["run_job"]
@@ -138,12 +248,20 @@ def test_jobs_dry_run_prints_the_full_spec_without_network_or_token():
     assert spec["image"].startswith("pytorch/pytorch:") and spec["command"][:2] == ["bash", "-c"]
     script = spec["command"][2]
     assert "pip install --no-cache-dir 'fkp @ git+https://huggingface.co/spaces/me/fkp'" in script
-    assert "accelerate launch --num_machines 1 --mixed_precision bf16 --dynamo_backend no --multi_gpu --num_processes 2 -m fkp.train" in script
-    assert "--dataset me/fkp-ytf68" in script and "--push_to_hub --hub_model_id me/fkp-model --label_x_shift -1.3 --epochs 80" in script
+    assert (
+        "accelerate launch --num_machines 1 --mixed_precision bf16 --dynamo_backend no "
+        "--multi_gpu --num_processes 2 -m fkp.train" in script
+    )
+    assert (
+        "--dataset me/fkp-ytf68" in script
+        and "--push_to_hub --hub_model_id me/fkp-model --label_x_shift -1.3 --epochs 80" in script
+    )
     assert "add_space_variable" in script and "me/fkp me/fkp-model" in script
 
 
-@pytest.mark.parametrize("flavor,gpus", [("cpu-upgrade", 0), ("t4-small", 1), ("a100-large", 1), ("l4x4", 4), ("h100x8", 8)])
+@pytest.mark.parametrize(
+    "flavor,gpus", [("cpu-upgrade", 0), ("t4-small", 1), ("a100-large", 1), ("l4x4", 4), ("h100x8", 8)]
+)
 def test_jobs_gpu_count_follows_the_flavour(flavor, gpus):
     from fkp.jobs import gpus_of
 
@@ -152,12 +270,35 @@ def test_jobs_gpu_count_follows_the_flavour(flavor, gpus):
 
 def test_wheel_ships_the_weights_and_the_fkp_command(tmp_path):
     pytest.importorskip("setuptools")
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT), "-w", str(tmp_path)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     wheel = next(tmp_path.glob("fkp-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"fkp/weights/model.safetensors", "fkp/weights/config.json", "fkp/cli.py", "fkp/train.py", "fkp/demo.py"} <= set(names)
+    assert {
+        "fkp/weights/model.safetensors",
+        "fkp/weights/config.json",
+        "fkp/cli.py",
+        "fkp/train.py",
+        "fkp/demo/__init__.py",
+        "fkp/detect/blazeface.py",
+    } <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "fkp = fkp.cli:main" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/", "examples/")) for name in names)
@@ -170,15 +311,33 @@ def test_convert_push_to_hub_writes_a_dataset_card(tmp_path, monkeypatch):
     from fkp.data import main
 
     pushed = {}
-    monkeypatch.setattr(datasets.Dataset, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("data", (repo_id, len(self))))
-    monkeypatch.setattr(DatasetCard, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("card", (repo_id, kw, str(self))))
-    main(["convert", str(FIXTURES / "ytf68"), str(tmp_path / "faces.parquet"), "--label-x-shift", "-1.3", "--push-to-hub", "me/faces"])
+    monkeypatch.setattr(
+        datasets.Dataset, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("data", (repo_id, len(self)))
+    )
+    monkeypatch.setattr(
+        DatasetCard, "push_to_hub", lambda self, repo_id, **kw: pushed.setdefault("card", (repo_id, kw, str(self)))
+    )
+    main(
+        [
+            "convert",
+            str(FIXTURES / "ytf68"),
+            str(tmp_path / "faces.parquet"),
+            "--label-x-shift",
+            "-1.3",
+            "--push-to-hub",
+            "me/faces",
+        ]
+    )
     assert pushed["data"] == ("me/faces", 8)
     repo_id, options, card = pushed["card"]
     assert repo_id == "me/faces" and options["repo_type"] == "dataset"
     assert card.startswith("---\n") and "task_categories:\n- keypoint-detection" in card
     assert "8 face frames of 4 people" in card and "-1.30 photo pixels" in card
-    assert "fkp convert " in card and "--label-x-shift -1.3 --push-to-hub me/faces" in card and "`mouth_center_bottom_lip`" in card
+    assert (
+        "fkp convert " in card
+        and "--label-x-shift -1.3 --push-to-hub me/faces" in card
+        and "`mouth_center_bottom_lip`" in card
+    )
     assert "More Information Needed" not in card
 
 
@@ -187,8 +346,8 @@ def test_calibrate_keypoints_removes_the_mean_error_on_the_training_people(train
 
     import datasets
 
-    from fkp.api import FaceKeypoints
     from fkp.data import load_source, split_dataset, to_arrays
+    from fkp.landmarker import FaceKeypoints
 
     folder = tmp_path / "model"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoints"))
@@ -214,7 +373,9 @@ def test_calibrate_keypoints_removes_the_mean_error_on_the_training_people(train
         assert np.abs(np.nanmean(after - labels, axis=0)).max() < 1e-3  # measured on exactly these frames
     # calibrating again measures from the raw predictions: the same offsets, not offsets of offsets
     assert run("-m", "fkp.cli", "calibrate", "keypoints", "--model", str(folder)).returncode == 0  # data from the run
-    assert np.allclose(json.loads((folder / "config.json").read_text())["keypoint_offsets"], config["keypoint_offsets"], atol=1e-4)
+    assert np.allclose(
+        json.loads((folder / "config.json").read_text())["keypoint_offsets"], config["keypoint_offsets"], atol=1e-4
+    )
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(folder / "config.json", bare)

@@ -132,8 +132,9 @@ def test_keypoint_outside_the_frame_is_an_error_naming_row_and_field(tmp_path, c
     lines[3] = with_field(lines[3], lines[0], "nose_tip_y", "-300")
     path = write_lines(tmp_path / "training.csv", lines)
     status, _, err = convert(capsys, str(path), str(tmp_path / "out.parquet"))
-    assert_one_line_error(status, err,
-                          "training.csv: line 3 (row 1), field 'nose_tip_x': x = 500 lies outside the 96x96 frame")
+    assert_one_line_error(
+        status, err, "training.csv: line 3 (row 1), field 'nose_tip_x': x = 500 lies outside the 96x96 frame"
+    )
     # --skip-bad-rows drops both rows and says how many
     status, out, err = convert(capsys, str(path), str(tmp_path / "out.parquet"), "--skip-bad-rows")
     assert status == 0 and "wrote 10 rows" in out
@@ -201,19 +202,23 @@ def test_evaluate_skip_bad_rows_counts_them(tmp_path, capsys):
 # --- every entry point: one line, no traceback ---------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["fkp.data", "convert", "{empty}", "{tmp}/out.parquet"],
-    ["fkp.cli", "evaluate", "--data", "{empty}"],
-    ["fkp.evaluate", "--data", "{empty}"],
-    ["fkp.submit", "--test", "{empty}", "--lookup", "{empty}", "--out", "{tmp}/s.csv"],
-    ["fkp.export", "{tmp}"],
-    ["fkp.predict", "{tmp}", "--out", "{tmp}/r.jsonl"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fkp.data", "convert", "{empty}", "{tmp}/out.parquet"],
+        ["fkp.cli", "evaluate", "--data", "{empty}"],
+        ["fkp.evaluate", "--data", "{empty}"],
+        ["fkp.submit", "--test", "{empty}", "--lookup", "{empty}", "--out", "{tmp}/s.csv"],
+        ["fkp.export", "{tmp}"],
+        ["fkp.predict", "{tmp}", "--out", "{tmp}/r.jsonl"],
+    ],
+)
 def test_module_forms_report_one_line(tmp_path, args):
     (tmp_path / "empty.csv").write_text("")
     argv = [a.format(empty=tmp_path / "empty.csv", tmp=tmp_path) for a in args]
-    result = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len([line for line in result.stderr.splitlines() if ": error: " in line]) == 1, result.stderr
 
@@ -231,9 +236,24 @@ def test_predict_skips_pipes_loops_and_missing_files_and_replaces_out(tmp_path):
     (photos / "loop.jpg").symlink_to("loop.jpg")
     out = tmp_path / "results.jsonl"
     out.write_text("earlier result\n")
-    result = subprocess.run([sys.executable, "-m", "fkp.cli", "predict", str(photos), str(tmp_path / "named_pipe.jpg"),
-                             str(tmp_path / "missing.jpg"), "--out", str(out)],
-                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fkp.cli",
+            "predict",
+            str(photos),
+            str(tmp_path / "named_pipe.jpg"),
+            str(tmp_path / "missing.jpg"),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 1, result.stderr  # some input could not be read
     assert "Traceback" not in result.stderr
     records = {Path(r["file"]).name: r for r in map(json.loads, out.read_text().splitlines())}
@@ -248,7 +268,7 @@ def test_predict_skips_pipes_loops_and_missing_files_and_replaces_out(tmp_path):
 
 
 def test_failed_run_keeps_the_earlier_out_and_reports_inputs_first(tmp_path, capsys, monkeypatch):
-    import fkp.api
+    import fkp.landmarker
     from fkp import predict
     from fkp.errors import FkpError
 
@@ -260,7 +280,7 @@ def test_failed_run_keeps_the_earlier_out_and_reports_inputs_first(tmp_path, cap
         assert "skipped " in capsys.readouterr().err  # the missing file was reported before the model loads
         raise FkpError("no such model")
 
-    monkeypatch.setattr(fkp.api, "FaceKeypoints", failing_model)
+    monkeypatch.setattr(fkp.landmarker, "FaceKeypoints", failing_model)
     status = run_cli(predict.main, [str(tmp_path / "missing.jpg"), str(tmp_path / "face.jpg"), "--out", str(out)])
     assert status == 2 and "error: no such model" in capsys.readouterr().err
     assert out.read_text() == "earlier result\n"
@@ -277,18 +297,19 @@ def test_failed_run_keeps_the_earlier_out_and_reports_inputs_first(tmp_path, cap
 
 
 def test_permission_denied_has_its_own_reason(tmp_path, monkeypatch):
-    from fkp import photo, predict
+    from fkp import images, predict
 
-    assert photo._reason(PermissionError(errno.EACCES, "Permission denied")) == "permission denied"
-    assert photo._reason(OSError(errno.ELOOP, "Too many levels of symbolic links")) == "it is a symbolic link loop"
-    assert photo._reason(OSError(errno.EIO, "Input/output error")) == "the file is damaged or cut short"
+    assert images._reason(PermissionError(errno.EACCES, "Permission denied")) == "permission denied"
+    assert images._reason(OSError(errno.ELOOP, "Too many levels of symbolic links")) == "it is a symbolic link loop"
+    assert images._reason(OSError(errno.EIO, "Input/output error")) == "the file is damaged or cut short"
     locked = tmp_path / "locked.jpg"
     locked.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
     if os.geteuid() == 0:  # root reads a chmod 000 file: simulate the refusal where the photo is opened
+
         def refuse(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(locked))
 
-        monkeypatch.setattr(photo.Image, "open", refuse)
+        monkeypatch.setattr(images.Image, "open", refuse)
     else:
         locked.chmod(0)
     [(_, image, _, records)] = list(predict.predict_files([locked], predictor=None))

@@ -54,7 +54,9 @@ def test_kaggle_test_csv_has_ids_and_no_labels():
 def test_parquet_and_save_to_disk_round_trip(tmp_path):
     source = load_source(KAGGLE / "training.csv")
     out = tmp_path / "converted.parquet"
-    subprocess.run([sys.executable, "-m", "fkp.data", "convert", str(KAGGLE / "training.csv"), str(out)], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "fkp.data", "convert", str(KAGGLE / "training.csv"), str(out)], check=True, cwd=ROOT
+    )
     from_parquet = load_source(out)
     source.save_to_disk(str(tmp_path / "disk"))
     from_disk = load_source(tmp_path / "disk")
@@ -82,8 +84,16 @@ def test_hub_dataset_from_local_cache_and_clear_error_when_absent(tmp_path, offl
         "try:\n    load_source('someone/never-downloaded')\n"
         "except DataError as e:\n    print('error', e)\n"
     )
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": offline, "HF_DATASETS_OFFLINE": offline, "HF_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "HF_HUB_CACHE": str(tmp_path),
+        "HF_HUB_OFFLINE": offline,
+        "HF_DATASETS_OFFLINE": offline,
+        "HF_HOME": str(tmp_path / "home"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert f"rows {len(pd.read_parquet(FIXTURES / 'frames.parquet'))}" in result.stdout
     assert "error Hub dataset 'someone/never-downloaded' is not in the local cache" in result.stdout
@@ -126,7 +136,11 @@ def test_framing_constants_are_the_calibrated_ones():
     kaggle = read_kaggle_labels(SHARED / "kaggle" / "training_keypoints.csv")
     landmarks = np.concatenate([read_landmarks(csv) for csv, _ in ytf68_tables(SHARED / "ytf68")])
     fitted = fit_framing(landmarks, np.nanmean(kaggle, axis=0))
-    assert np.allclose([fitted.offset_x, fitted.offset_y, fitted.scale], [LANDMARK_FRAMING.offset_x, LANDMARK_FRAMING.offset_y, LANDMARK_FRAMING.scale], atol=1e-3)
+    assert np.allclose(
+        [fitted.offset_x, fitted.offset_y, fitted.scale],
+        [LANDMARK_FRAMING.offset_x, LANDMARK_FRAMING.offset_y, LANDMARK_FRAMING.scale],
+        atol=1e-3,
+    )
 
 
 def test_person_split_is_disjoint_and_deterministic():
@@ -157,13 +171,15 @@ def test_wrong_pixel_count_names_file_line_and_field(tmp_path):
     lines = kaggle_lines()
     lines[3] = lines[3].rsplit(" ", 5)[0]  # drop 5 pixels from data row 2 (line 4)
     path = write_lines(tmp_path / "training.csv", lines)
-    with pytest.raises(DataError, match=r"training.csv: line 4 \(row 2\), field 'Image': 9211 pixel values, expected 9216"):
+    with pytest.raises(
+        DataError, match=r"training.csv: line 4 \(row 2\), field 'Image': 9211 pixel values, expected 9216"
+    ):
         load_source(path)
 
 
 def test_non_numeric_values_name_the_field(tmp_path):
     lines = kaggle_lines()
-    lines[1] = "abc" + lines[1][lines[1].index(","):]
+    lines[1] = "abc" + lines[1][lines[1].index(",") :]
     with pytest.raises(DataError, match=r"line 2 \(row 0\), field 'left_eye_center_x': 'abc' is not a number"):
         load_source(write_lines(tmp_path / "training.csv", lines))
     lines = kaggle_lines()
@@ -176,7 +192,12 @@ def test_bad_rows_can_be_skipped_and_counted(tmp_path, caplog):
     lines = kaggle_lines()
     lines[3] = lines[3].rsplit(" ", 1)[0]
     path = write_lines(tmp_path / "training.csv", lines)
-    result = subprocess.run([sys.executable, "-m", "fkp.data", "convert", str(path), str(tmp_path / "out.parquet"), "--skip-bad-rows"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "fkp.data", "convert", str(path), str(tmp_path / "out.parquet"), "--skip-bad-rows"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "skipped 1 bad row(s)" in result.stderr and "wrote 11 rows" in result.stdout
 

@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT
 
 from fkp.demo import guard, results, storage, streams
+from fkp.images import NotAnImageError
 from fkp.keypoints import KEYPOINT_NAMES
-from fkp.photo import NotAnImageError
 
 
 def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -28,7 +28,7 @@ def test_importing_the_demo_loads_no_gradio_no_model_and_makes_no_folder(tmp_pat
     code = """
 import sys
 import fkp.demo, fkp.demo.results, fkp.demo.guard, fkp.demo.storage, fkp.demo.streams, fkp.demo.memory
-loaded = [name for name in ("gradio", "fkp.api", "fkp.demo.handlers", "fkp.demo.page") if name in sys.modules]
+loaded = [name for name in ("gradio", "fkp.landmarker", "fkp.demo.handlers", "fkp.demo.page") if name in sys.modules]
 assert not loaded, loaded
 """
     result = run_python(code, tmp_path)
@@ -46,7 +46,7 @@ from fkp.demo import handlers
 page = fkp.demo.build_demo()
 assert fkp.demo.demo is fkp.demo.demo and fkp.demo.demo is not page  # the process's one page, built once
 assert handlers.predictor.cache_info().currsize == 0 and handlers.detector.cache_info().currsize == 0
-from fkp.api import FaceKeypoints
+from fkp.landmarker import FaceKeypoints
 assert not any(isinstance(o, FaceKeypoints) for o in gc.get_objects())
 """
     result = run_python(code, tmp_path)
@@ -83,14 +83,22 @@ class FakeBox:
 
 def fake_face(x=0.0, y=0.0, score=0.9):
     keypoints = np.stack([np.arange(15) + x, np.arange(15) + y], axis=1).astype(float)
-    return SimpleNamespace(box=FakeBox(x, y), keypoints=keypoints, confidence=np.full(15, 0.876), face_score=score,
-                           looks_like_a_face=score >= 0.5, as_dict=lambda: {"face_score": score})
+    return SimpleNamespace(
+        box=FakeBox(x, y),
+        keypoints=keypoints,
+        confidence=np.full(15, 0.876),
+        face_score=score,
+        looks_like_a_face=score >= 0.5,
+        as_dict=lambda: {"face_score": score},
+    )
 
 
 def test_faces_are_read_by_rows_then_left_to_right():
     # two rows: the second face of the top row sits a little lower, but overlaps the row's first face
-    faces = {name: fake_face(x, y) for name, (x, y) in
-             {"a": (0, 0), "b": (50, 4), "c": (100, 1), "d": (10, 40), "e": (60, 38)}.items()}
+    faces = {
+        name: fake_face(x, y)
+        for name, (x, y) in {"a": (0, 0), "b": (50, 4), "c": (100, 1), "d": (10, 40), "e": (60, 38)}.items()
+    }
     shuffled = [faces[name] for name in "ecadb"]
     assert results.reading_order(shuffled) == [faces[name] for name in "abcde"]
     assert results.reading_order([faces["e"]]) == [faces["e"]]
@@ -128,8 +136,10 @@ def test_plain_messages_name_the_file_never_a_path(tmp_path):
     reason = "its contents are not a known image format (JPEG, ...)."
     message = results.plain_reason(NotAnImageError(f"{tmp_path}/x.jpg is not an image", reason), "x.jpg")
     assert message == f"x.jpg could not be read: {reason} Try a JPEG, PNG or WebP photo."
-    assert results.plain_reason(NotAnImageError("m", "there is no such file"), "y.png") == \
-        "y.png could not be read: there is no such file."
+    assert (
+        results.plain_reason(NotAnImageError("m", "there is no such file"), "y.png")
+        == "y.png could not be read: there is no such file."
+    )
     assert results.display_name(None, "/srv/uploads/abc/photo.jpg") == "photo.jpg"
     assert results.display_name("../../etc/me.png", "/srv/x") == "me.png"
     assert results.display_name(None, b"\xff\xd8") == "capture.png"
@@ -186,7 +196,9 @@ def test_result_files(tmp_path):
     rows = [[1, 1, "left_eye_center", 1.5, 2.5, 0.9]]
     json_path, csv_path = storage.write_tables(tmp_path, "me", {"faces": []}, rows)
     assert Path(json_path).name == "me_keypoints.json" and Path(csv_path).read_text().splitlines() == [
-        "face,#,keypoint,x,y,confidence", "1,1,left_eye_center,1.5,2.5,0.9"]
+        "face,#,keypoint,x,y,confidence",
+        "1,1,left_eye_center,1.5,2.5,0.9",
+    ]
     storage.write_jpeg(tmp_path / "a.jpg", np.zeros((8, 8, 3), np.uint8))
     assert (tmp_path / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from benchmarks.demo_attacks import Stream, file_payload, jpeg_bytes, png_bytes, status_of, upload
 from fkp.demo import guard, limits, results, storage
-from fkp.photo import load_photo
+from fkp.images import load_photo
 
 EXAMPLES = ROOT / "examples"
 
@@ -40,8 +40,11 @@ def server():
 def data_url(data: bytes, kind: str = "image/jpeg") -> dict:
     import base64
 
-    return {"url": f"data:{kind};base64,{base64.b64encode(data).decode()}", "path": None,
-            "meta": {"_type": "gradio.FileData"}}
+    return {
+        "url": f"data:{kind};base64,{base64.b64encode(data).decode()}",
+        "path": None,
+        "meta": {"_type": "gradio.FileData"},
+    }
 
 
 def peak_rss_during(fn) -> tuple[object, float]:
@@ -75,7 +78,9 @@ def test_stream_never_opens_a_server_file(server, app, tmp_path, monkeypatch):
     secret.write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
     opened = []
     real = app.load_photo_reduced
-    monkeypatch.setattr(app, "load_photo_reduced", lambda source, *a, **k: opened.append(source) or real(source, *a, **k))
+    monkeypatch.setattr(
+        app, "load_photo_reduced", lambda source, *a, **k: opened.append(source) or real(source, *a, **k)
+    )
     stream = Stream(server)
     try:
         stream.join(file_payload(str(secret), meta=False))
@@ -154,8 +159,13 @@ def test_bad_frames_are_reported_and_the_stream_goes_on(server):
     is still tracked."""
     huge = png_bytes(16000, 16000)
     truncated = jpeg_bytes(load_photo(EXAMPLES / "grace_hopper.jpg"))[:2000]
-    bad = [data_url(b"not an image at all"), data_url(truncated), {"url": "data:image/png;base64,@@@", "meta": {"_type": "gradio.FileData"}},
-           data_url(huge, "image/png"), {"path": "/etc/passwd"}]
+    bad = [
+        data_url(b"not an image at all"),
+        data_url(truncated),
+        {"url": "data:image/png;base64,@@@", "meta": {"_type": "gradio.FileData"}},
+        data_url(huge, "image/png"),
+        {"path": "/etc/passwd"},
+    ]
     stream = Stream(server)
     try:
         stream.join(bad[0])
@@ -180,7 +190,9 @@ def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
     for bits in (16, 8):
         path = tmp_path / f"bomb{bits}.png"
         path.write_bytes(png_bytes(12000, 12000, bits))
-        with pytest.raises(results.InputError, match=r"too large to read here: 12000x12000 is 144 megapixels") as raised:
+        with pytest.raises(
+            results.InputError, match=r"too large to read here: 12000x12000 is 144 megapixels"
+        ) as raised:
             _, peak = peak_rss_during(lambda: app.analyse(str(path)))
         assert "JPEG" in str(raised.value) and str(tmp_path) not in str(raised.value)
     _, peak = peak_rss_during(lambda: pytest.raises(results.InputError, app.analyse, str(path)))
@@ -197,7 +209,9 @@ def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
     assert peak < 1024, f"peak {peak:.0f} MB"
     eye = payload["faces"][0]["keypoints"]["left_eye_center"]
     small = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))[6]["faces"][0]["keypoints"]["left_eye_center"]
-    assert abs((eye["x"] + 0.5) / 16 - 0.5 - small["x"]) < 2 and abs((eye["y"] + 0.5) / 16 - 0.5 - small["y"]) < 2  # original pixels
+    assert (
+        abs((eye["x"] + 0.5) / 16 - 0.5 - small["x"]) < 2 and abs((eye["y"] + 0.5) / 16 - 0.5 - small["y"]) < 2
+    )  # original pixels
 
 
 def test_url_payloads_leave_no_folders_behind(server):
@@ -208,7 +222,11 @@ def test_url_payloads_leave_no_folders_behind(server):
     cache = storage.gradio_cache()
     before = {p for p in cache.iterdir() if p.is_dir()} if cache.exists() else set()
     for index in range(5):
-        payload = {"path": f"http://127.0.0.1:9/{index}.png", "url": f"http://127.0.0.1:9/{index}.png", "meta": {"_type": "gradio.FileData"}}
+        payload = {
+            "path": f"http://127.0.0.1:9/{index}.png",
+            "url": f"http://127.0.0.1:9/{index}.png",
+            "meta": {"_type": "gradio.FileData"},
+        }
         posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [payload, False, False]}, timeout=60)
         httpx.get(f"{server}gradio_api/call/predict/{posted.json()['event_id']}", timeout=60)
     storage.prune_downloads(max_age=-1)
@@ -231,7 +249,9 @@ def test_nothing_is_left_on_disk_after_sigterm(tmp_path):
     temp.mkdir()
     port = free_port()
     env = {**os.environ, "TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(temp / "gradio"), "GRADIO_SERVER_PORT": str(port)}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 120
@@ -253,7 +273,9 @@ def test_nothing_is_left_on_disk_after_sigterm(tmp_path):
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=60)[0]
     assert server.returncode is not None
-    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file() or (p.is_dir() and not any(p.iterdir())))
+    left = sorted(
+        str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file() or (p.is_dir() and not any(p.iterdir()))
+    )
     # the (empty) cache root may stay; ".ses" is a marker some library keeps in $TMPDIR, not the demo's
     left = [p for p in left if p not in ("gradio", ".ses")]
     assert left == [], (left, output[-2000:])

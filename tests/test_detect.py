@@ -13,7 +13,10 @@ def faces():
     """(photo, landmarks) of the real fixture photos, labels corrected."""
     from fkp.data import read_ytf68_photos
 
-    return [(photo, landmarks) for _, _, photo, landmarks in read_ytf68_photos(FIXTURES / "ytf68", label_x_shift=LABEL_X_SHIFT)]
+    return [
+        (photo, landmarks)
+        for _, _, photo, landmarks in read_ytf68_photos(FIXTURES / "ytf68", label_x_shift=LABEL_X_SHIFT)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +28,13 @@ def detector():
 
 @pytest.fixture(scope="module")
 def predictor():
-    from fkp.api import FaceKeypoints
+    from fkp import FaceKeypoints
 
     return FaceKeypoints()
 
 
 def nme(predicted: np.ndarray, landmarks: np.ndarray) -> float:
-    from fkp.data import ibug68_to_kaggle
+    from fkp.keypoints import ibug68_to_kaggle
     from fkp.metrics import keypoint_metrics
 
     return keypoint_metrics(predicted[None], ibug68_to_kaggle(landmarks)[None])["nme"]
@@ -40,7 +43,7 @@ def nme(predicted: np.ndarray, landmarks: np.ndarray) -> float:
 def test_blazeface_weights_load_strictly_and_decode_anchors():
     import torch
 
-    from fkp.blazeface import ANCHORS, load_blazeface
+    from fkp.detect.blazeface_net import ANCHORS, load_blazeface
 
     net = load_blazeface()
     scores, regressors = net(torch.zeros(2, 3, 128, 128))
@@ -49,7 +52,7 @@ def test_blazeface_weights_load_strictly_and_decode_anchors():
 
 
 def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
-    from fkp.detect import match_face
+    from fkp.detect.calibrate import match_face
 
     for photo, landmarks in faces:
         boxes = detector.detect(photo)
@@ -57,7 +60,9 @@ def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
         assert index is not None
         box = boxes[index]
         eyes = landmarks[36:42].mean(0), landmarks[42:48].mean(0)  # subject's right eye, left eye
-        assert np.linalg.norm(box.landmarks[0] - eyes[0]) < 0.4 * np.linalg.norm(eyes[1] - eyes[0])  # coarse, but this eye, not the other
+        assert np.linalg.norm(box.landmarks[0] - eyes[0]) < 0.4 * np.linalg.norm(
+            eyes[1] - eyes[0]
+        )  # coarse, but this eye, not the other
         assert abs(box.angle) < 15
 
 
@@ -65,9 +70,9 @@ def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
 def test_turned_face_found_and_keypoints_mapped_back(faces, detector, predictor, angle):
     """A real face turned in-plane: found, cropped upright, and its keypoints land back on the
     turned labels as well as on the upright photo."""
-    from fkp.detect import match_face
-    from fkp.photo import predict_photo
-    from fkp.transforms import apply_affine, rotate_photo, upright_angle
+    from fkp.detect.calibrate import match_face
+    from fkp.geometry import apply_affine, rotate_photo, upright_angle
+    from fkp.pipeline import predict_photo
 
     for photo, landmarks in faces[:4]:
         upright = predict_photo(predictor, photo, detector)
@@ -82,7 +87,9 @@ def test_turned_face_found_and_keypoints_mapped_back(faces, detector, predictor,
         assert nme(found[index].keypoints, moved) < max(0.08, 1.5 * upright_error)
 
 
-def paste(photo: np.ndarray, landmarks: np.ndarray, canvas_shape: tuple[int, int], top_left: tuple[int, int], height: int):
+def paste(
+    photo: np.ndarray, landmarks: np.ndarray, canvas_shape: tuple[int, int], top_left: tuple[int, int], height: int
+):
     import cv2
 
     scale = height / photo.shape[0]
@@ -93,10 +100,12 @@ def paste(photo: np.ndarray, landmarks: np.ndarray, canvas_shape: tuple[int, int
     return canvas, (landmarks + 0.5) * scale - 0.5 + [x0, y0]
 
 
-@pytest.mark.parametrize("canvas_shape,top_left,height", [((300, 8000), (5300, 0), 300), ((12000, 12000), (5800, 5700), 600)])
+@pytest.mark.parametrize(
+    "canvas_shape,top_left,height", [((300, 8000), (5300, 0), 300), ((12000, 12000), (5800, 5700), 600)]
+)
 def test_small_face_in_panorama_or_huge_canvas_is_found(faces, detector, predictor, canvas_shape, top_left, height):
-    from fkp.detect import match_face
-    from fkp.photo import predict_photo
+    from fkp.detect.calibrate import match_face
+    from fkp.pipeline import predict_photo
 
     photo, landmarks = faces[0]
     canvas, moved = paste(photo, landmarks, canvas_shape, top_left, height)
@@ -112,7 +121,9 @@ def test_window_budget_drops_the_smallest_scales_first(detector):
     huge = detector.windows(12000, 12000)
     assert len(huge) <= detector.max_windows and len(small) <= detector.max_windows
     assert max(w[2] for w in huge) == 12000 and min(w[2] for w in huge) >= 12000 / 8
-    assert min(w[2] for w in small) <= detector.min_face / detector.FACE_SHARE  # a min_face face fills FACE_SHARE of some window
+    assert (
+        min(w[2] for w in small) <= detector.min_face / detector.FACE_SHARE
+    )  # a min_face face fills FACE_SHARE of some window
     # every pixel of the photo lies in some window of each kept scale
     for side in {w[2] for w in small}:
         level = [w for w in small if w[2] == side]
@@ -123,9 +134,10 @@ def test_window_budget_drops_the_smallest_scales_first(detector):
 def test_face_score_separates_a_face_crop_from_non_face_crops(faces, predictor):
     import cv2
 
-    from fkp.data import landmark_crop, ytf68_frame
-    from fkp.photo import FACE_SCORE_THRESHOLD, face_scores
-    from fkp.transforms import crop_matrix, warp
+    from fkp.data import ytf68_frame
+    from fkp.framing import landmark_crop
+    from fkp.geometry import crop_matrix, warp
+    from fkp.pipeline import FACE_SCORE_THRESHOLD, face_scores
 
     photo, landmarks = faces[0]
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
@@ -142,7 +154,8 @@ def test_face_score_separates_a_face_crop_from_non_face_crops(faces, predictor):
 def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):
     from conftest import ROOT
 
-    from fkp.photo import load_photo, predict_photo
+    from fkp.images import load_photo
+    from fkp.pipeline import predict_photo
 
     (face,) = predict_photo(predictor, load_photo(ROOT / "examples" / "no_face_cat.jpg"), whole_image=True)
     assert not face.looks_like_a_face and face.as_dict()["face_score"] == pytest.approx(face.face_score, abs=1e-4)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from fkp.geometry import apply_affine, scale_matrix
 from fkp.heatmaps import decode, encode, from_heatmap_coords, to_heatmap_coords
 from fkp.keypoints import (
     FLIP_PAIRS,
@@ -10,7 +11,6 @@ from fkp.keypoints import (
     KEYPOINT_COLORS,
     KEYPOINT_NAMES,
 )
-from fkp.transforms import apply_affine, scale_matrix
 
 
 def grid_points(step=3.7):
@@ -20,7 +20,9 @@ def grid_points(step=3.7):
     return np.stack([xs.ravel(), ys.ravel()], axis=1)
 
 
-@pytest.mark.parametrize("stride,sigma,blur", [(1, 2.0, 0), (2, 1.5, 0), (4, 1.0, 0), (1, 5.0, 0), (2, 1.5, 1.5), (1, 5.0, 5.0)])
+@pytest.mark.parametrize(
+    "stride,sigma,blur", [(1, 2.0, 0), (2, 1.5, 0), (4, 1.0, 0), (1, 5.0, 0), (2, 1.5, 1.5), (1, 5.0, 5.0)]
+)
 def test_round_trip_within_005px_everywhere(stride, sigma, blur):
     """Also with DARK-style modulation (blur = the target's sigma, as fkp decodes), borders included."""
     points = grid_points()
@@ -85,13 +87,22 @@ def test_heatmap_coordinate_convention_is_symmetric_under_mirroring():
         pixels = from_heatmap_coords(cells, stride)
         assert np.allclose(pixels, 95 - pixels[::-1])  # mirrored cell k == mirrored pixel
         assert np.allclose(to_heatmap_coords(pixels, stride), cells)
-        assert np.allclose(apply_affine(scale_matrix(stride), np.stack([cells, cells], 1))[:, 0], pixels)  # one convention
+        assert np.allclose(
+            apply_affine(scale_matrix(stride), np.stack([cells, cells], 1))[:, 0], pixels
+        )  # one convention
 
 
 def test_keypoint_definitions_in_one_place():
-    assert len(KEYPOINT_NAMES) == 15 and KAGGLE_COLUMNS[0] == "left_eye_center_x" and KAGGLE_COLUMNS[-1] == "mouth_center_bottom_lip_y"
+    assert (
+        len(KEYPOINT_NAMES) == 15
+        and KAGGLE_COLUMNS[0] == "left_eye_center_x"
+        and KAGGLE_COLUMNS[-1] == "mouth_center_bottom_lip_y"
+    )
     assert all(FLIP_PERMUTATION[FLIP_PERMUTATION[i]] == i for i in range(15))
     for i, j in FLIP_PAIRS:
-        assert KEYPOINT_NAMES[i].replace("left", "right") == KEYPOINT_NAMES[j] or KEYPOINT_NAMES[i].replace("right", "left") == KEYPOINT_NAMES[j]
+        assert (
+            KEYPOINT_NAMES[i].replace("left", "right") == KEYPOINT_NAMES[j]
+            or KEYPOINT_NAMES[i].replace("right", "left") == KEYPOINT_NAMES[j]
+        )
     assert len(FLIP_PAIRS) == 6
     assert set(KEYPOINT_COLORS) == set(KEYPOINT_NAMES)

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from fkp.live import LiveTracker, OneEuroFilter
-from fkp.photo import load_photo
+
+from fkp.images import load_photo
+from fkp.tracking import LiveTracker, OneEuroFilter
 
 EXAMPLES = ROOT / "examples"
 
@@ -17,7 +17,9 @@ def test_one_euro_filter_removes_jitter_and_follows_motion():
     still = np.array([[100.0, 50.0]])
     raw = [still + rng.normal(0, 1.0, still.shape) for _ in range(60)]
     smoothed = [smoother(value, index / 15, unit=100.0) for index, value in enumerate(raw)]
-    assert np.std(np.array(smoothed[20:])[:, 0, 0]) < 0.5 * np.std(np.array(raw[20:])[:, 0, 0])  # at rest: jitter halved
+    assert np.std(np.array(smoothed[20:])[:, 0, 0]) < 0.5 * np.std(
+        np.array(raw[20:])[:, 0, 0]
+    )  # at rest: jitter halved
     for index in range(60, 75):  # then the face moves fast, 30 px a frame: the filter keeps up
         moved = smoother(still + [[30.0 * (index - 59), 0.0]], index / 15, unit=100.0)
     assert abs(moved[0, 0] - (100 + 30 * 15)) < 30  # lags by less than one frame's motion
@@ -32,8 +34,8 @@ def drifting_frames(count: int) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def parts():
-    from fkp.api import FaceKeypoints
-    from fkp.photo import default_detector
+    from fkp.landmarker import FaceKeypoints
+    from fkp.pipeline import default_detector
 
     return FaceKeypoints(), default_detector()
 

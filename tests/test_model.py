@@ -18,7 +18,11 @@ def test_named_configs_shapes(name, heatmap):
 def test_original_config_is_the_published_design():
     model = build_model("original")
     assert model.num_stacks == 1 and model.stride == 1 and model.sigma == 5.0 and not model.refine
-    assert isinstance(model.stem[0], torch.nn.Conv2d) and model.stem[0].kernel_size == (1, 1) and model.stem[0].out_channels == 128
+    assert (
+        isinstance(model.stem[0], torch.nn.Conv2d)
+        and model.stem[0].kernel_size == (1, 1)
+        and model.stem[0].out_channels == 128
+    )
     depth, hourglass = 0, model.hourglasses[0]
     while hasattr(hourglass, "inner"):
         depth, hourglass = depth + 1, hourglass.inner
@@ -62,7 +66,7 @@ def test_checkpoint_of_the_wrong_shape_is_refused(tmp_path):
 def test_optimized_inference_matches_eager(flip_test, backend):
     import numpy as np
 
-    from fkp.api import FaceKeypoints
+    from fkp import FaceKeypoints
 
     # seeded: on random weights, two heatmap cells can tie to within float rounding, and then the
     # backends' last-bit differences pick different argmax cells (seen in about 1 of 60 random models)
@@ -129,7 +133,9 @@ def test_grow_only_adds():
 def test_keypoint_offsets_are_subtracted_saved_and_not_grown(tmp_path):
     offsets = torch.linspace(-0.5, 0.5, 30).reshape(15, 2)
     plain = _trained_looking(build_model("fkp", channels=16))
-    calibrated = StackedHourglass(**plain.architecture, keypoint_offsets=offsets.tolist(), flip_keypoint_offsets=(2 * offsets).tolist())
+    calibrated = StackedHourglass(
+        **plain.architecture, keypoint_offsets=offsets.tolist(), flip_keypoint_offsets=(2 * offsets).tolist()
+    )
     calibrated.load_state_dict(plain.state_dict())
     calibrated.eval()
     images = torch.rand(2, 1, 96, 96)
@@ -137,7 +143,9 @@ def test_keypoint_offsets_are_subtracted_saved_and_not_grown(tmp_path):
         assert torch.allclose(calibrated.predict(images, flip)[0], plain.predict(images, flip)[0] - expected, atol=1e-5)
     calibrated.save_pretrained(tmp_path)
     loaded = load_model(str(tmp_path))
-    assert torch.allclose(loaded.keypoint_offsets, offsets) and torch.allclose(loaded.flip_keypoint_offsets, 2 * offsets)
+    assert torch.allclose(loaded.keypoint_offsets, offsets) and torch.allclose(
+        loaded.flip_keypoint_offsets, 2 * offsets
+    )
     assert grow(loaded, channels=24).keypoint_offsets is None  # offsets belong to trained weights, not to a design
     with pytest.raises(ValueError, match="15 finite"):
         StackedHourglass(channels=16, keypoint_offsets=[[0.0, 0.0]] * 14)

@@ -15,8 +15,24 @@ from conftest import FIXTURES, ROOT
 from fkp.errors import FkpError
 
 # a very small model on the real-face fixture frames: 123 training images, 30 for validation
-SMALL = ["--dataset", str(FIXTURES / "frames.parquet"), "--val_fraction", "0.25", "--model_config", "fkp",
-         "--num_stacks", "1", "--depth", "2", "--channels", "16", "--warmup_steps", "2", "--learning_rate", "3e-3"]
+SMALL = [
+    "--dataset",
+    str(FIXTURES / "frames.parquet"),
+    "--val_fraction",
+    "0.25",
+    "--model_config",
+    "fkp",
+    "--num_stacks",
+    "1",
+    "--depth",
+    "2",
+    "--channels",
+    "16",
+    "--warmup_steps",
+    "2",
+    "--learning_rate",
+    "3e-3",
+]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 DETERMINISTIC = ("epoch", "train_loss", "val_rmse", "val_nme", "lr")  # the history fields that are not timings
 
@@ -38,7 +54,8 @@ def files(folder):
 
 def test_one_run_per_output_dir(tmp_path, monkeypatch):
     import fkp.train
-    from fkp.train import latest_checkpoint, main, parse_args
+    from fkp.run_folder import latest_checkpoint
+    from fkp.train import main, parse_args
 
     exported_summaries = []  # train_summary.json as each export sees it: its best must agree with its history
     real_export = fkp.train.export
@@ -59,12 +76,38 @@ def test_one_run_per_output_dir(tmp_path, monkeypatch):
         main(parse_args([*SMALL, "--batch_size", "16", "--epochs", "1", "--seed", "7", "--output_dir", str(tmp_path)]))
     assert files(tmp_path) == before  # the refused run touched nothing
     with pytest.raises(FkpError, match="pass one of them"):
-        main(parse_args([*SMALL, "--batch_size", "16", "--output_dir", str(tmp_path), "--overwrite_output_dir",
-                         "--resume_from_checkpoint", "latest"]))
+        main(
+            parse_args(
+                [
+                    *SMALL,
+                    "--batch_size",
+                    "16",
+                    "--output_dir",
+                    str(tmp_path),
+                    "--overwrite_output_dir",
+                    "--resume_from_checkpoint",
+                    "latest",
+                ]
+            )
+        )
 
     (tmp_path / "notes.txt").write_text("the user's own file")
-    second = main(parse_args([*SMALL, "--batch_size", "16", "--epochs", "1", "--seed", "7",
-                              "--output_dir", str(tmp_path), "--overwrite_output_dir"]))
+    second = main(
+        parse_args(
+            [
+                *SMALL,
+                "--batch_size",
+                "16",
+                "--epochs",
+                "1",
+                "--seed",
+                "7",
+                "--output_dir",
+                str(tmp_path),
+                "--overwrite_output_dir",
+            ]
+        )
+    )
     assert [h["epoch"] for h in second["history"]] == [1]
     # nothing of the first run is left: its epoch-2 checkpoint is gone, and the exports are the new run's
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint-7"]
@@ -77,13 +120,27 @@ def test_one_run_per_output_dir(tmp_path, monkeypatch):
     # a resume checks that the checkpoint is this run's
     mismatch = r"belongs to another run \(--seed 7 there, 42 here; --batch_size 16 there, 8 here\)"
     with pytest.raises(FkpError, match=mismatch):
-        main(parse_args([*SMALL, "--batch_size", "8", "--epochs", "2", "--output_dir", str(tmp_path),
-                         "--resume_from_checkpoint", "latest"]))
+        main(
+            parse_args(
+                [
+                    *SMALL,
+                    "--batch_size",
+                    "8",
+                    "--epochs",
+                    "2",
+                    "--output_dir",
+                    str(tmp_path),
+                    "--resume_from_checkpoint",
+                    "latest",
+                ]
+            )
+        )
     assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-7"
 
 
 def test_latest_skips_partial_checkpoints(tmp_path):
-    from fkp.train import checkpoints, latest_checkpoint, main, parse_args
+    from fkp.run_folder import checkpoints, latest_checkpoint
+    from fkp.train import main, parse_args
 
     common = [*SMALL, "--batch_size", "16", "--output_dir", str(tmp_path)]
     main(parse_args([*common, "--epochs", "1"]))
@@ -137,16 +194,22 @@ def test_truncated_model_safetensors_is_reported_by_name(tmp_path):
 
 
 def test_killed_mid_epoch_and_resumed_ends_like_the_uninterrupted_run(tmp_path):
-    from fkp.train import checkpoint_info, latest_checkpoint
+    from fkp.run_folder import checkpoint_info, latest_checkpoint
 
     # 15 batches of 8 per epoch; the interrupted run saves every 3 optimizer steps and is killed mid-epoch
     args = [sys.executable, "train.py", *SMALL, "--batch_size", "8", "--epochs", "2"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     log = open(tmp_path / "whole.log", "w")  # a file, not a pipe: tqdm's progress would fill a pipe nobody reads yet
-    uninterrupted = subprocess.Popen([*args, "--output_dir", str(whole)], cwd=ROOT, env=ENV, stdout=log,
-                                     stderr=subprocess.STDOUT)
-    killed = subprocess.Popen([*args, "--output_dir", str(cut), "--checkpointing_steps", "3"], cwd=ROOT, env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uninterrupted = subprocess.Popen(
+        [*args, "--output_dir", str(whole)], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT
+    )
+    killed = subprocess.Popen(
+        [*args, "--output_dir", str(cut), "--checkpointing_steps", "3"],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while latest_checkpoint(cut / "checkpoints") is None:
         assert killed.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
@@ -164,8 +227,9 @@ def test_killed_mid_epoch_and_resumed_ends_like_the_uninterrupted_run(tmp_path):
     log.close()
     expected = json.loads((whole / "train_summary.json").read_text())
     got = json.loads((cut / "train_summary.json").read_text())
-    assert [{k: h[k] for k in DETERMINISTIC} for h in got["history"]] == \
-        [{k: h[k] for k in DETERMINISTIC} for h in expected["history"]]
+    assert [{k: h[k] for k in DETERMINISTIC} for h in got["history"]] == [
+        {k: h[k] for k in DETERMINISTIC} for h in expected["history"]
+    ]
     assert got["best_val_rmse"] == expected["best_val_rmse"] == min(h["val_rmse"] for h in got["history"])
     assert got["ranks"] == expected["ranks"]  # samples seen, counted across the kill
     assert (cut / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()

@@ -33,14 +33,30 @@ from .ytf68 import (
     ytf68_tables,
 )
 
-# used by fkp.detect until it moves
-from ..framing import Framing, landmark_crop
-from ..keypoints import ibug68_to_kaggle
-
 __all__ = [
-    "DataError", "keypoint_statistics", "main", "HeatmapDataset", "to_arrays", "read_kaggle_csv", "read_kaggle_labels",
-    "OUTSIDE_MARGIN", "features", "load_hub_dataset", "load_source", "SPLIT_SIDES", "VAL_FRACTION", "in_validation",
-    "split_dataset", "SKIP_BAD_ROWS_HELP", "BadRows", "read_table", "LABEL_X_SHIFT_HELP", "person_of", "read_landmarks",
-    "read_ytf68", "read_ytf68_photos", "ytf68_frame", "ytf68_tables",
-    "Framing", "landmark_crop", "ibug68_to_kaggle",  # used by fkp.detect until it moves
+    "DataError",
+    "keypoint_statistics",
+    "main",
+    "HeatmapDataset",
+    "to_arrays",
+    "read_kaggle_csv",
+    "read_kaggle_labels",
+    "OUTSIDE_MARGIN",
+    "features",
+    "load_hub_dataset",
+    "load_source",
+    "SPLIT_SIDES",
+    "VAL_FRACTION",
+    "in_validation",
+    "split_dataset",
+    "SKIP_BAD_ROWS_HELP",
+    "BadRows",
+    "read_table",
+    "LABEL_X_SHIFT_HELP",
+    "person_of",
+    "read_landmarks",
+    "read_ytf68",
+    "read_ytf68_photos",
+    "ytf68_frame",
+    "ytf68_tables",
 ]

@@ -22,8 +22,10 @@ def keypoint_statistics(keypoints: np.ndarray) -> pd.DataFrame:
     """Per-keypoint mean and std of x and y over present points of (N, 15, 2) ``keypoints``, indexed by
     Kaggle column name."""
     flat = keypoints.reshape(len(keypoints), -1)
-    return pd.DataFrame({"mean": np.nanmean(flat, axis=0), "std": np.nanstd(flat, axis=0),
-                         "count": np.isfinite(flat).sum(0)}, index=KAGGLE_COLUMNS)
+    return pd.DataFrame(
+        {"mean": np.nanmean(flat, axis=0), "std": np.nanstd(flat, axis=0), "count": np.isfinite(flat).sum(0)},
+        index=KAGGLE_COLUMNS,
+    )
 
 
 def compare_statistics(converted: np.ndarray, kaggle: np.ndarray) -> pd.DataFrame:
@@ -49,6 +51,7 @@ def calibrate_framing(kaggle: np.ndarray, landmarks68: np.ndarray) -> tuple[Fram
     """The framing fitted to Kaggle's (N, 15, 2) labels' means for faces with (M, 68, 2) landmarks, and
     the `compare_statistics` table of the keypoints it gives those faces against Kaggle's."""
     framing = fit_framing(landmarks68, np.nanmean(kaggle, axis=0))
-    converted = [apply_affine(crop_matrix(*landmark_crop(face, framing)), ibug68_to_kaggle(face))
-                 for face in landmarks68]
+    converted = [
+        apply_affine(crop_matrix(*landmark_crop(face, framing)), ibug68_to_kaggle(face)) for face in landmarks68
+    ]
     return framing, compare_statistics(np.stack(converted), kaggle)

@@ -11,8 +11,9 @@ import numpy as np
 from ..keypoints import KEYPOINT_NAMES
 from .splits import VAL_FRACTION
 
-_KAGGLE_TRAINING = ("Kaggle's Facial Keypoints Detection `training.csv` (96x96 grayscale crops, 15 keypoints, "
-                    "partly missing).")
+_KAGGLE_TRAINING = (
+    "Kaggle's Facial Keypoints Detection `training.csv` (96x96 grayscale crops, 15 keypoints, partly missing)."
+)
 # What is known about data sources by name, for the provenance section.
 KNOWN_SOURCES = {
     "ytf68": (
@@ -38,16 +39,28 @@ def dataset_card(dataset, source: str, command: str, label_x_shift: float = 0.0)
     present = np.isfinite(np.asarray(dataset.with_format("numpy")["keypoints"], dtype=np.float32)).all(-1)
     provenance = next((text for key, text in KNOWN_SOURCES.items() if key in source), f"Converted from `{source}`.")
     size = "n<1K" if len(dataset) < 1000 else "1K<n<10K" if len(dataset) < 10000 else "10K<n<100K"
-    shift = (f" Every x label was moved by {label_x_shift:+.2f} photo pixels when the data was read "
-             "(`--label-x-shift`): independent landmarkers agree that these labels sit that far off in x "
-             "(`python benchmarks/label_offset.py`).") if label_x_shift else ""
+    shift = (
+        (
+            f" Every x label was moved by {label_x_shift:+.2f} photo pixels when the data was read "
+            "(`--label-x-shift`): independent landmarkers agree that these labels sit that far off in x "
+            "(`python benchmarks/label_offset.py`)."
+        )
+        if label_x_shift
+        else ""
+    )
     people = f" of {len(persons):,} people" if persons else ""
-    keypoints_row = ("| `keypoints` | Array2D (15, 2) float32 | (x, y) in frame pixels, x right, y down, "
-                     "centre of the top-left pixel at (0, 0); NaN where missing |")
-    train_line = ("accelerate launch train.py --dataset THIS_REPO_ID --output_dir runs/fkp     "
-                  f"# fkp holds out {VAL_FRACTION:.0%} of the people for validation")
-    use_note = ("or `datasets.load_dataset(THIS_REPO_ID)`. Split by person, never by frame: frames of one person "
-                "are near duplicates.")
+    keypoints_row = (
+        "| `keypoints` | Array2D (15, 2) float32 | (x, y) in frame pixels, x right, y down, "
+        "centre of the top-left pixel at (0, 0); NaN where missing |"
+    )
+    train_line = (
+        "accelerate launch train.py --dataset THIS_REPO_ID --output_dir runs/fkp     "
+        f"# fkp holds out {VAL_FRACTION:.0%} of the people for validation"
+    )
+    use_note = (
+        "or `datasets.load_dataset(THIS_REPO_ID)`. Split by person, never by frame: frames of one person "
+        "are near duplicates."
+    )
     body = f"""# Facial keypoints in fkp's schema
 
 {len(dataset):,} face frames{people}, each a 96x96 grayscale crop with Kaggle's 15
@@ -88,7 +101,11 @@ fkp evaluate --data THIS_REPO_ID --split val                                  # 
 
 The frames are derived from their source; its terms apply (see above). fkp's conversion code is MIT.
 """
-    data = DatasetCardData(license="other", task_categories=["keypoint-detection"],
-                           tags=["facial-keypoints", "fkp", "faces"], size_categories=[size],
-                           pretty_name="Facial keypoints (fkp schema)")
+    data = DatasetCardData(
+        license="other",
+        task_categories=["keypoint-detection"],
+        tags=["facial-keypoints", "fkp", "faces"],
+        size_categories=[size],
+        pretty_name="Facial keypoints (fkp schema)",
+    )
     return DatasetCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + body)

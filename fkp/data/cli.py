@@ -30,8 +30,9 @@ from .ytf68 import LABEL_X_SHIFT_HELP
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> None:
     """Run ``convert`` or ``calibrate`` with ``argv`` (default sys.argv[1:]); bad input is a DataError."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     convert = commands.add_parser("convert", help="write any source in fkp's schema as parquet")
     convert.add_argument("source")
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
     convert.add_argument("--split", default=None)
     convert.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     convert.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
-    convert.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
-                         help="with --split train/val: train.py's --val_fraction")
+    convert.add_argument(
+        "--val-fraction", type=float, default=VAL_FRACTION, help="with --split train/val: train.py's --val_fraction"
+    )
     convert.add_argument("--push-to-hub", metavar="REPO_ID", default=None)
     calibrate = commands.add_parser("calibrate", help="fit the ytf68 framing on Kaggle's label statistics and compare")
     calibrate.add_argument("--kaggle", required=True, help="Kaggle training_keypoints.csv or training.csv")
@@ -50,8 +52,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.command == "convert":
-        dataset = load_source(args.source, args.split, on_error="skip" if args.skip_bad_rows else "raise",
-                              label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
+        dataset = load_source(
+            args.source,
+            args.split,
+            on_error="skip" if args.skip_bad_rows else "raise",
+            label_x_shift=args.label_x_shift,
+            val_fraction=args.val_fraction,
+        )
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         dataset.to_parquet(args.out)
         print(f"wrote {len(dataset)} rows to {args.out}")
@@ -72,5 +79,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> Non
         framing, table = calibrate_framing(kaggle, landmarks)
         print(f"fitted: {framing}\nin use: {LANDMARK_FRAMING}")
         print(table.to_string())
-        print(f"mean |mean difference| {np.abs(table.ours_mean - table.kaggle_mean).mean():.2f} px; "
-              f"mean std ratio (ours / kaggle) {(table.ours_std / table.kaggle_std).mean():.2f}")
+        print(
+            f"mean |mean difference| {np.abs(table.ours_mean - table.kaggle_mean).mean():.2f} px; "
+            f"mean std ratio (ours / kaggle) {(table.ours_std / table.kaggle_std).mean():.2f}"
+        )

@@ -48,8 +48,10 @@ def read_kaggle_csv(path: str | Path, on_error: str = "raise", skipped: list[str
         required = ["ImageId", "Image"] if is_test else [*KAGGLE_COLUMNS, "Image"]
         missing = [c for c in required if c not in header]
         if missing:
-            raise DataError(f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint "
-                            "columns + Image (or ImageId + Image for test.csv)")
+            raise DataError(
+                f"{name}: missing column(s) {', '.join(missing)}; Kaggle's layout is the 30 keypoint "
+                "columns + Image (or ImageId + Image for test.csv)"
+            )
         position = {column: i for i, column in enumerate(header)}
         label_positions = [] if is_test else [position[column] for column in KAGGLE_COLUMNS]
         bad_rows = BadRows(on_error, name, skipped)

@@ -62,8 +62,10 @@ def check_inside(points: np.ndarray, width: int, height: int, where: str, fields
     if len(bad):
         i = bad[0]
         axis = "xy"[i % 2]
-        raise DataError(f"{where}, field {fields[i]}: {axis} = {flat[i]:g} lies outside the {width}x{height} {image} "
-                        f"by more than {OUTSIDE_MARGIN:.0%} of its side (allowed {low[i]:g} to {high[i]:g})")
+        raise DataError(
+            f"{where}, field {fields[i]}: {axis} = {flat[i]:g} lies outside the {width}x{height} {image} "
+            f"by more than {OUTSIDE_MARGIN:.0%} of its side (allowed {low[i]:g} to {high[i]:g})"
+        )
 
 
 def from_rows(rows: list[dict]):
@@ -80,8 +82,10 @@ def check_schema(dataset, name: str):
     expected = set(features())
     missing = expected - set(dataset.column_names)
     if missing:
-        raise DataError(f"{name}: not fkp's schema, missing column(s) {sorted(missing)} (have {dataset.column_names}); "
-                        "convert it with `python -m fkp.data convert`")
+        raise DataError(
+            f"{name}: not fkp's schema, missing column(s) {sorted(missing)} (have {dataset.column_names}); "
+            "convert it with `python -m fkp.data convert`"
+        )
     return dataset.cast(features()) if dataset.features != features() else dataset
 
 

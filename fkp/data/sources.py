@@ -22,8 +22,14 @@ from .splits import SPLIT_SIDES, VAL_FRACTION, split_dataset
 from .ytf68 import read_ytf68, ytf68_tables
 
 
-def load_source(source: str | Path, split: str | None = None, on_error: str = "raise", label_x_shift: float = 0.0,
-                val_fraction: float = VAL_FRACTION, skipped: list[str] | None = None):
+def load_source(
+    source: str | Path,
+    split: str | None = None,
+    on_error: str = "raise",
+    label_x_shift: float = 0.0,
+    val_fraction: float = VAL_FRACTION,
+    skipped: list[str] | None = None,
+):
     """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema.
 
     ``split``: None for all rows (the "train" split of a Hub / save_to_disk dataset), a named split
@@ -49,21 +55,27 @@ def load_hub_dataset(repo_id: str, revision: str | None = None):
 
     patterns = ["*.parquet", "**/*.parquet"]
     try:
-        folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
-                                   local_files_only=True)
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, local_files_only=True
+        )
     except HFValidationError as error:
         raise DataError(f"{repo_id!r} is neither an existing local path nor a valid Hub dataset id: {error}") from None
     except Exception:
         if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-            raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set; "
-                            "download it once with network access or pass a local path") from None
+            raise DataError(
+                f"Hub dataset {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set; "
+                "download it once with network access or pass a local path"
+            ) from None
         try:  # a short metadata timeout: an unreachable Hub fails in seconds instead of hanging
-            folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
-                                       etag_timeout=10)
+            folder = snapshot_download(
+                repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, etag_timeout=10
+            )
         except Exception as error:
-            raise DataError(f"Hub dataset {repo_id!r} is not in the local cache and could not be downloaded "
-                            f"({type(error).__name__}: {error}); check the id and your network, "
-                            "or pass a local path") from None
+            raise DataError(
+                f"Hub dataset {repo_id!r} is not in the local cache and could not be downloaded "
+                f"({type(error).__name__}: {error}); check the id and your network, "
+                "or pass a local path"
+            ) from None
     files = sorted(str(p) for p in Path(folder).rglob("*.parquet"))
     if not files:
         raise DataError(f"Hub dataset {repo_id!r} has no parquet files (fkp expects its schema as parquet)")
@@ -83,8 +95,9 @@ def _load_arrow(path: Path, load: Callable[[], object]):
     try:
         return load()
     except (OSError, ValueError, pyarrow.ArrowException, datasets.exceptions.DatasetsError) as error:
-        raise DataError(f"{path}: cannot read it as parquet / a saved dataset "
-                        f"({type(error).__name__}: {error})") from None
+        raise DataError(
+            f"{path}: cannot read it as parquet / a saved dataset ({type(error).__name__}: {error})"
+        ) from None
 
 
 def _rows_of(path: Path, rows: Iterable[dict]):
@@ -123,8 +136,14 @@ def _read_source(source: str | Path, on_error: str, label_x_shift: float, skippe
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
 
 
-def _pick_split(dataset, split: str | None, name: str, val_fraction: float, on_error: str = "raise",
-                skipped: list[str] | None = None):
+def _pick_split(
+    dataset,
+    split: str | None,
+    name: str,
+    val_fraction: float,
+    on_error: str = "raise",
+    skipped: list[str] | None = None,
+):
     """One split of a loaded source, in fkp's schema, checked by `check_keypoints`.
 
     A named split of a DatasetDict (Hub, save_to_disk) is taken as it is. "train" / "val" on a
@@ -139,11 +158,13 @@ def _pick_split(dataset, split: str | None, name: str, val_fraction: float, on_e
         if split == "val" and "validation" in dataset:
             return check_keypoints(check_schema(dataset["validation"], name), name, on_error, skipped)
         if split is not None and split not in SPLIT_SIDES:
-            raise DataError(f"{name}: no split {split!r}; available: {list(dataset)}, "
-                            "or 'train' / 'val' of the person-wise split")
+            raise DataError(
+                f"{name}: no split {split!r}; available: {list(dataset)}, or 'train' / 'val' of the person-wise split"
+            )
         dataset = dataset["train"] if "train" in dataset else dataset[next(iter(dataset))]
     elif split is not None and split not in SPLIT_SIDES:
-        raise DataError(f"{name}: has no named split {split!r}; "
-                        "use 'train' or 'val' for the sides of the person-wise split")
+        raise DataError(
+            f"{name}: has no named split {split!r}; use 'train' or 'val' for the sides of the person-wise split"
+        )
     dataset = check_keypoints(check_schema(dataset, name), name, on_error, skipped)
     return dataset if split is None else split_dataset(dataset, val_fraction)[SPLIT_SIDES[split]]

@@ -21,8 +21,10 @@ from ..errors import DataError
 
 logger = logging.getLogger("fkp.data")
 
-SKIP_BAD_ROWS_HELP = ("skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
-                      "number, an unreadable photo, a keypoint outside its image by more than half the image's side")
+SKIP_BAD_ROWS_HELP = (
+    "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
+    "number, an unreadable photo, a keypoint outside its image by more than half the image's side"
+)
 
 Row = tuple[int, list[str]]  # (line number, fields) of a CSV row
 
@@ -33,8 +35,10 @@ def _decoded_lines(handle: Iterable[bytes], name: str) -> Iterator[str]:
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as error:
-            raise DataError(f"{name}: line {number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
-                            f"{error.start + 1}); is it a CSV file? Save it as UTF-8 CSV") from None
+            raise DataError(
+                f"{name}: line {number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column "
+                f"{error.start + 1}); is it a CSV file? Save it as UTF-8 CSV"
+            ) from None
 
 
 def _csv_rows(handle: Iterable[bytes], name: str) -> Iterator[Row]:
@@ -91,8 +95,10 @@ def read_table(path: str | Path, columns: Sequence[str] = ()) -> pd.DataFrame:
     with open_csv(path) as (name, header, rows):
         missing = [c for c in columns if c not in header]
         if missing:
-            raise DataError(f"{name}: missing column(s) {', '.join(missing)} (has {', '.join(header[:8])}"
-                            f"{', ...' if len(header) > 8 else ''})")
+            raise DataError(
+                f"{name}: missing column(s) {', '.join(missing)} (has {', '.join(header[:8])}"
+                f"{', ...' if len(header) > 8 else ''})"
+            )
         records = []
         for line, row in rows:
             if len(row) != len(header):
@@ -150,4 +156,3 @@ class BadRows:
     def report(self) -> None:
         if self.skipped:
             logger.warning("%s: skipped %d bad row(s)", self.source, self.skipped)
-

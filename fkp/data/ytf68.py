@@ -21,8 +21,10 @@ from ..keypoints import ibug68_to_kaggle
 from .schema import check_inside
 from .tables import BadRows, is_number, numbers, open_csv, ragged, read_table
 
-LABEL_X_SHIFT_HELP = ("photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
-                      "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)")
+LABEL_X_SHIFT_HELP = (
+    "photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
+    "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)"
+)
 
 
 def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
@@ -31,8 +33,10 @@ def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
     if folder.is_file():
         pairs = [(folder, folder.parent / folder.name.replace("_frames_keypoints.csv", ""))]
     else:
-        pairs = [(csv, folder / csv.name.replace("_frames_keypoints.csv", ""))
-                 for csv in sorted(folder.glob("*_frames_keypoints.csv"))]
+        pairs = [
+            (csv, folder / csv.name.replace("_frames_keypoints.csv", ""))
+            for csv in sorted(folder.glob("*_frames_keypoints.csv"))
+        ]
     return [(csv, images) for csv, images in pairs if images.is_dir()]
 
 
@@ -46,8 +50,9 @@ def _landmark_fields(header: list[str]) -> list[str]:
     return [f"{column!r} (landmark {i // 2} {'xy'[i % 2]})" for i, column in enumerate(header[1:])]
 
 
-def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
-                      skipped: list[str] | None = None) -> Iterator[tuple[str, str, np.ndarray, np.ndarray]]:
+def read_ytf68_photos(
+    folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0, skipped: list[str] | None = None
+) -> Iterator[tuple[str, str, np.ndarray, np.ndarray]]:
     """Yield (id, person, RGB photo (H, W, 3) uint8, (68, 2) landmarks) of a ytf68-layout folder.
 
     The id is "TABLE/FILE" (e.g. "test/Valerie_Harper_30.jpg"): the layout's tables reuse file
@@ -89,8 +94,10 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift
                             photo = np.asarray(img.convert("RGB"))
                     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
                         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-                        raise DataError(f"{where}, field {header[0] or 'file'!r}: cannot read image "
-                                        f"{image_dir / file_name}: {reason}") from None
+                        raise DataError(
+                            f"{where}, field {header[0] or 'file'!r}: cannot read image "
+                            f"{image_dir / file_name}: {reason}"
+                        ) from None
                     height, width = photo.shape[:2]
                     check_inside(landmarks, width, height, where, fields, "photo")
                     landmarks[:, 0] += label_x_shift
@@ -101,8 +108,9 @@ def read_ytf68_photos(folder: str | Path, on_error: str = "raise", label_x_shift
     bad_rows.report()
 
 
-def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray,
-                framing: Framing = LANDMARK_FRAMING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ytf68_frame(
+    photo: np.ndarray, landmarks68: np.ndarray, framing: Framing = LANDMARK_FRAMING
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crop a photo into a Kaggle-like frame.
 
     Args:
@@ -117,8 +125,9 @@ def ytf68_frame(photo: np.ndarray, landmarks68: np.ndarray,
     return frame, apply_affine(matrix, ibug68_to_kaggle(landmarks68)).astype(np.float32), matrix
 
 
-def read_ytf68(folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0,
-               skipped: list[str] | None = None) -> Iterator[dict]:
+def read_ytf68(
+    folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0, skipped: list[str] | None = None
+) -> Iterator[dict]:
     """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
     for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         gray = np.asarray(Image.fromarray(photo).convert("L"))

@@ -43,8 +43,9 @@ def _page():
     except ModuleNotFoundError as error:  # the demo is an optional part of an installed fkp
         if error.name != "gradio":
             raise
-        raise ImportError("the fkp demo needs Gradio: pip install 'fkp[demo]' "
-                          "(or pip install -r requirements.txt)") from error
+        raise ImportError(
+            "the fkp demo needs Gradio: pip install 'fkp[demo]' (or pip install -r requirements.txt)"
+        ) from error
     return page
 
 

@@ -15,18 +15,11 @@ from typing import TYPE_CHECKING
 import gradio as gr
 import numpy as np
 
-from ..api import DEFAULT_MODEL, FaceKeypoints, default_model_source
-from ..live import LiveTracker
-from ..photo import (
-    FACE_SCORE_THRESHOLD,
-    MAX_PIXELS,
-    NotAnImageError,
-    default_detector,
-    in_original_pixels,
-    load_photo_reduced,
-    predict_photo,
-)
+from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
+from ..landmarker import DEFAULT_MODEL, FaceKeypoints, default_model_source
+from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid
+from ..tracking import LiveTracker
 from . import streams
 from .guard import received_image
 from .limits import DECODE_PIXELS, LIVE_MAX_BYTES, LIVE_MAX_PIXELS, MAX_FACES
@@ -78,8 +71,9 @@ def hidden_selector() -> dict:
     return gr.update(choices=[], value=None, visible=False)
 
 
-def analyse(image_path: str | Path | bytes | None, name: str | None = None, whole_image: bool = False,
-            flip_test: bool = False) -> tuple:
+def analyse(
+    image_path: str | Path | bytes | None, name: str | None = None, whole_image: bool = False, flip_test: bool = False
+) -> tuple:
     """Run the whole pipeline on one image file (or bytes) and render everything the page shows.
 
     Returns (status markdown, annotated image path, face views [(image, caption)], face selector

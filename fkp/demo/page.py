@@ -14,8 +14,9 @@ import threading
 
 import gradio as gr
 
+from ..framing import MEAN_FRAME_KEYPOINTS
 from ..keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
-from ..photo import FACE_SCORE_THRESHOLD, MEAN_FRAME_KEYPOINTS
+from ..pipeline import FACE_SCORE_THRESHOLD
 from ..render import hex_color, points_diagram
 from .guard import EXAMPLES
 from .handlers import analyse_on_page, analyse_upload, heatmaps, live_event, warm_up
@@ -54,13 +55,19 @@ CSS = """
 }
 """
 
-TITLE = ("# fkp: facial keypoints\nThe 15 keypoints of Kaggle's *Facial Keypoints Detection* (eyes, brows, "
-         "nose, mouth) for every face in a photo, at any in-plane angle, with what the network saw.")
-HEATMAP_NOTE = ("**What the network sees:** each keypoint's heatmap over the face crop it was given, zoomed on "
-                "the decoded point (between the ticks). A tight bright spot is a sure point; a spread or a "
-                "second spot is doubt.")
-LIVE_HELP = ("Click *Click to Access Webcam*, allow the camera, then press *Record*: the keypoints follow your "
-             f"face live. A stream stops after {LIVE_SECONDS // 60} minutes; press *Record* again to go on.")
+TITLE = (
+    "# fkp: facial keypoints\nThe 15 keypoints of Kaggle's *Facial Keypoints Detection* (eyes, brows, "
+    "nose, mouth) for every face in a photo, at any in-plane angle, with what the network saw."
+)
+HEATMAP_NOTE = (
+    "**What the network sees:** each keypoint's heatmap over the face crop it was given, zoomed on "
+    "the decoded point (between the ticks). A tight bright spot is a sure point; a spread or a "
+    "second spot is doubt."
+)
+LIVE_HELP = (
+    "Click *Click to Access Webcam*, allow the camera, then press *Record*: the keypoints follow your "
+    f"face live. A stream stops after {LIVE_SECONDS // 60} minutes; press *Record* again to go on."
+)
 ABOUT = f"""
 **How it works.** Faces are found by MediaPipe's BlazeFace detector (Google, Apache-2.0; converted to PyTorch and
 shipped with fkp, so nothing is downloaded). It finds faces turned in-plane up to about ±45°, and each crop is
@@ -75,12 +82,16 @@ LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS)
 def legend_html() -> str:
     """The 15 keypoints with their colours, and what left and right mean."""
     swatch = '<span class="swatch" style="background:{}"></span>'
-    items = "".join(f"<li>{swatch.format(hex_color(KEYPOINT_COLORS[name]))}<b>{number}</b> {name}</li>"
-                    for number, name in enumerate(KEYPOINT_NAMES, start=1))
-    return (f'<ol class="fkp-legend">{items}</ol>'
-            '<p class="fkp-note"><b>left / right are the subject\'s own</b>: the left eye is the one on the right '
-            'of the picture, as in Kaggle\'s labels. Coordinates are in original-photo pixels, x to the right, '
-            'y down.</p>')
+    items = "".join(
+        f"<li>{swatch.format(hex_color(KEYPOINT_COLORS[name]))}<b>{number}</b> {name}</li>"
+        for number, name in enumerate(KEYPOINT_NAMES, start=1)
+    )
+    return (
+        f'<ol class="fkp-legend">{items}</ol>'
+        '<p class="fkp-note"><b>left / right are the subject\'s own</b>: the left eye is the one on the right '
+        "of the picture, as in Kaggle's labels. Coordinates are in original-photo pixels, x to the right, "
+        "y down.</p>"
+    )
 
 
 def build_demo() -> gr.Blocks:
@@ -91,41 +102,89 @@ def build_demo() -> gr.Blocks:
             state = gr.State(time_to_live=STATE_SECONDS)
             with gr.Row(elem_id="main-row"):
                 with gr.Column(scale=2, min_width=320):
-                    image = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath",
-                                     elem_id="photo", height=360)
+                    image = gr.Image(
+                        label="Photo",
+                        sources=["upload", "webcam", "clipboard"],
+                        type="filepath",
+                        elem_id="photo",
+                        height=360,
+                    )
                     with gr.Row():
-                        whole_image = gr.Checkbox(label="Treat the whole image as one face", value=False,
-                                                  elem_id="whole")
+                        whole_image = gr.Checkbox(
+                            label="Treat the whole image as one face", value=False, elem_id="whole"
+                        )
                         flip_test = gr.Checkbox(label="Flip test (steadier, 2x slower)", value=False, elem_id="flip")
                     if EXAMPLES.is_dir():
-                        gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
-                                    label="Examples (click one)", examples_per_page=6)
+                        gr.Examples(
+                            examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))],
+                            inputs=[image],
+                            label="Examples (click one)",
+                            examples_per_page=6,
+                        )
                     with gr.Accordion("The 15 keypoints", open=True):
-                        gr.Image(points_diagram(MEAN_FRAME_KEYPOINTS), show_label=False, container=False,
-                                 interactive=False, buttons=[], elem_id="diagram", height=260)
+                        gr.Image(
+                            points_diagram(MEAN_FRAME_KEYPOINTS),
+                            show_label=False,
+                            container=False,
+                            interactive=False,
+                            buttons=[],
+                            elem_id="diagram",
+                            height=260,
+                        )
                         gr.HTML(legend_html(), elem_id="legend")
                 with gr.Column(scale=3, min_width=320, visible=False, elem_id="results") as results:
                     status = gr.Markdown(elem_id="status")
                     with gr.Row(equal_height=True):
-                        annotated = gr.Image(label="Keypoints", format="jpeg", interactive=False, elem_id="annotated",
-                                             scale=3, min_width=280, height=380)
-                        views = gr.Gallery(label="Each face, upright, points numbered (face score)", format="jpeg",
-                                           columns=2, height=380, object_fit="contain", elem_id="faces", scale=2,
-                                           min_width=200)
+                        annotated = gr.Image(
+                            label="Keypoints",
+                            format="jpeg",
+                            interactive=False,
+                            elem_id="annotated",
+                            scale=3,
+                            min_width=280,
+                            height=380,
+                        )
+                        views = gr.Gallery(
+                            label="Each face, upright, points numbered (face score)",
+                            format="jpeg",
+                            columns=2,
+                            height=380,
+                            object_fit="contain",
+                            elem_id="faces",
+                            scale=2,
+                            min_width=200,
+                        )
                     with gr.Row():
-                        face = gr.Radio(label="Heatmaps of face", choices=[], visible=False, elem_id="face-select",
-                                        scale=2)
-                        opacity = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Heatmap opacity", elem_id="opacity",
-                                            scale=1, min_width=200)
+                        face = gr.Radio(
+                            label="Heatmaps of face", choices=[], visible=False, elem_id="face-select", scale=2
+                        )
+                        opacity = gr.Slider(
+                            0.0,
+                            1.0,
+                            value=0.7,
+                            step=0.05,
+                            label="Heatmap opacity",
+                            elem_id="opacity",
+                            scale=1,
+                            min_width=200,
+                        )
                     gr.Markdown(HEATMAP_NOTE, elem_classes="fkp-note")
                     heatmap_view = gr.Image(show_label=False, format="jpeg", interactive=False, elem_id="heatmaps")
-                    coordinates = gr.Dataframe(headers=TABLE_COLUMNS, label="Coordinates (original-photo pixels)",
-                                               elem_id="table", wrap=True, max_height=420,
-                                               column_widths=["11%", "7%", "34%", "15%", "15%", "18%"])
+                    coordinates = gr.Dataframe(
+                        headers=TABLE_COLUMNS,
+                        label="Coordinates (original-photo pixels)",
+                        elem_id="table",
+                        wrap=True,
+                        max_height=420,
+                        column_widths=["11%", "7%", "34%", "15%", "15%", "18%"],
+                    )
                     with gr.Row():
                         result_json = gr.JSON(label="Result (JSON)", open=False, elem_id="json", max_height=300)
-                        downloads = gr.File(label="Downloads: annotated image (at most 1280 px), JSON, CSV "
-                                                  "(original-photo pixels)", file_count="multiple", elem_id="downloads")
+                        downloads = gr.File(
+                            label="Downloads: annotated image (at most 1280 px), JSON, CSV (original-photo pixels)",
+                            file_count="multiple",
+                            elem_id="downloads",
+                        )
             with gr.Accordion("About the detector and this demo", open=False):
                 gr.Markdown(ABOUT)
             api_button = gr.Button("predict", visible=False)
@@ -134,10 +193,17 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(LIVE_HELP)
             tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
             with gr.Row():
-                camera = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", elem_id="camera",
-                                  webcam_options=gr.WebcamOptions(mirror=False, constraints=LIVE_CAMERA))
-                live = gr.Image(label="Live keypoints", streaming=True, interactive=False, elem_id="live",
-                                format="jpeg")
+                camera = gr.Image(
+                    label="Webcam",
+                    sources=["webcam"],
+                    streaming=True,
+                    type="numpy",
+                    elem_id="camera",
+                    webcam_options=gr.WebcamOptions(mirror=False, constraints=LIVE_CAMERA),
+                )
+                live = gr.Image(
+                    label="Live keypoints", streaming=True, interactive=False, elem_id="live", format="jpeg"
+                )
             live_status = gr.Markdown(elem_id="live-status", elem_classes="fkp-note")
 
         # Every event takes the raw payload (preprocess=False): the handlers check it themselves (guard.py).
@@ -146,15 +212,36 @@ def build_demo() -> gr.Blocks:
         photo_events = dict(concurrency_limit=PHOTO_CONCURRENCY, concurrency_id="photo", preprocess=False)
         api_button.click(analyse_upload, options, outputs, api_name="predict", **photo_events)
         for trigger in (image.change, whole_image.change, flip_test.change):
-            trigger(analyse_on_page, options, [*outputs, results], api_visibility="private", trigger_mode="always_last",
-                    **photo_events)
+            trigger(
+                analyse_on_page,
+                options,
+                [*outputs, results],
+                api_visibility="private",
+                trigger_mode="always_last",
+                **photo_events,
+            )
         for trigger in (face.change, opacity.change):  # raw values: a typed 1.5 or an emptied box is clipped
-            trigger(heatmaps, [state, face, opacity], heatmap_view, api_visibility="private",
-                    trigger_mode="always_last", concurrency_limit=HEATMAP_CONCURRENCY, concurrency_id="heatmaps",
-                    preprocess=False)
-        camera.stream(live_event, [camera, tracker], [live, live_status, tracker], stream_every=0.05,
-                      time_limit=LIVE_SECONDS, concurrency_limit=LIVE_STREAMS, concurrency_id="live",
-                      api_visibility="private", preprocess=False)
+            trigger(
+                heatmaps,
+                [state, face, opacity],
+                heatmap_view,
+                api_visibility="private",
+                trigger_mode="always_last",
+                concurrency_limit=HEATMAP_CONCURRENCY,
+                concurrency_id="heatmaps",
+                preprocess=False,
+            )
+        camera.stream(
+            live_event,
+            [camera, tracker],
+            [live, live_status, tracker],
+            stream_every=0.05,
+            time_limit=LIVE_SECONDS,
+            concurrency_limit=LIVE_STREAMS,
+            concurrency_id="live",
+            api_visibility="private",
+            preprocess=False,
+        )
     demo.queue(max_size=QUEUE_SIZE)
     atexit.register(clean_up, demo)
     return demo

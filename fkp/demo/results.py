@@ -14,12 +14,14 @@ from ..keypoints import KEYPOINT_NAMES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..photo import FaceResult, NotAnImageError
+    from ..images import NotAnImageError
+    from ..pipeline import FaceResult
 
 START_HINT = "Upload a photo, take one with the webcam or paste one from the clipboard, or click an example."
 NO_IMAGE = "This request did not carry an image. Upload a photo, take one with the webcam or paste one."
-NOT_AN_UPLOAD = ("This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one "
-                 "from the clipboard.")
+NOT_AN_UPLOAD = (
+    "This image did not arrive as an upload. Upload a photo, take one with the webcam or paste one from the clipboard."
+)
 BAD_CAPTURE = "This capture could not be read. Take the photo again, or upload a file."
 FRAME_FAILED = "⚠️ A frame could not be processed and was skipped. The stream goes on."
 TABLE_COLUMNS = ["face", "#", "keypoint", "x", "y", "confidence"]
@@ -68,10 +70,13 @@ def face_caption(number: int, face: FaceResult) -> str:
 
 def keypoint_rows(faces: list[FaceResult]) -> list[list]:
     """The coordinate table: one row per face and keypoint, in TABLE_COLUMNS order, rounded for reading."""
-    return [[number, index, name, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
-            for number, face in enumerate(faces, start=1)
-            for index, (name, (x, y), c) in enumerate(zip(KEYPOINT_NAMES, face.keypoints, face.confidence, strict=True),
-                                                      start=1)]
+    return [
+        [number, index, name, round(float(x), 1), round(float(y), 1), round(float(c), 2)]
+        for number, face in enumerate(faces, start=1)
+        for index, (name, (x, y), c) in enumerate(
+            zip(KEYPOINT_NAMES, face.keypoints, face.confidence, strict=True), start=1
+        )
+    ]
 
 
 def table(rows: list[list]) -> pd.DataFrame:
@@ -82,8 +87,14 @@ def table(rows: list[list]) -> pd.DataFrame:
 
 def result_payload(name: str, width: int, height: int, model: str, faces: list[FaceResult]) -> dict:
     """The JSON result: in the response itself and in the downloads."""
-    return {"image": name, "width": width, "height": height, "model": model, "coordinates": COORDINATES,
-            "faces": [face.as_dict() for face in faces]}
+    return {
+        "image": name,
+        "width": width,
+        "height": height,
+        "model": model,
+        "coordinates": COORDINATES,
+        "faces": [face.as_dict() for face in faces],
+    }
 
 
 def model_name(source: str, shipped: str) -> str:
@@ -94,34 +105,52 @@ def model_name(source: str, shipped: str) -> str:
 
 
 def no_face_status(width: int, height: int) -> str:
-    return (f"**No face found** in this {width}x{height} image. Faces smaller than about 64 pixels, full profiles "
-            "and faces turned more than about 45° are not found. If the image is already a close face crop "
-            "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face*.")
+    return (
+        f"**No face found** in this {width}x{height} image. Faces smaller than about 64 pixels, full profiles "
+        "and faces turned more than about 45° are not found. If the image is already a close face crop "
+        "(like Kaggle's 96x96 frames), tick *Treat the whole image as one face*."
+    )
 
 
-def photo_status(faces: list[FaceResult], found: int, width: int, height: int, scale: tuple[float, float],
-                 threshold: float, whole_image: bool = False) -> str:
+def photo_status(
+    faces: list[FaceResult],
+    found: int,
+    width: int,
+    height: int,
+    scale: tuple[float, float],
+    threshold: float,
+    whole_image: bool = False,
+) -> str:
     """The line over the results: how many faces, at what size the photo was read, which may not be faces
     (a face score under ``threshold``)."""
     kind = "image treated as one face" if whole_image else f"{found} face{'s' if found > 1 else ''} found"
     status = f"**{kind}** in this {width}x{height} image."
     if tuple(scale) != (1.0, 1.0):
-        status += (f" It was read at 1/{round(scale[0])} size to bound the server's memory; "
-                   "coordinates are in original pixels.")
+        status += (
+            f" It was read at 1/{round(scale[0])} size to bound the server's memory; "
+            "coordinates are in original pixels."
+        )
     if found > len(faces):
         status += f" The {len(faces)} largest are shown."
-    doubtful = [f"face {number} ({face.face_score:.2f})" for number, face in enumerate(faces, start=1)
-                if not face.looks_like_a_face]
+    doubtful = [
+        f"face {number} ({face.face_score:.2f})"
+        for number, face in enumerate(faces, start=1)
+        if not face.looks_like_a_face
+    ]
     if doubtful:
-        status += (f"\n\n⚠️ **This may not be a face:** low face score for {', '.join(doubtful)}, under "
-                   f"{threshold}. The keypoints are a guess; try a photo where the face is clearly visible.")
+        status += (
+            f"\n\n⚠️ **This may not be a face:** low face score for {', '.join(doubtful)}, under "
+            f"{threshold}. The keypoints are a guess; try a photo where the face is clearly visible."
+        )
     return status
 
 
 def live_status(faces: int, frame_rate: float, seconds: float) -> str:
     """The live tab's line: faces tracked, frames arriving, server time per frame (``seconds``)."""
-    return (f"{faces} face{'s' if faces != 1 else ''} · {frame_rate:.1f} frames/s arriving · "
-            f"{1000 * seconds:.0f} ms a frame on the server")
+    return (
+        f"{faces} face{'s' if faces != 1 else ''} · {frame_rate:.1f} frames/s arriving · "
+        f"{1000 * seconds:.0f} ms a frame on the server"
+    )
 
 
 def skipped_frame(reason: str) -> str:

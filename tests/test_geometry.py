@@ -3,16 +3,10 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
+from fkp.augment import Augmentation, mark_outside
 from fkp.data import load_source, to_arrays
+from fkp.geometry import apply_affine, crop_matrix, invert_affine, warp
 from fkp.keypoints import KEYPOINT_INDEX
-from fkp.transforms import (
-    Augmentation,
-    apply_affine,
-    crop_matrix,
-    invert_affine,
-    mark_outside,
-    warp,
-)
 
 GEOMETRY_ONLY = dict(brightness=0.0, contrast=0.0, blur_prob=0.0)
 
@@ -33,7 +27,9 @@ def test_crop_matrix_maps_centre_and_inverts():
     assert np.allclose(apply_affine(matrix, [[120.0, 80.0]]), [[47.5, 47.5]])
     points = np.array([[100.0, 70.0], [140.0, 95.0]])
     assert np.allclose(apply_affine(invert_affine(matrix), apply_affine(matrix, points)), points)
-    assert np.isclose(np.linalg.norm(apply_affine(matrix, [[150.0, 80.0]]) - 47.5), 48.0)  # half a side -> half the frame
+    assert np.isclose(
+        np.linalg.norm(apply_affine(matrix, [[150.0, 80.0]]) - 47.5), 48.0
+    )  # half a side -> half the frame
 
 
 def test_warp_moves_pixels_like_the_points_also_when_downscaling_a_lot():
@@ -81,7 +77,15 @@ def test_points_pushed_out_of_the_frame_become_missing():
 
 def test_photometric_augmentation_keeps_points_and_changes_pixels():
     images, keypoints = to_arrays(load_source(FIXTURES / "frames.parquet"))
-    augment = Augmentation(flip_prob=0.0, max_rotation_deg=0, scale_range=(1, 1), max_shift_px=0, brightness=0.3, contrast=0.4, blur_prob=1.0)
+    augment = Augmentation(
+        flip_prob=0.0,
+        max_rotation_deg=0,
+        scale_range=(1, 1),
+        max_shift_px=0,
+        brightness=0.3,
+        contrast=0.4,
+        blur_prob=1.0,
+    )
     image, points = augment(images[1], keypoints[1], np.random.default_rng(3))
     assert np.allclose(points, keypoints[1], atol=1e-4)
     assert image.dtype == np.uint8 and np.abs(image.astype(int) - images[1]).mean() > 1

@@ -1,0 +1,68 @@
+"""``fkp calibrate detector``: fit a detector's crop on a ytf68-layout folder (photos with 68
+landmarks), so that its crops frame faces as the training frames did.
+
+    fkp calibrate detector --detector blazeface --data ../shared/data/ytf68 --label-x-shift -1.3
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..framing import landmark_crop
+from ..geometry import apply_affine, invert_affine
+from ..keypoints import FRAME_SIZE, ibug68_to_kaggle
+from . import DETECTORS, create_detector
+from .base import Box
+
+
+def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
+    """Index of the first box (largest first) that holds the labelled face, i.e. contains the
+    centroid of its 15 keypoints; None when the detector missed it."""
+    centroid = ibug68_to_kaggle(landmarks).mean(axis=0)
+    return next((i for i, box in enumerate(boxes) if box.contains(centroid)), None)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect.calibrate") -> None:
+    from ..data import LABEL_X_SHIFT_HELP, read_ytf68_photos
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True, help="a ytf68-layout folder: photos with 68 landmarks")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface")
+    parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
+    args = parser.parse_args(argv)
+
+    detector = create_detector(args.detector)
+    pairs, photos = [], 0
+    for _, _, photo, landmarks in read_ytf68_photos(args.data, label_x_shift=args.label_x_shift):
+        photos += 1
+        boxes = detector.detect(photo)
+        index = match_face(boxes, landmarks)
+        if index is not None:
+            pairs.append((boxes[index], landmarks))
+    print(f"photos {photos}, faces found {len(pairs)} (missed {1 - len(pairs) / photos:.1%})")
+    print(detector.fit_crop(pairs))
+    centre_error, side_ratio = [], []
+    for box, landmarks in pairs:  # the fitted crop against the landmark crop, both as photo -> frame matrices
+        center, side = landmark_crop(landmarks)
+        inverse = invert_affine(detector.crop(box))
+        predicted_center = apply_affine(inverse, np.array([(FRAME_SIZE - 1) / 2] * 2))
+        centre_error.append(np.linalg.norm(predicted_center - center) / side)
+        side_ratio.append(np.sqrt(abs(np.linalg.det(inverse[:, :2]))) * FRAME_SIZE / side)
+    print(
+        f"crop centre error: median {np.median(centre_error):.3f}, "
+        f"90th percentile {np.percentile(centre_error, 90):.3f} (fraction of crop side)"
+    )
+    print(
+        f"crop size ratio: median {np.median(side_ratio):.3f}, "
+        f"10th-90th percentile {np.percentile(side_ratio, 10):.3f}-{np.percentile(side_ratio, 90):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    from ..errors import run_cli
+
+    raise SystemExit(run_cli(main, prog="python -m fkp.detect.calibrate"))

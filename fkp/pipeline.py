@@ -1,0 +1,179 @@
+"""The faces of a photo, in MediaPipe's stages: detect (`fkp.detect`) -> upright crop into the
+96x96 frame (`fkp.framing`) -> keypoints (a `fkp.FaceKeypoints`) -> back to original-photo pixels.
+Each face also gets a face score: does the crop look like a face at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cache
+
+import cv2
+import numpy as np
+
+from .detect import Box, FaceDetector, create_detector
+from .framing import refined_crop
+from .geometry import apply_affine, crop_matrix, invert_affine, warp
+from .images import to_original_pixels
+from .keypoints import FRAME_SIZE, KEYPOINT_NAMES
+
+# A face score under this says "this may not be a face". Measured by benchmarks/confidence.py on
+# 345 validation face crops against 731 non-face crops (background crops of the same photos, the cat
+# example, textures): the score's AUC is 1.000; 1% of faces score under 0.61, 1% of non-faces over 0.52.
+FACE_SCORE_THRESHOLD = 0.55
+
+
+@cache
+def default_detector(name: str = "blazeface") -> FaceDetector:
+    """The shared detector of that name (`fkp.detect.DETECTORS`), built on first use."""
+    return create_detector(name)
+
+
+@dataclass
+class FaceResult:
+    """One face: detector box, crop matrix (photo -> 96x96 frame, rotated so the face is upright) and predictions.
+
+    keypoints (15, 2) are in original-photo pixels, confidence (15,) in [0, 1], heatmaps
+    (15, H, W) in the frame's heatmap grid, frame (96, 96) the grayscale crop the model saw.
+    face_score in [0, 1] says how much the crop looks like a face (`face_scores`); under
+    FACE_SCORE_THRESHOLD the keypoints are not to be trusted.
+    """
+
+    box: Box | None
+    matrix: np.ndarray
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    heatmaps: np.ndarray
+    frame: np.ndarray
+    frame_keypoints: np.ndarray = field(repr=False)
+    face_score: float = 1.0
+
+    @property
+    def size(self) -> float:
+        """The face's size in photo pixels: the side of its 96x96 crop mapped back to the photo."""
+        return FRAME_SIZE / float(np.sqrt(abs(np.linalg.det(np.asarray(self.matrix)[:, :2]))))
+
+    @property
+    def looks_like_a_face(self) -> bool:
+        return self.face_score >= FACE_SCORE_THRESHOLD
+
+    def as_dict(self) -> dict:
+        return {
+            "box": None
+            if self.box is None
+            else {
+                "x": self.box.x,
+                "y": self.box.y,
+                "width": self.box.width,
+                "height": self.box.height,
+                "score": self.box.score,
+                "roll_degrees": -self.box.angle,
+            },
+            "face_score": round(float(self.face_score), 4),
+            "keypoints": {
+                name: {"x": float(x), "y": float(y), "confidence": float(c)}
+                for name, (x, y), c in zip(KEYPOINT_NAMES, self.keypoints, self.confidence)
+            },
+        }
+
+
+def in_original_pixels(face: FaceResult, scale: tuple[float, float]) -> FaceResult:
+    """A face found on a reduced photo (`load_photo_reduced`'s ``scale``), with its keypoints, box
+    and crop matrix in the original photo's pixels; heatmaps, frame and confidences are unchanged."""
+    if tuple(scale) == (1.0, 1.0):
+        return face
+    sx, sy = scale
+    # original -> reduced pixels: p' = (p + 0.5) / s - 0.5
+    to_reduced = np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1]])
+    matrix = np.asarray(face.matrix) @ to_reduced
+    box = face.box
+    if box is not None:
+        corner = to_original_pixels([box.x, box.y], scale)
+        landmarks = None if box.landmarks is None else to_original_pixels(box.landmarks, scale)
+        box = replace(
+            box,
+            x=float(corner[0]),
+            y=float(corner[1]),
+            width=box.width * sx,
+            height=box.height * sy,
+            landmarks=landmarks,
+        )
+    return replace(face, box=box, matrix=matrix, keypoints=to_original_pixels(face.keypoints, scale))
+
+
+def predict_photo(
+    predictor,
+    photo: np.ndarray,
+    detector: FaceDetector | None = None,
+    whole_image: bool = False,
+    flip_test: bool | None = None,
+    refine: bool = False,
+    keep_doubtful: bool = False,
+) -> list[FaceResult]:
+    """Keypoints of every face in an RGB photo (largest face first).
+
+    ``predictor`` is a `fkp.FaceKeypoints` (anything with its ``predict_frames``). With ``whole_image``
+    the photo is treated as one face crop (centre square of its longer side), as for Kaggle-style
+    crops; no detector is run.
+    ``flip_test`` overrides the predictor's setting for this call. ``refine`` runs a second pass
+    on a crop re-fitted to the first pass's keypoints (`refined_crop`). Detections whose face score
+    is under FACE_SCORE_THRESHOLD are dropped unless ``keep_doubtful``.
+    """
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    if whole_image:
+        height, width = gray.shape
+        crops = [(None, crop_matrix(((width - 1) / 2, (height - 1) / 2), max(height, width)))]
+    else:
+        detector = detector or default_detector()
+        crops = [(box, detector.crop(box)) for box in detector.detect(photo)]
+    results = predict_crops(predictor, gray, crops, detector, flip_test, refine)
+    # a detection whose crop does not look like a face is a false detection (e.g. a patch of a flag):
+    # dropped, unless the caller asked for the whole image as one face
+    return results if whole_image or keep_doubtful else [face for face in results if face.looks_like_a_face]
+
+
+def predict_crops(
+    predictor,
+    gray: np.ndarray,
+    crops: list[tuple[Box | None, np.ndarray]],
+    detector: FaceDetector | None = None,
+    flip_test: bool | None = None,
+    refine: bool = False,
+    pyramid: list | None = None,
+    score: bool = True,
+) -> list[FaceResult]:
+    """Keypoints for given crops of a (H, W) uint8 grayscale photo: ``crops`` pairs a box (or None)
+    with its 2x3 photo -> frame matrix. ``pyramid`` caches the photo's pyrDown levels (see `warp`).
+    Every result gets a face score (`face_scores`, with ``detector``'s face classifier where it has
+    one; with ``score=False`` only the mean heatmap peak, which skips the classifier); none is dropped."""
+    if not crops:
+        return []
+    pyramid = pyramid if pyramid is not None else [gray]
+    frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
+    keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
+    if refine:
+        crops = [
+            (box, refined_crop(apply_affine(invert_affine(matrix), kp))) for (box, matrix), kp in zip(crops, keypoints)
+        ]
+        frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
+        keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
+    scores = face_scores(frames, confidence, detector) if score else np.asarray(confidence).mean(axis=1)
+    return [
+        FaceResult(
+            box, matrix, apply_affine(invert_affine(matrix), kp).astype(np.float32), conf, hm, frame, kp, float(score)
+        )
+        for (box, matrix), kp, conf, hm, frame, score in zip(crops, keypoints, confidence, heatmaps, frames, scores)
+    ]
+
+
+def face_scores(frames: np.ndarray, confidence: np.ndarray, detector: FaceDetector | None = None) -> np.ndarray:
+    """(N,) face scores of (N, 96, 96) frames with their (N, 15) keypoint confidences: the geometric
+    mean of the mean heatmap peak (our model: are there 15 clear keypoints?) and BlazeFace's face
+    probability on the frame (a face/non-face classifier; ``detector``'s own where it has one, see
+    `FaceDetector.frame_scores`). Either alone lets some non-faces through (the cat example's mean
+    peak is 0.64, within the range of real faces)."""
+    if len(frames) == 0:
+        return np.zeros(0)
+    classifier = detector.frame_scores(frames) if detector is not None else None
+    if classifier is None:
+        classifier = default_detector().frame_scores(frames)
+    return np.sqrt(np.asarray(confidence).mean(axis=1) * classifier)

@@ -1,0 +1,114 @@
+"""How a network runs at inference: eager PyTorch, a frozen TorchScript copy, or ONNX Runtime (the
+fastest on CPU; `benchmarks/speed.py` measures each). Also builds the ONNX graphs that `fkp export
+--onnx` writes and the face detector runs."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+ONNX_TOLERANCE = 1e-4  # max |heatmap difference| between ONNX Runtime and PyTorch (tests/test_cli.py)
+
+
+class LastStack(torch.nn.Module):
+    """The network as inference needs it: the last stack's heatmaps only."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)[:, -1]
+
+
+def onnx_bytes(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]) -> bytes:
+    """An eval-mode module as an ONNX graph with one input "images" and a dynamic batch axis."""
+    import warnings
+
+    buffer = io.BytesIO()
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            example,
+            buffer,
+            input_names=["images"],
+            output_names=output_names,
+            dynamic_axes={name: {0: "batch"} for name in ["images", *output_names]},
+            opset_version=17,
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def heatmap_onnx_bytes(model) -> bytes:
+    """A StackedHourglass as ONNX: "images" (B, 1, S, S) -> "heatmaps" (B, K, H, W) of the last stack."""
+    return onnx_bytes(LastStack(model), torch.rand(1, 1, model.input_size, model.input_size), ["heatmaps"])
+
+
+BACKENDS = ("auto", "torchscript", "onnxruntime", "eager")
+
+
+def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]):
+    """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count): images tensor ->
+    tuple of output tensors; None, with a warning, when ONNX Runtime or the export is unavailable."""
+    import warnings
+
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: a server's request threads and event loop share
+        # the cores (measured on 2 cores: spinning made each demo upload and API call ~60 ms slower)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no memory arena: the arena keeps the largest batch's memory for good (a photo with 320
+        # detector windows left the demo server ~550 MB larger); speed is the same (measured)
+        options.enable_cpu_mem_arena = False
+        session = ort.InferenceSession(
+            onnx_bytes(module, example, output_names), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # missing onnx exporter pieces, unusual platforms: eager PyTorch still works
+        warnings.warn(
+            f"ONNX Runtime backend unavailable ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=3
+        )
+        return None
+
+    def forward(images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            torch.from_numpy(out) for out in session.run(None, {"images": images.detach().cpu().float().numpy()})
+        )
+
+    return forward
+
+
+def onnx_runtime(model: torch.nn.Module):
+    """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
+    running ``model`` in ONNX Runtime, or the model itself if that is unavailable."""
+    example = torch.rand(1, 1, model.input_size, model.input_size)
+    session = onnx_session(LastStack(model), example, ["heatmaps"])
+    return model if session is None else (lambda images: session(images)[0][:, None])
+
+
+def has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def optimized(model: torch.nn.Module, device: str | torch.device = "cpu"):
+    """A frozen TorchScript copy of ``model`` for inference, or the model itself if that fails."""
+    import warnings
+
+    example = torch.rand(1, 1, model.input_size, model.input_size, device=device)
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+    except Exception as error:  # unusual platforms: eager PyTorch still works
+        warnings.warn(
+            f"TorchScript optimisation failed ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=2
+        )
+        return model
