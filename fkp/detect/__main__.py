@@ -9,4 +9,4 @@ if __name__ == "__main__":
     argv = sys.argv[1:]
     if argv[:1] == ["calibrate"]:  # the old form, `python -m fkp.detect calibrate --data ...`
         argv = argv[1:]
-    raise SystemExit(run_cli(main, argv, prog="python -m fkp.detect calibrate"))
+    raise SystemExit(run_cli(main, argv, "python -m fkp.detect calibrate", prog="python -m fkp.detect calibrate"))
