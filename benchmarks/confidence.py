@@ -5,7 +5,7 @@
 1. Per point: Spearman rank correlation between a keypoint's confidence (its heatmap peak) and its
    error, over every point of the validation frames. Negative is good: higher confidence, lower error.
    Also the mean error of the least and most confident fifth of the points.
-2. Per face: the face score (`fkp.photo.face_scores`) on the validation face frames against
+2. Per face: the face score (`fkp.pipeline.face_scores`) on the validation face frames against
    non-face crops (two crops per photo away from the face, of random size; the cat example as one
    whole-image crop; 40 synthetic textures: noise, blurred noise, stripes, flat grey). Reports the
    ROC AUC, the score percentiles and how many land on each side of FACE_SCORE_THRESHOLD.

@@ -7,7 +7,7 @@ Needs Debian's chromium (`apt install chromium`) and playwright (`pip install pl
 runs in a subprocess (`python app.py`); the browser and the server share this machine's cores.
 1. Upload: set the file on the photo input, wait until the status names the faces and the annotated
    image and the heatmaps have loaded; median over repeats, per photo.
-2. Live: a 640x480 video of a photo (`fkp.live.write_y4m`) as the camera; after Record, count the
+2. Live: a 640x480 video of a photo (`fkp.tracking.write_y4m`) as the camera; after Record, count the
    distinct annotated frames the page shows over 10 seconds.
 """
 

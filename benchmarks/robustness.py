@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fkp.data import VAL_FRACTION, in_validation, read_ytf68_photos  # noqa: E402
-from fkp.detect import BlazeFaceDetector, HaarFaceDetector  # noqa: E402
-from fkp.detect.calibrate import match_face  # noqa: E402
+from fkp.detect import (  # noqa: E402
+    BlazeFaceDetector,
+    HaarFaceDetector,
+    match_face,  # noqa: E402
+)
 from fkp.geometry import apply_affine, rotate_photo, warp  # noqa: E402
 from fkp.images import load_photo  # noqa: E402
 from fkp.keypoints import ibug68_to_kaggle  # noqa: E402

@@ -58,4 +58,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return [*globals(), *_HOMES]
+    return sorted({"__version__", *_HOMES})

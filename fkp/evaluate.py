@@ -95,7 +95,7 @@ def evaluate_photos(
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
     ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
-    from .detect.calibrate import match_face
+    from .detect import match_face
     from .metrics import keypoint_metrics
     from .pipeline import default_detector, predict_photo
 
@@ -146,7 +146,7 @@ def format_report(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
-    from .detect import DETECTORS, create_detector
+    from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
     from .landmarker import FaceKeypoints, default_model_source
 
     parser = argparse.ArgumentParser(
@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     )
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
     parser.add_argument(
-        "--detector", choices=sorted(DETECTORS), default="blazeface", help="with --pipeline photo: the face detector"
+        "--detector",
+        choices=sorted(DETECTORS),
+        default=DEFAULT_DETECTOR,
+        help="with --pipeline photo: the face detector",
     )
     parser.add_argument(
         "--refine",

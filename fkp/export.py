@@ -17,7 +17,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from .runtime import ONNX_TOLERANCE, heatmap_onnx_bytes  # noqa: F401 (ONNX_TOLERANCE: old import path)
+from .runtime import heatmap_onnx_bytes
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:

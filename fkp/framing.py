@@ -31,7 +31,7 @@ class Framing:
 
     def crop(self, box_center: np.ndarray, box_side: float, angle_deg: float = 0.0) -> tuple[np.ndarray, float]:
         """Crop centre (2,) and side in photo pixels. The offset is in the upright face's axes: for a
-        crop rotated by ``angle_deg`` (`fkp.transforms.crop_matrix`'s angle) it turns with the face."""
+        crop rotated by ``angle_deg`` (`fkp.geometry.crop_matrix`'s angle) it turns with the face."""
         offset = rotate(np.array([self.offset_x, self.offset_y]), -angle_deg) * box_side
         return np.asarray(box_center, dtype=np.float64) + offset, self.scale * box_side
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .keypoints import FRAME_SIZE
+
 _EPS = 1e-10
 
 
@@ -158,7 +160,7 @@ class HeatmapCodec:
     `encode` / `decode` (after mmpose's codecs). ``refine``: sub-pixel quadratic refinement when
     decoding (False: plain argmax); decoding modulates with the same sigma (DARK)."""
 
-    input_size: int = 96
+    input_size: int = FRAME_SIZE
     stride: int = 2
     sigma: float = 1.5
     refine: bool = True

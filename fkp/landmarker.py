@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .detect import FaceDetector
+from .detect import DEFAULT_DETECTOR, FaceDetector
 from .images import load_photo
 from .model import StackedHourglass, load_model, predict_with
 from .pipeline import FaceResult, default_detector, predict_photo
@@ -56,7 +56,7 @@ class FaceKeypoints:
         device: str = "cpu",
         flip_test: bool = False,
         backend: str = "auto",
-        detector: str | FaceDetector = "blazeface",
+        detector: str | FaceDetector = DEFAULT_DETECTOR,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")

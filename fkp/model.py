@@ -7,7 +7,7 @@ stack (intermediate supervision), H = W = 96 / stride. Use ``outputs[:, -1]`` fo
 from __future__ import annotations
 
 import contextlib
-import sys
+import io
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -284,9 +284,8 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
         return os.path.join(path_or_id, name) if os.path.isdir(path_or_id) else f"{name} of {path_or_id}"
 
     try:
-        with contextlib.redirect_stdout(
-            sys.stderr
-        ):  # huggingface_hub prints progress to stdout; keep stdout for results
+        # huggingface_hub prints "Loading weights from local directory" to stdout, which is for results
+        with contextlib.redirect_stdout(io.StringIO()):
             model = StackedHourglass.from_pretrained(path_or_id, strict=True, map_location=str(device))
     except SafetensorError as error:  # e.g. a truncated file: "incomplete metadata, file not fully covered"
         raise FkpError(

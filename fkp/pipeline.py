@@ -10,7 +10,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from .detect import Box, FaceDetector, create_detector
+from .detect import DEFAULT_DETECTOR, Box, FaceDetector, create_detector
 from .framing import refined_crop
 from .geometry import apply_affine, crop_matrix, invert_affine, warp
 from .images import to_original_pixels
@@ -22,9 +22,14 @@ from .keypoints import FRAME_SIZE, KEYPOINT_NAMES
 FACE_SCORE_THRESHOLD = 0.55
 
 
+def default_detector(name: str | None = None) -> FaceDetector:
+    """The shared detector of that name (`fkp.detect.DETECTORS`; default DEFAULT_DETECTOR), built on
+    first use."""
+    return _shared_detector(name or DEFAULT_DETECTOR)
+
+
 @cache
-def default_detector(name: str = "blazeface") -> FaceDetector:
-    """The shared detector of that name (`fkp.detect.DETECTORS`), built on first use."""
+def _shared_detector(name: str) -> FaceDetector:
     return create_detector(name)
 
 
@@ -39,11 +44,11 @@ class FaceResult:
     """
 
     box: Box | None
-    matrix: np.ndarray
+    matrix: np.ndarray = field(repr=False)
     keypoints: np.ndarray
     confidence: np.ndarray
-    heatmaps: np.ndarray
-    frame: np.ndarray
+    heatmaps: np.ndarray = field(repr=False)
+    frame: np.ndarray = field(repr=False)
     frame_keypoints: np.ndarray = field(repr=False)
     face_score: float = 1.0
 

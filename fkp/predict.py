@@ -67,7 +67,7 @@ def file_problem(path: Path) -> str | None:
 
 
 def unreadable_message(path: Path, reason: str) -> str:
-    """The error text of an input that cannot be read, worded as `fkp.photo.load_photo`'s."""
+    """The error text of an input that cannot be read, worded as `fkp.images.load_photo`'s."""
     return f"{path.name} is not an image that can be read: {reason}"
 
 

@@ -8,7 +8,9 @@ import io
 
 import torch
 
-ONNX_TOLERANCE = 1e-4  # max |heatmap difference| between ONNX Runtime and PyTorch (tests/test_cli.py)
+ONNX_TOLERANCE = (
+    1e-4  # max |heatmap difference| between ONNX Runtime and PyTorch (tests/test_model.py, tests/test_cli.py)
+)
 
 
 class LastStack(torch.nn.Module):

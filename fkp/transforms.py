@@ -1,6 +1,8 @@
 """Deprecated: moved to `fkp.geometry` (crops, warps, fits) and `fkp.augment` (training
 augmentation). Kept for one release."""
 
+import warnings
+
 from .augment import Augmentation, mark_outside  # noqa: F401
 from .geometry import (  # noqa: F401
     apply_affine,
@@ -13,4 +15,10 @@ from .geometry import (  # noqa: F401
     scale_matrix,
     upright_angle,
     warp,
+)
+
+warnings.warn(
+    "fkp.transforms is deprecated and goes in the next release; see the README's Python API and Layout",
+    DeprecationWarning,
+    stacklevel=2,
 )

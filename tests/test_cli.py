@@ -173,8 +173,8 @@ def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_
     import onnxruntime as ort
     import torch
 
-    from fkp.export import ONNX_TOLERANCE
     from fkp.model import load_model
+    from fkp.runtime import ONNX_TOLERANCE
 
     images = torch.rand(3, 1, 96, 96)
     expected = load_model(str(folder))(images)[:, -1].detach().numpy()

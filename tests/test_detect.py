@@ -52,7 +52,7 @@ def test_blazeface_weights_load_strictly_and_decode_anchors():
 
 
 def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
-    from fkp.detect.calibrate import match_face
+    from fkp.detect import match_face
 
     for photo, landmarks in faces:
         boxes = detector.detect(photo)
@@ -70,7 +70,7 @@ def test_upright_fixture_faces_found_with_their_eyes_level(faces, detector):
 def test_turned_face_found_and_keypoints_mapped_back(faces, detector, predictor, angle):
     """A real face turned in-plane: found, cropped upright, and its keypoints land back on the
     turned labels as well as on the upright photo."""
-    from fkp.detect.calibrate import match_face
+    from fkp.detect import match_face
     from fkp.geometry import apply_affine, rotate_photo, upright_angle
     from fkp.pipeline import predict_photo
 
@@ -104,7 +104,7 @@ def paste(
     "canvas_shape,top_left,height", [((300, 8000), (5300, 0), 300), ((12000, 12000), (5800, 5700), 600)]
 )
 def test_small_face_in_panorama_or_huge_canvas_is_found(faces, detector, predictor, canvas_shape, top_left, height):
-    from fkp.detect.calibrate import match_face
+    from fkp.detect import match_face
     from fkp.pipeline import predict_photo
 
     photo, landmarks = faces[0]
@@ -161,3 +161,15 @@ def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):
     assert not face.looks_like_a_face and face.as_dict()["face_score"] == pytest.approx(face.face_score, abs=1e-4)
     (person,) = predict_photo(predictor, load_photo(ROOT / "examples" / "grace_hopper.jpg"))
     assert person.looks_like_a_face
+
+
+@pytest.mark.parametrize("name", ["blazeface", "haar"])
+def test_every_detector_calibrates_its_crop(name, capsys):
+    """`fkp calibrate detector` works for each registered detector (each fits its own crop)."""
+    from fkp.detect import DETECTORS
+    from fkp.detect.calibrate import main
+
+    assert name in DETECTORS
+    main(["--detector", name, "--data", str(FIXTURES / "ytf68"), "--label-x-shift", "-1.3"])
+    report = capsys.readouterr().out
+    assert "faces found" in report and "fitted" in report and "in use" in report and "crop centre error" in report

@@ -123,3 +123,64 @@ def test_public_api_is_one_import_and_light():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "FaceKeypoints" in result.stdout
+
+
+# The README's Layout table, top to bottom: a module may import from its own stage and the stages above.
+STAGES = [
+    ["fkp.keypoints", "fkp.errors", "fkp.geometry", "fkp.framing", "fkp.heatmaps", "fkp.runtime"],
+    ["fkp.images"],
+    ["fkp.data", "fkp.augment"],
+    ["fkp.detect"],
+    ["fkp.model"],
+    ["fkp.pipeline", "fkp.tracking", "fkp.landmarker"],
+    ["fkp.training_args", "fkp.run_folder", "fkp.train", "fkp.metrics", "fkp.offsets", "fkp.card", "fkp.jobs"],
+    ["fkp.render", "fkp.demo", "fkp.predict", "fkp.evaluate", "fkp.submit", "fkp.export", "fkp.cli"],
+    ["fkp.api", "fkp.photo", "fkp.live", "fkp.transforms", "fkp.blazeface"],  # deprecated re-exports
+]
+
+
+def stage_of(module: str) -> int | None:
+    for index, stage in enumerate(STAGES):
+        if any(module == name or module.startswith(name + ".") for name in stage):
+            return index
+    return None
+
+
+def test_imports_point_up_the_layout_table_and_it_lists_every_module():
+    graph = import_graph()
+    unplaced = [module for module in graph if module != "fkp" and stage_of(module) is None]
+    assert unplaced == [], f"add these to the README's Layout and to STAGES: {unplaced}"
+    downward = [
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if "fkp" not in (source, target) and stage_of(target) > stage_of(source)
+    ]
+    assert downward == []
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    for stage in STAGES:
+        for module in stage:
+            path = module.replace(".", "/")
+            assert f"`{path}.py`" in layout or f"`{path}/`" in layout, f"{path} is missing from the README's Layout"
+
+
+def test_old_import_paths_still_work_and_warn():
+    code = """
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from fkp.api import FaceKeypoints, has_onnxruntime
+    from fkp.photo import load_photo, predict_photo, FaceResult
+    from fkp.live import LiveTracker
+    from fkp.transforms import Augmentation, warp
+    from fkp.blazeface import load_blazeface
+    from fkp.detect import HAAR_FRAMING, box_crop, match_face
+import fkp.landmarker, fkp.pipeline, fkp.framing
+assert FaceKeypoints is fkp.landmarker.FaceKeypoints and predict_photo is fkp.pipeline.predict_photo
+modules = sorted({str(w.message).split()[0] for w in caught if issubclass(w.category, DeprecationWarning)})
+print(modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for old in ("fkp.api", "fkp.photo", "fkp.live", "fkp.transforms", "fkp.blazeface", "fkp.detect.HAAR_FRAMING"):
+        assert old in result.stdout, result.stdout

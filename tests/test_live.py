@@ -1,4 +1,4 @@
-"""Live webcam tracking (fkp.live) and the demo's stream handler."""
+"""Live webcam tracking (fkp.tracking) and the demo's stream handler."""
 
 import cv2
 import numpy as np

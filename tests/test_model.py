@@ -78,7 +78,7 @@ def test_optimized_inference_matches_eager(flip_test, backend):
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
     frames = np.random.default_rng(0).integers(0, 256, size=(21, 96, 96), dtype=np.uint8)
-    from fkp.export import ONNX_TOLERANCE
+    from fkp.runtime import ONNX_TOLERANCE
 
     eager = FaceKeypoints(model, backend="eager", flip_test=flip_test).predict_frames(frames, batch_size=8)
     optimized = FaceKeypoints(model, backend=backend, flip_test=flip_test)

@@ -7,7 +7,7 @@ MAX_FACES = 20  # faces shown per photo (largest first); more are counted, not d
 MAX_UPLOAD = "25mb"  # Gradio refuses larger uploads before they reach us
 MAX_INLINE_BYTES = 25 * 2**20  # webcam / clipboard captures sent inline as data: URLs
 # Decoding is bounded whatever the format and bit depth (peak ~8 bytes a decoded pixel): a photo of up
-# to fkp.photo.MAX_PIXELS is read if it is a JPEG (reduced by 1/2, 1/4 or 1/8 while decoding when larger
+# to fkp.images.MAX_PIXELS is read if it is a JPEG (reduced by 1/2, 1/4 or 1/8 while decoding when larger
 # than DECODE_PIXELS; coordinates are still given in original pixels); other formats up to DECODE_PIXELS.
 DECODE_PIXELS = 40_000_000
 

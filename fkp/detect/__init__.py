@@ -1,6 +1,6 @@
 """Face detectors as plug-ins chosen by name (after face-alignment's ``detection/``):
 
-    base.py           FaceDetector (detect, crop, frame_scores, fit_crop) and Box
+    base.py           FaceDetector (detect, crop, frame_scores, fit_crop), Box and match_face
     blazeface.py      BlazeFaceDetector, the default: MediaPipe's BlazeFace, any in-plane angle up to ~45 degrees
     blazeface_net.py  the BlazeFace network in PyTorch, its decoding, and the one-time .tflite conversion
     haar.py           HaarFaceDetector: OpenCV's frontal Haar cascade, upright faces only
@@ -8,22 +8,71 @@
 
 Each detector's crop is calibrated on the ytf68 photos by
 ``fkp calibrate detector --detector NAME --data ../shared/data/ytf68 --label-x-shift -1.3``.
+A detector's module is imported only when it is chosen.
 """
 
 from __future__ import annotations
 
-from .base import Box, FaceDetector
-from .blazeface import BlazeFaceDetector
-from .haar import HaarFaceDetector
+import importlib
+import warnings
 
-DETECTORS: dict[str, type[FaceDetector]] = {"blazeface": BlazeFaceDetector, "haar": HaarFaceDetector}
+from .base import Box, FaceDetector, match_face
+
+DEFAULT_DETECTOR = "blazeface"
+# name -> (module, class): imported on first use, so that choosing "haar" loads no BlazeFace
+DETECTORS: dict[str, tuple[str, str]] = {
+    "blazeface": ("blazeface", "BlazeFaceDetector"),
+    "haar": ("haar", "HaarFaceDetector"),
+}
 
 
-def create_detector(name: str = "blazeface", **options) -> FaceDetector:
-    """A new detector by name (see DETECTORS), with its options."""
+def detector_class(name: str) -> type[FaceDetector]:
+    """The detector class registered under ``name`` (see DETECTORS)."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; choose from {sorted(DETECTORS)}")
-    return DETECTORS[name](**options)
+    module, cls = DETECTORS[name]
+    return getattr(importlib.import_module(f".{module}", __name__), cls)
 
 
-__all__ = ["DETECTORS", "BlazeFaceDetector", "Box", "FaceDetector", "HaarFaceDetector", "create_detector"]
+def create_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
+    """A new detector by name (see DETECTORS), with its options."""
+    return detector_class(name)(**options)
+
+
+# Names of the former fkp/detect.py module, kept for one release.
+_MOVED = {
+    "BlazeFaceDetector": ("fkp.detect.blazeface", "BlazeFaceDetector", False),
+    "HaarFaceDetector": ("fkp.detect.haar", "HaarFaceDetector", False),
+    "HAAR_FRAMING": ("fkp.detect.haar", "HAAR_FRAMING", True),
+    "BLAZEFACE_KEYPOINT_FRAME": ("fkp.detect.blazeface", "BLAZEFACE_KEYPOINT_FRAME", True),
+    "box_crop": ("fkp.framing", "box_crop", True),
+    "fit_detector_framing": ("fkp.framing", "fit_detector_framing", True),
+    "fit_keypoint_frame": ("fkp.framing", "fit_keypoint_frame", True),
+    "main": ("fkp.detect.calibrate", "main", True),
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        module, attribute, deprecated = _MOVED[name]
+        if deprecated:
+            warnings.warn(
+                f"fkp.detect.{name} moved to {module}.{attribute}; the old name goes in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'fkp.detect' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "BlazeFaceDetector",
+    "Box",
+    "FaceDetector",
+    "HaarFaceDetector",
+    "create_detector",
+    "detector_class",
+    "match_face",
+]

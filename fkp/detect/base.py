@@ -1,4 +1,5 @@
-"""What every face detector offers (`FaceDetector`) and what it returns (`Box`)."""
+"""What every face detector offers (`FaceDetector`), what it returns (`Box`), and which box holds
+a labelled face (`match_face`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..keypoints import ibug68_to_kaggle
+
 
 @dataclass(frozen=True, eq=False)
 class Box:
     """A face box in photo pixels: top-left (x, y), width, height; the detector's score, the
     `crop_matrix` angle (degrees) that turns the face upright, and the detector's own keypoints
-    ((6, 2) photo pixels for BlazeFace: `fkp.blazeface.KEYPOINTS`), where it has them."""
+    ((6, 2) photo pixels for BlazeFace: `fkp.detect.blazeface_net.KEYPOINTS`), where it has them."""
 
     x: float
     y: float
@@ -53,10 +56,18 @@ class FaceDetector:
 
     def frame_scores(self, frames: np.ndarray) -> np.ndarray | None:
         """The probability that each (N, 96, 96) uint8 face frame shows a face, from the detector's own
-        face classifier; None for a detector without one (the pipeline then uses BlazeFace's)."""
+        face classifier; None for a detector without one (the pipeline then asks the default
+        detector, `fkp.detect.DEFAULT_DETECTOR`)."""
         return None
 
     def fit_crop(self, pairs: list[tuple[Box, np.ndarray]]) -> str:
         """Fit this detector's crop to the landmark crops of (box, (68, 2) landmarks) pairs, use it, and
         describe the fitted values against the built-in ones (to paste into the source)."""
         raise NotImplementedError
+
+
+def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
+    """Index of the first box (largest first) that holds the labelled face, i.e. contains the
+    centroid of its 15 keypoints; None when the detector missed it."""
+    centroid = ibug68_to_kaggle(landmarks).mean(axis=0)
+    return next((i for i, box in enumerate(boxes) if box.contains(centroid)), None)

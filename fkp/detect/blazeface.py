@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..framing import fit_keypoint_frame
 from ..geometry import fit_similarity, upright_angle, warp
 from ..runtime import has_onnxruntime, onnx_session
 from .base import Box, FaceDetector
@@ -19,7 +20,7 @@ BLAZEFACE_KEYPOINT_FRAME = np.array([[31.00, 38.80], [65.87, 37.81], [48.98, 58.
 
 
 class BlazeFaceDetector(FaceDetector):
-    """MediaPipe's short-range BlazeFace (`fkp.blazeface`), run on square windows at several scales.
+    """MediaPipe's short-range BlazeFace (`blazeface_net`), run on square windows at several scales.
 
     Measured in benchmarks/robustness.py: it finds faces turned in-plane by up to about ±45°. Its
     eye, nose and mouth keypoints place the crop, turned so that the face is upright (`crop`). It
@@ -65,6 +66,15 @@ class BlazeFaceDetector(FaceDetector):
                 return session
         self.net = self.net.to(memory_format=torch.channels_last)
         return lambda images: self.net(images.contiguous(memory_format=torch.channels_last))
+
+    def fit_crop(self, pairs: list[tuple[Box, np.ndarray]]) -> str:
+        fitted = fit_keypoint_frame(pairs, len(self.keypoint_frame))
+        report = (
+            f"fitted keypoint frame: {np.array2string(fitted.round(2), separator=', ')}\n"
+            f"in use: {np.array2string(self.keypoint_frame, separator=', ')}"
+        )
+        self.keypoint_frame = fitted
+        return report
 
     def crop(self, box: Box) -> np.ndarray:
         """The rotation, scale and shift that put the face's eyes, nose tip and mouth centre where

@@ -12,16 +12,9 @@ import numpy as np
 
 from ..framing import landmark_crop
 from ..geometry import apply_affine, invert_affine
-from ..keypoints import FRAME_SIZE, ibug68_to_kaggle
-from . import DETECTORS, create_detector
-from .base import Box
-
-
-def match_face(boxes: list[Box], landmarks: np.ndarray) -> int | None:
-    """Index of the first box (largest first) that holds the labelled face, i.e. contains the
-    centroid of its 15 keypoints; None when the detector missed it."""
-    centroid = ibug68_to_kaggle(landmarks).mean(axis=0)
-    return next((i for i, box in enumerate(boxes) if box.contains(centroid)), None)
+from ..keypoints import FRAME_SIZE
+from . import DEFAULT_DETECTOR, DETECTORS, create_detector
+from .base import match_face
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect.calibrate") -> None:
@@ -31,7 +24,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect.calibr
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", required=True, help="a ytf68-layout folder: photos with 68 landmarks")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR)
     parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
     args = parser.parse_args(argv)
 
