@@ -48,10 +48,12 @@ class Stream:
     """One webcam stream joined over raw HTTP: `join` with a first frame, `send` more, read the
     answers with `messages`, and either `close` it properly or `abandon` it (drop the connection)."""
 
-    def __init__(self, url: str, elem_id: str = "camera"):
+    def __init__(self, url: str, elem_id: str = "camera", address: str | None = None):
+        """``address``: sent as X-Forwarded-For, to play another client behind a trusted proxy."""
         self.url, self.session = url, uuid.uuid4().hex[:11]
         self.fn_index, self.trigger = stream_fn_index(url, elem_id)
-        self.client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        headers = {"X-Forwarded-For": address} if address else {}
+        self.client = httpx.Client(timeout=httpx.Timeout(30, read=None), headers=headers)
         self.event_id: str | None = None
         self._events = None
         self._response = None

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,19 @@ from PIL import Image  # noqa: E402
 from benchmarks.demo_attacks import Stream, jpeg_bytes, png_bytes, status_of  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
+
+
+def progressive_jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 120, 110)).save(buffer, "JPEG", progressive=True, subsampling=0)
+    return buffer.getvalue()
+
+
+def ico_bytes(side: int) -> bytes:
+    """An ICO file holding one PNG of side x side pixels (Pillow decodes it while opening the ICO)."""
+    png = png_bytes(side, side)
+    header = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22)
+    return header + png
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -106,6 +121,8 @@ def main() -> None:
         "16-bit 12000x12000 PNG": ("bomb16.png", png_bytes(12000, 12000, 16)),
         "8-bit 12000x12000 PNG": ("bomb8.png", png_bytes(12000, 12000, 8)),
         "12000x12000 JPEG": ("huge.jpg", jpeg_bytes(np.full((12000, 12000, 3), 128, np.uint8))),
+        "12000x12000 progressive JPEG": ("progressive.jpg", progressive_jpeg(12000, 12000)),
+        "10000x10000 PNG inside an ICO": ("bomb.ico", ico_bytes(10000)),
         "4096x4800 photo (JPEG)": (
             "large.jpg",
             jpeg_bytes(np.asarray(Image.fromarray(photo).resize((4096, 4800))), 90),

@@ -12,6 +12,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 150_000_000  # a 12000x12000 photo is fine; anything larger is refused before decoding
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # (Pillow itself only refuses beyond twice this)
+# The formats fkp opens; others are refused unopened: some Pillow plug-ins (ICO, ICNS, ...) decode a
+# whole embedded image while opening it, before any size check.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # (Pillow's JPEG opener also reads MPO photos)
+Image.init()  # registers every plug-in, so that each of FORMATS can be named to Image.open
+# A baseline JPEG has one scan, a progressive one about ten; each scan decodes the whole picture
+# again, so thousands of tiny scans take minutes.
+MAX_JPEG_SCANS = 64
 
 
 class NotAnImageError(ValueError):
@@ -60,47 +67,59 @@ def load_photo_reduced(
     """`load_photo` with decoding memory bounded by ``decode_pixels`` (None: no bound).
 
     A JPEG larger than the bound is reduced while decoding (its DCT scaling by 1/2, 1/4 or 1/8, so the
-    full-size picture never exists in memory); any other format larger than the bound is refused from
-    its header. Returns the (h, w, 3) uint8 photo and its (x, y) scale to the original photo: a point
-    (x, y) of the returned photo is ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5) in the original
-    (pixel centres at integers); (1.0, 1.0) when not reduced. Peak memory is about 8 bytes per
-    decoded pixel, whatever the bit depth.
+    full-size picture never exists in memory); a progressive JPEG or any other format larger than the
+    bound is refused from its header. Returns the (h, w, 3) uint8 photo and its (x, y) scale to the
+    original photo: a point (x, y) of the returned photo is ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5)
+    in the original (pixel centres at integers); (1.0, 1.0) when not reduced. Peak memory is about
+    8 bytes per decoded pixel, whatever the bit depth. Only FORMATS are opened, and JPEGs with more
+    than MAX_JPEG_SCANS scans are refused (each scan decodes the whole picture again).
     """
     if isinstance(source, np.ndarray):
         return _as_rgb(source), (1.0, 1.0)
     name = "upload" if isinstance(source, (bytes, Image.Image)) else Path(str(source)).name
+    image, reason = None, None
     try:
-        image = (
-            source
-            if isinstance(source, Image.Image)
-            else Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        )
-        width, height = image.size
-        if width * height > max_pixels:  # the header alone says so: nothing is decoded
-            reason = f"it has more than {max_pixels:,} pixels ({width}x{height}); make it smaller"
-            raise NotAnImageError(f"{name} is not an image that can be read: {reason}", reason)
-        if decode_pixels is not None and width * height > decode_pixels:
-            if image.format != "JPEG":
-                reason = (
-                    f"it is too large to read here: {width}x{height} is {width * height / 1e6:.0f} megapixels, and "
-                    f"{image.format or 'these'} images are read up to {decode_pixels / 1e6:.0f} megapixels "
-                    f"(JPEG photos up to {max_pixels / 1e6:.0f}). Save it as a JPEG, or make it smaller"
-                )
-                raise NotAnImageError(f"{name} is not an image that can be read: {reason}", reason)
-            factor = next((f for f in (2, 4, 8) if (width / f) * (height / f) <= decode_pixels), 8)
-            image.draft("RGB", (-(-width // factor), -(-height // factor)))
-        image.load()
-        reduced = image.size
-        scale = (width / reduced[0], height / reduced[1])
-        image = ImageOps.exif_transpose(image)
-    except NotAnImageError:
-        raise
+        if isinstance(source, Image.Image):
+            image, data = source, None
+        else:
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+        reason = _refusal(image, data, max_pixels, decode_pixels)
+        if reason is None:
+            width, height = image.size
+            if decode_pixels is not None and width * height > decode_pixels:  # a JPEG (_refusal): reduce it
+                factor = next((f for f in (2, 4, 8) if (width / f) * (height / f) <= decode_pixels), 8)
+                image.draft("RGB", (-(-width // factor), -(-height // factor)))
+            image.load()
+            reduced = image.size
+            scale = (width / reduced[0], height / reduced[1])
+            image = ImageOps.exif_transpose(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        # the reason in plain words, never the library's text (which holds server paths)
-        raise NotAnImageError(f"{name} is not an image that can be read: {_reason(error)}", _reason(error)) from None
+        reason = _reason(error)  # in plain words, never the library's text (which holds server paths)
+    if reason is not None:
+        image = data = None  # nothing decoded stays referenced by the error below
+        raise NotAnImageError(f"{name} is not an image that can be read: {reason}", reason)
     if image.size != reduced:  # EXIF turned it by 90 degrees: the original's axes are swapped too
         scale = (scale[1], scale[0])
     return _as_rgb(_pixels(image)), scale
+
+
+def _refusal(image: Image.Image, data: bytes | None, max_pixels: int, decode_pixels: int | None) -> str | None:
+    """Why an opened (not yet decoded) image is refused, from its header alone; None if it may be read."""
+    width, height = image.size
+    pixels, jpeg = width * height, image.format in ("JPEG", "MPO")
+    if pixels > max_pixels:
+        return f"it has more than {max_pixels:,} pixels ({width}x{height}); make it smaller"
+    if jpeg and data is not None and data.count(b"\xff\xda") > MAX_JPEG_SCANS:  # SOS markers, an upper bound
+        return f"it is a JPEG of more than {MAX_JPEG_SCANS} scans, which takes too long to decode; save it again"
+    if decode_pixels is not None and pixels > decode_pixels and (not jpeg or image.info.get("progressive")):
+        kind = "progressive JPEG" if jpeg else (image.format or "these")
+        return (
+            f"it is too large to read here: {width}x{height} is {pixels / 1e6:.0f} megapixels, and "
+            f"{kind} images are read up to {decode_pixels / 1e6:.0f} megapixels (baseline JPEG photos up to "
+            f"{max_pixels / 1e6:.0f}). Save it as a (baseline) JPEG, or make it smaller"
+        )
+    return None
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

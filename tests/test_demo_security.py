@@ -131,18 +131,20 @@ def test_symlink_out_of_the_upload_folder_is_refused(tmp_path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_abandoned_streams_free_their_slots_within_seconds(server):
+def test_abandoned_streams_free_their_slots_within_seconds(server, monkeypatch):
     """Issue 15.3: two clients join the stream and vanish without /close; a third stream starts
-    within seconds, not after the 5-minute limit."""
+    within seconds, not after the 5-minute limit. (Clients are told apart by X-Forwarded-For, as
+    behind a Space's proxy.)"""
+    monkeypatch.setenv("FKP_TRUST_PROXY", "1")
     abandoned = []
-    for _ in range(limits.LIVE_STREAMS):
-        stream = Stream(server)
+    for number in range(limits.LIVE_STREAMS):
+        stream = Stream(server, address=f"198.51.100.{number + 1}")
         stream.join(good_frame())
         assert "1 face" in status_of(stream.first_output(timeout=60))
         stream.abandon()
         abandoned.append(stream)
     started = time.monotonic()
-    third = Stream(server)
+    third = Stream(server, address="198.51.100.9")
     try:
         third.join(good_frame())
         answer = third.first_output(timeout=60)
@@ -214,24 +216,101 @@ def test_memory_bombs_are_refused_or_reduced_within_1_gb(app, tmp_path):
     )  # original pixels
 
 
-def test_url_payloads_leave_no_folders_behind(server):
-    """Issue 15.6: every distinct URL payload makes Gradio create a cache folder; the demo removes
-    the empty ones."""
+def test_url_payloads_are_refused_before_gradio_reads_them(server):
+    """Issue 15.6: Gradio would try to download a file payload that names a URL, leaving a cache
+    folder behind for each; the gate refuses them first, so none is made."""
     import httpx
 
     cache = storage.gradio_cache()
     before = {p for p in cache.iterdir() if p.is_dir()} if cache.exists() else set()
-    for index in range(5):
+    for index, scheme in enumerate(["http://127.0.0.1:9", "https://example.org", "file://", "ftp://x"]):
         payload = {
-            "path": f"http://127.0.0.1:9/{index}.png",
-            "url": f"http://127.0.0.1:9/{index}.png",
+            "path": f"{scheme}/{index}.png",
+            "url": f"{scheme}/{index}.png",
             "meta": {"_type": "gradio.FileData"},
         }
-        posted = httpx.post(f"{server}gradio_api/call/predict", json={"data": [payload, False, False]}, timeout=60)
-        httpx.get(f"{server}gradio_api/call/predict/{posted.json()['event_id']}", timeout=60)
-    storage.prune_downloads(max_age=-1)
+        answer = httpx.post(f"{server}gradio_api/call/predict", json={"data": [payload, False, False]}, timeout=60)
+        assert answer.status_code == 400 and "uploads, not as addresses" in answer.text
     after = {p for p in cache.iterdir() if p.is_dir()}
-    assert not [p for p in after - before if not any(p.iterdir())]
+    assert after - before == set()
+
+
+def test_gate_bounds_bodies_queue_share_streams_and_uploads(server, monkeypatch):
+    """The attacker's cheap denials of service: a huge JSON body, one address filling the queue or
+    holding every webcam slot, a flood of uploads."""
+    import httpx
+
+    from fkp.demo import limits as bounds
+
+    monkeypatch.setattr(bounds, "MAX_BODY_BYTES", 2**20)
+    big = {
+        "data": [{"url": "data:image/png;base64," + "A" * 2**21, "meta": {"_type": "gradio.FileData"}}, False, False]
+    }
+    answer = httpx.post(f"{server}gradio_api/queue/join", json={**big, "fn_index": 1, "session_hash": "x"}, timeout=60)
+    assert answer.status_code == 413 and "larger than 1 MB" in answer.text
+    monkeypatch.setenv("FKP_TRUST_PROXY", "1")
+    first = Stream(server, address="203.0.113.5")
+    second = Stream(server, address="203.0.113.5")
+    other = Stream(server, address="203.0.113.6")
+    try:
+        first.join(good_frame())
+        assert "1 face" in status_of(first.first_output(timeout=60))
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            second.join(good_frame())
+        assert refused.value.response.status_code == 429 and "webcam stream open" in refused.value.response.text
+        other.join(good_frame())  # another address still gets the other slot
+        assert "1 face" in status_of(other.first_output(timeout=60))
+    finally:
+        for stream in (first, second, other):
+            stream.close()
+    monkeypatch.setattr(bounds, "EVENTS_PER_CLIENT", 0)
+    answer = httpx.post(
+        f"{server}gradio_api/queue/join",
+        json={"data": [None, False, False], "fn_index": 1, "session_hash": "y"},
+        timeout=60,
+    )
+    assert answer.status_code == 429 and "requests waiting or running" in answer.text
+    monkeypatch.setattr(bounds, "UPLOADS_PER_MINUTE", 2)
+    codes = [
+        httpx.post(
+            f"{server}gradio_api/upload",
+            files={"files": ("a.png", b"x")},
+            timeout=60,
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        ).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_decoding_bombs_are_refused_from_the_header(app):
+    handlers = app
+    """An ICO or ICNS decodes its embedded image while Pillow opens it; a JPEG of thousands of scans
+    decodes for minutes; a progressive JPEG keeps full-size coefficients whatever the reduction."""
+    import io
+
+    from fkp.images import MAX_JPEG_SCANS
+
+    def image_bytes(size, format, **options):
+        buffer = io.BytesIO()
+        Image.new("RGB", size, (120, 110, 100)).save(buffer, format, **options)
+        return buffer.getvalue()
+
+    ico = image_bytes((64, 64), "ICO")
+    progressive = image_bytes((1000, 800), "JPEG", progressive=True)
+    scans = [i for i in range(len(progressive) - 1) if progressive[i : i + 2] == b"\xff\xda"]
+    many_scans = progressive[:-2] + progressive[scans[1] : scans[2]] * (MAX_JPEG_SCANS + 1) + progressive[-2:]
+    huge_progressive = image_bytes((7000, 6000), "JPEG", progressive=True)
+    for data, reason in [
+        (ico, "not a known image format"),
+        (many_scans, f"more than {MAX_JPEG_SCANS} scans"),
+        (huge_progressive, "progressive JPEG images are read up to 40 megapixels"),
+    ]:
+        started = time.monotonic()
+        (_, peak) = peak_rss_during(lambda data=data: pytest.raises(results.InputError, handlers.analyse, data))
+        assert time.monotonic() - started < 5 and peak < 200, (reason, peak)
+        with pytest.raises(results.InputError, match=reason):
+            handlers.analyse(data)
 
 
 def free_port() -> int:

@@ -24,3 +24,10 @@ STATE_SECONDS = 15 * 60  # a session's results (for the face selector / opacity)
 FILE_SECONDS = 15 * 60  # Gradio's cached result files and our downloads are deleted after this
 DOWNLOAD_SECONDS = 60.0  # our copy of a request's downloads, once Gradio has cached its own
 LIVE_SECONDS = 5 * 60  # one webcam stream's time limit; press record again to go on
+
+# Checked before Gradio reads a request (fkp.demo.gate):
+MAX_BODY_BYTES = MAX_INLINE_BYTES * 4 // 3 + 2**20  # a JSON request: an inline capture in base64, and a little more
+EVENTS_PER_CLIENT = 8  # one address's requests waiting or running at once (the page makes 1-3)
+STREAMS_PER_CLIENT = 1  # one address's webcam streams at once
+UPLOADS_PER_MINUTE = 30  # one address's uploads
+MAX_CACHE_BYTES = 4 * 2**30  # uploads are refused while Gradio's cache holds more than this

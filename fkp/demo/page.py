@@ -13,11 +13,13 @@ import signal
 import threading
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ..framing import MEAN_FRAME_KEYPOINTS
 from ..keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
 from ..pipeline import FACE_SCORE_THRESHOLD
 from ..render import hex_color, points_diagram
+from .gate import Gate
 from .guard import EXAMPLES
 from .handlers import analyse_on_page, analyse_upload, heatmaps, live_event, warm_up
 from .limits import (
@@ -33,7 +35,7 @@ from .limits import (
 )
 from .memory import glibc
 from .results import TABLE_COLUMNS
-from .storage import clean_up
+from .storage import clean_up, gradio_cache, prune_downloads
 
 # The browser sends the next frame only when the previous answer is back, so the frame rate is one
 # round trip: JPEG encoding in the browser, transfer, decoding, tracking, drawing, back. 480x360 is
@@ -262,4 +264,8 @@ def launch(**options) -> tuple:
             signal.signal(sig, signal.default_int_handler)
     glibc()  # the heap's fixed mmap threshold, before the first photo
     warm_up()
-    return shared_demo().launch(**{**LAUNCH_OPTIONS, **options})
+    page = shared_demo()
+    gate = Middleware(Gate, blocks=lambda: page, cache=gradio_cache, prune=prune_downloads)
+    app_kwargs = {**options.pop("app_kwargs", {})}
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), gate]
+    return page.launch(**{**LAUNCH_OPTIONS, **options, "app_kwargs": app_kwargs})
