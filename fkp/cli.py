@@ -10,6 +10,7 @@
     fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
     fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
+    fkp examples                                  the folder of the example photos shipped with fkp
 
 A problem with the input (a bad data row, a missing file, a wrong option value) is reported as one line,
 ``fkp COMMAND: error: ...``, with exit status 2; ``--debug`` anywhere on the command line (or
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from .errors import run_cli
+from .errors import FkpError, run_cli
 
 COMMANDS = {
     "predict": "batch prediction over photos and folders, JSON Lines out",
@@ -31,6 +32,7 @@ COMMANDS = {
     "export": "write a model folder's model card and learning curve; optional ONNX export",
     "jobs": "train on Hugging Face Jobs GPUs ('fkp jobs train --help')",
     "demo": "run the Gradio demo",
+    "examples": 'print the folder of the example photos shipped with fkp (fkp predict "$(fkp examples)" ...)',
 }
 
 
@@ -40,6 +42,19 @@ def usage() -> str:
     lines += [f"  {name:{width}s}  {text}" for name, text in COMMANDS.items()]
     lines += ["", "--debug: show the traceback of an error (also FKP_DEBUG=1)"]
     return "\n".join(lines)
+
+
+def examples(argv: list[str], prog: str = "fkp examples") -> int:
+    """Print the installed example photos' folder (one line), for ``fkp predict "$(fkp examples)"``."""
+    import argparse
+
+    from . import EXAMPLES
+
+    argparse.ArgumentParser(prog=prog, description=examples.__doc__).parse_args(argv)
+    if not EXAMPLES.is_dir():
+        raise FkpError(f"the example photos are missing from this installation ({EXAMPLES})")
+    print(EXAMPLES)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +115,8 @@ def _run(argv: list[str]) -> int:
         from .jobs import main as run
     elif command == "demo":
         from .demo import main as run
+    elif command == "examples":
+        return examples(rest, prog)
     else:
         print(f"fkp: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2

@@ -26,18 +26,9 @@ import sys
 
 import numpy as np
 
-from .data import (
-    LABEL_X_SHIFT_HELP,
-    SKIP_BAD_ROWS_HELP,
-    SPLIT_SIDES,
-    VAL_FRACTION,
-    in_validation,
-    load_source,
-    read_ytf68_photos,
-    to_arrays,
-)
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
+from .options import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP, VAL_FRACTION  # fkp.data (pandas) loads when used
 
 
 def load_frames(
@@ -50,6 +41,8 @@ def load_frames(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
+    from .data import load_source, to_arrays
+
     dataset = load_source(
         data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction, skipped=skipped
     )
@@ -95,6 +88,7 @@ def evaluate_photos(
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
     ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
+    from .data import SPLIT_SIDES, in_validation, read_ytf68_photos
     from .detect import match_face
     from .metrics import keypoint_metrics
     from .pipeline import default_detector, predict_photo
@@ -146,8 +140,7 @@ def format_report(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") -> None:
-    from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
-    from .landmarker import FaceKeypoints, default_model_source
+    from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector  # (light: the detectors load when built)
 
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,6 +182,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
+    from .landmarker import FaceKeypoints, default_model_source  # torch: after --help has answered
 
     options = dict(split=args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
     on_error = "skip" if args.skip_bad_rows else "raise"

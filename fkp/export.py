@@ -17,12 +17,10 @@ import argparse
 import shlex
 from pathlib import Path
 
-from .runtime import heatmap_onnx_bytes
+from .options import LABEL_X_SHIFT_HELP, VAL_FRACTION
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
-    from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
-
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -89,6 +87,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     print(f"wrote {write_model_card(folder, evaluation, notes)}")
     if args.onnx:
         from .model import load_model
+        from .runtime import heatmap_onnx_bytes
 
         Path(args.onnx).write_bytes(heatmap_onnx_bytes(load_model(str(folder))))
         print(f"wrote {args.onnx}")

@@ -33,9 +33,12 @@ class NotAnImageError(ValueError):
 def _reason(error: Exception) -> str:
     """Why an image could not be read, in plain words (never the library's text)."""
     import errno
+    import re
 
-    if isinstance(error, Image.DecompressionBombError):
-        return f"it has more than {MAX_PIXELS:,} pixels"
+    if isinstance(error, Image.DecompressionBombError):  # Pillow's own check, beyond twice MAX_PIXELS
+        found = re.search(r"\((\d+) pixels\)", str(error))  # "Image size (N pixels) exceeds limit of ..."
+        size = f" (it has {int(found.group(1)):,})" if found else ""
+        return f"it has more than {MAX_PIXELS:,} pixels, the most fkp reads{size}; make it smaller"
     if isinstance(error, UnidentifiedImageError):
         return "its contents are not a known image format (JPEG, PNG, WebP, ...)"
     if isinstance(error, FileNotFoundError):
@@ -83,8 +86,8 @@ def load_photo_reduced(
             image, data = source, None
         else:
             data = source if isinstance(source, bytes) else Path(source).read_bytes()
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-        reason = _refusal(image, data, max_pixels, decode_pixels)
+            image = Image.open(io.BytesIO(data), formats=FORMATS) if data else None
+        reason = _refusal(image, data, max_pixels, decode_pixels) if image is not None else "the file is empty"
         if reason is None:
             width, height = image.size
             if decode_pixels is not None and width * height > decode_pixels:  # a JPEG (_refusal): reduce it
@@ -109,7 +112,8 @@ def _refusal(image: Image.Image, data: bytes | None, max_pixels: int, decode_pix
     width, height = image.size
     pixels, jpeg = width * height, image.format in ("JPEG", "MPO")
     if pixels > max_pixels:
-        return f"it has more than {max_pixels:,} pixels ({width}x{height}); make it smaller"
+        size = f"{width}x{height} = {pixels:,}"
+        return f"it has more than {max_pixels:,} pixels, the most fkp reads ({size}); make it smaller"
     if jpeg and data is not None and data.count(b"\xff\xda") > MAX_JPEG_SCANS:  # SOS markers, an upper bound
         return f"it is a JPEG of more than {MAX_JPEG_SCANS} scans, which takes too long to decode; save it again"
     if decode_pixels is not None and pixels > decode_pixels and (not jpeg or image.info.get("progressive")):

@@ -90,7 +90,9 @@ class FaceKeypoints:
     ) -> list[FaceResult]:
         """Every face of a photo (a path, bytes, a PIL image or an (H, W, 3) RGB uint8 array), largest
         first: keypoints (15, 2) in original-photo pixels, confidences, the face's box and face score
-        (`fkp.pipeline.FaceResult`). Detections that do not look like a face are dropped. With
+        (`fkp.pipeline.FaceResult`). `fkp.pipeline.reading_order(faces)` puts them in the order in which
+        `fkp predict` and the demo number them (rows top to bottom, then left to right).
+        Detections that do not look like a face are dropped. With
         ``whole_image`` the image is taken as one face crop (no detector). Raises
         `fkp.images.NotAnImageError` naming the file when it cannot be read."""
         return predict_photo(self, load_photo(image), self.detector, whole_image=whole_image, flip_test=flip_test)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES
+from .options import LABEL_X_SHIFT_HELP, VAL_FRACTION
 
 
 def without_offsets(model):
@@ -74,11 +75,6 @@ def write_json_atomically(path: Path, record: dict) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> int:
-    from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
-    from .landmarker import FaceKeypoints
-    from .metrics import keypoint_metrics
-    from .model import load_model
-
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -94,6 +90,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     )
     parser.add_argument("--dry-run", action="store_true", help="print the offsets without writing config.json")
     args = parser.parse_args(argv)
+    from .landmarker import FaceKeypoints  # torch: after --help has answered
+    from .metrics import keypoint_metrics
+    from .model import load_model
 
     folder = Path(args.model)
     config_path, args_path = folder / "config.json", folder / "training_args.json"

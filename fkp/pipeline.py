@@ -1,6 +1,7 @@
 """The faces of a photo, in MediaPipe's stages: detect (`fkp.detect`) -> upright crop into the
 96x96 frame (`fkp.framing`) -> keypoints (a `fkp.FaceKeypoints`) -> back to original-photo pixels.
-Each face also gets a face score: does the crop look like a face at all."""
+Each face also gets a face score: does the crop look like a face at all. `reading_order` is how
+`fkp predict` and the demo number the faces."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from .keypoints import FRAME_SIZE, KEYPOINT_NAMES
 # 345 validation face crops against 731 non-face crops (background crops of the same photos, the cat
 # example, textures): the score's AUC is 1.000; 1% of faces score under 0.61, 1% of non-faces over 0.52.
 FACE_SCORE_THRESHOLD = 0.55
+# What a face's JSON record (`FaceResult.as_dict`) keeps: photo pixels to 0.01 px, scores to 0.0001.
+PIXEL_DECIMALS, SCORE_DECIMALS = 2, 4
 
 
 def default_detector(name: str | None = None) -> FaceDetector:
@@ -62,23 +65,48 @@ class FaceResult:
         return self.face_score >= FACE_SCORE_THRESHOLD
 
     def as_dict(self) -> dict:
+        """The face as JSON-ready data: box, face score and keypoints, rounded (PIXEL_DECIMALS, SCORE_DECIMALS)."""
+
+        def px(value: float) -> float:
+            return round(float(value), PIXEL_DECIMALS)
+
+        def score(value: float) -> float:
+            return round(float(value), SCORE_DECIMALS)
+
+        box = self.box
         return {
             "box": None
-            if self.box is None
+            if box is None
             else {
-                "x": self.box.x,
-                "y": self.box.y,
-                "width": self.box.width,
-                "height": self.box.height,
-                "score": self.box.score,
-                "roll_degrees": -self.box.angle,
+                "x": px(box.x),
+                "y": px(box.y),
+                "width": px(box.width),
+                "height": px(box.height),
+                "score": score(box.score),
+                "roll_degrees": px(-box.angle) + 0.0,  # (+ 0.0: no -0.0)
             },
-            "face_score": round(float(self.face_score), 4),
+            "face_score": score(self.face_score),
             "keypoints": {
-                name: {"x": float(x), "y": float(y), "confidence": float(c)}
+                name: {"x": px(x), "y": px(y), "confidence": score(c)}
                 for name, (x, y), c in zip(KEYPOINT_NAMES, self.keypoints, self.confidence)
             },
         }
+
+
+def reading_order(faces: list[FaceResult]) -> list[FaceResult]:
+    """Faces numbered as one reads a photo: by rows, top to bottom (a face whose box overlaps the height
+    of a row's first face joins that row), then left to right, so that "face 3" is easy to find. The
+    numbering of `fkp predict` and of the demo; faces without a box (whole-image crops) keep their order."""
+    if len(faces) < 2 or any(face.box is None for face in faces):
+        return list(faces)
+    rows: list[list[FaceResult]] = []
+    for face in sorted(faces, key=lambda face: face.box.center[1]):
+        first = rows[-1][0].box if rows else None
+        if first is not None and face.box.y < first.y + first.height:  # overlaps the row's first face vertically
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda face: face.box.center[0])]
 
 
 def in_original_pixels(face: FaceResult, scale: tuple[float, float]) -> FaceResult:
@@ -114,7 +142,8 @@ def predict_photo(
     refine: bool = False,
     keep_doubtful: bool = False,
 ) -> list[FaceResult]:
-    """Keypoints of every face in an RGB photo (largest face first).
+    """Keypoints of every face in an RGB photo, largest face first (`reading_order` numbers them as
+    `fkp predict` and the demo do).
 
     ``predictor`` is a `fkp.FaceKeypoints` (anything with its ``predict_frames``). With ``whole_image``
     the photo is treated as one face crop (centre square of its longer side), as for Kaggle-style

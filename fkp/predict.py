@@ -1,16 +1,25 @@
 """Batch prediction: the photo pipeline over files and folders, one JSON line per face.
 
     fkp predict photos/ more.jpg --out results.jsonl [--annotated out/] [--whole-image] [--flip-test]
+    fkp predict "$(fkp examples)" --out results.jsonl       # the example photos shipped with fkp
 
-Each line is one face: {"file", "width", "height", "face" (1 = largest), "box" {x, y, width, height,
-score (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
+Each line is one face: {"file", "width", "height", "face" (its number), "annotated" (the path of
+the photo drawn with its keypoints, or null without --annotated), "box" {x, y, width, height, score
+(the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
 "face_score" (under 0.55: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
-in original-photo pixels (x right, y down, pixel centres at integers). A photo without a face gets
-one line with "face": null and "error"; so does an input that cannot be read, which is reported and
-skipped, never fatal: a damaged or non-image file, a missing file, one without read permission, and
-named pipes (FIFOs), devices, sockets and symbolic link loops, which are never opened. Folders are
-searched recursively for image files (by extension); files named explicitly are tried whatever their
-extension.
+in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
+confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
+photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).
+
+A photo without a face gets one line with "face": null and "error"; so does an input that cannot be
+read, which is reported and skipped, never fatal: an empty, damaged or non-image file, a missing
+file, one without read permission, and named pipes (FIFOs), devices, sockets and symbolic link loops,
+which are never opened. Folders are searched recursively for image files (by extension); files named
+explicitly are tried whatever their extension.
+
+--annotated DIR keeps the inputs' subfolders: photos/a/same.jpg (from the folder photos) is drawn
+into DIR/a/same_keypoints.jpg, a file named directly into DIR/NAME_keypoints.jpg. Two different
+inputs never share a file: the second of a clash (e.g. same.jpg and same.png) gets same_2_keypoints.jpg.
 
 --out is written to a temporary file beside it and moved into place when the run ends having read
 at least one input, so a run that reads nothing, fails or is interrupted leaves an earlier file as it
@@ -40,9 +49,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 def file_problem(path: Path) -> str | None:
     """Why ``path`` cannot be read as a photo, found without opening it (`os.stat`), or None for a
-    regular file. Named pipes, devices and sockets are never opened: reading them can block forever."""
+    regular file that is not empty. Named pipes, devices and sockets are never opened: reading them can
+    block forever."""
     try:
-        mode = os.stat(path).st_mode
+        status = os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
             return "it is a broken symbolic link (its target does not exist)"
@@ -53,8 +63,9 @@ def file_problem(path: Path) -> str | None:
         if error.errno == errno.ELOOP:
             return "it is a symbolic link loop"
         return f"it cannot be opened ({error.strerror or error})"
+    mode = status.st_mode
     if stat.S_ISREG(mode):
-        return None
+        return "the file is empty" if status.st_size == 0 else None
     if stat.S_ISDIR(mode):
         return "it is a folder"
     if stat.S_ISFIFO(mode):
@@ -75,34 +86,43 @@ def expand(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
     """(path, None) for each input to predict on, (path, error message) for each to skip: files
     named directly (whatever they are), and the entries with an image extension under named folders
     (sorted, recursive, symbolic links to folders not followed), plus sub-folders that cannot be listed."""
+    for path, problem, _ in expand_with_names(paths):
+        yield path, problem
+
+
+def expand_with_names(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None, Path]]:
+    """`expand`, each input with its name under --annotated: its path relative to the folder it was
+    found in (subfolders kept), or its file name when it was named directly."""
     for path in map(Path, paths):
         if not os.path.isdir(path):  # (False also where it cannot be looked at: file_problem says why)
             problem = file_problem(path)
-            yield path, None if problem is None else unreadable_message(path, problem)
+            yield path, None if problem is None else unreadable_message(path, problem), Path(path.name)
             continue
-        found: list[tuple[Path, str | None]] = []
+        found: list[tuple[Path, str | None, Path]] = []
 
         def unlisted(error: OSError) -> None:
             reason = "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
-            found.append((Path(error.filename), f"folder {error.filename} cannot be searched: {reason}"))
+            message = f"folder {error.filename} cannot be searched: {reason}"
+            found.append((Path(error.filename), message, Path(Path(error.filename).name)))
 
         for folder, _, names in os.walk(path, onerror=unlisted):
             for name in names:
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     file = Path(folder) / name
                     problem = file_problem(file)
-                    found.append((file, None if problem is None else unreadable_message(file, problem)))
+                    message = None if problem is None else unreadable_message(file, problem)
+                    found.append((file, message, file.relative_to(path)))
         yield from sorted(found, key=lambda item: item[0])
 
 
 def predict_files(
     files: Iterable[Path], predictor, detector=None, whole_image: bool = False, flip_test: bool | None = None
 ) -> Iterator[tuple[Path, object, list, list[dict]]]:
-    """For each file: (path, RGB photo or None if unreadable, faces (`FaceResult`s), JSON-ready
-    records: one per face, or one with "face": None and an "error"). A path that is not a regular
-    file (`file_problem`) is never opened."""
+    """For each file: (path, RGB photo or None if unreadable, faces (`FaceResult`s in reading order),
+    JSON-ready records: one per face, numbered from 1 in the same order, or one with "face": None and an
+    "error"). A path that is not a regular file (`file_problem`) is never opened."""
     from .images import NotAnImageError, load_photo
-    from .pipeline import predict_photo
+    from .pipeline import predict_photo, reading_order
 
     for path in map(Path, files):
         problem = file_problem(path)
@@ -114,7 +134,7 @@ def predict_files(
             yield path, None, [], [{"file": str(path), "face": None, "error": str(error)}]
             continue
         height, width = photo.shape[:2]
-        faces = predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test)
+        faces = reading_order(predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test))
         if not faces:
             yield (
                 path,
@@ -124,7 +144,7 @@ def predict_files(
             )
             continue
         records = [
-            {"file": str(path), "width": width, "height": height, "face": number, **face.as_dict()}
+            {"file": str(path), "width": width, "height": height, "face": number, "annotated": None, **face.as_dict()}
             for number, face in enumerate(faces, start=1)
         ]
         yield path, photo, faces, records
@@ -188,14 +208,16 @@ def _umask() -> int:
     return mask
 
 
-def annotated_name(path: Path, used: set[str]) -> str:
-    """A unique output file name for the annotated copy of ``path``."""
-    name, counter = f"{path.stem}_keypoints.jpg", 1
-    while name in used:
+def annotated_path(folder: Path, name: Path, source: Path, used: dict[Path, str]) -> Path:
+    """Where the annotated copy of ``source`` goes: ``folder / name``'s subfolders / STEM_keypoints.jpg
+    (``name`` from `expand_with_names`). ``used`` maps the paths given so far to their inputs' real
+    paths: a different input that would land on a used path gets STEM_2_keypoints.jpg, STEM_3_... instead."""
+    real = os.path.realpath(source)
+    target, counter = folder / name.parent / f"{name.stem}_keypoints.jpg", 1
+    while used.setdefault(target, real) != real:
         counter += 1
-        name = f"{path.stem}_{counter}_keypoints.jpg"
-    used.add(name)
-    return name
+        target = folder / name.parent / f"{name.stem}_{counter}_keypoints.jpg"
+    return target
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> int:
@@ -205,7 +227,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     parser.add_argument("photos", nargs="+", help="image files and/or folders")
     parser.add_argument("--out", required=True, help="JSON Lines output file ('-' for stdout)")
     parser.add_argument(
-        "--annotated", metavar="FOLDER", default=None, help="also write each photo with its keypoints drawn"
+        "--annotated",
+        metavar="FOLDER",
+        default=None,
+        help="also draw each photo with faces, its keypoints and face numbers, into FOLDER (subfolders kept)",
     )
     parser.add_argument(
         "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
@@ -215,15 +240,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     args = parser.parse_args(argv)
 
     # inputs and outputs are checked before the model is loaded
-    inputs = list(expand(args.photos))
+    inputs = list(expand_with_names(args.photos))
     if not inputs:
         raise FkpError(
             f"no image files in {', '.join(args.photos)} (folders are searched for {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    for path, problem in inputs:
+    for path, problem, _ in inputs:
         if problem:
             print(f"skipped {path}: {problem}", file=sys.stderr)
-    readable = [path for path, problem in inputs if problem is None]
+    readable = [path for path, problem, _ in inputs if problem is None]
     annotated = Path(args.annotated) if args.annotated else None
     if annotated and readable:
         try:
@@ -254,13 +279,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
 
 def _predict_into(
     out: Output,
-    inputs: list[tuple[Path, str | None]],
+    inputs: list[tuple[Path, str | None, Path]],
     readable: list[Path],
     args: argparse.Namespace,
     annotated: Path | None,
 ) -> dict[str, int]:
     """Predict on the ``readable`` inputs, write one JSON line per face / unreadable input to
-    ``out`` in input order, and return the counts."""
+    ``out`` in input order (each face line with its annotated file's path), and return the counts."""
     from PIL import Image
     from tqdm.auto import tqdm
 
@@ -273,14 +298,23 @@ def _predict_into(
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
         results = predict_files(readable, predictor, whole_image=args.whole_image)
     counts = {"photos": 0, "faces": 0, "no_face": 0, "unreadable": 0}
-    used: set[str] = set()
-    for path, problem in tqdm(inputs, unit="photo", file=sys.stderr, disable=not readable):
+    used: dict[Path, str] = {}
+    for path, problem, name in tqdm(inputs, unit="photo", file=sys.stderr, disable=not readable):
         counts["photos"] += 1
         if problem:  # reported before the model was loaded
             counts["unreadable"] += 1
             out.write(json.dumps({"file": str(path), "face": None, "error": problem}) + "\n")
             continue
         _, photo, faces, records = next(results)
+        if faces and annotated:  # drawn before its lines are written, so that a line names a file that exists
+            target = annotated_path(annotated, name, path, used)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(draw_faces(photo, faces, display_scale(photo))).save(target, quality=90)
+            except OSError as error:
+                raise FkpError(f"cannot write --annotated {target}: {error.strerror or error}") from None
+            for record in records:
+                record["annotated"] = str(target)
         for record in records:
             out.write(json.dumps(record) + "\n")
         if photo is None:
@@ -290,9 +324,6 @@ def _predict_into(
             counts["no_face"] += 1
         else:
             counts["faces"] += len(faces)
-            if annotated:
-                drawn = Image.fromarray(draw_faces(photo, faces, display_scale(photo)))
-                drawn.save(annotated / annotated_name(path, used), quality=90)
     return counts
 
 

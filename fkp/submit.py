@@ -6,12 +6,15 @@ python -m fkp.submit --model fkp/weights --test test.csv --lookup IdLookupTable.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import FkpError
 from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_inputs(test_csv: str, lookup_csv: str) -> tuple[list[dict], pd.DataFrame]:
@@ -43,6 +46,8 @@ def read_inputs(test_csv: str, lookup_csv: str) -> tuple[list[dict], pd.DataFram
 
 def submission_table(predictor, rows: list[dict], lookup: pd.DataFrame) -> pd.DataFrame:
     """RowId, Location for every row of the lookup table, predicted on the test rows' images."""
+    import pandas as pd
+
     frames = np.stack([row["image"] for row in rows])
     keypoints, _, _ = predictor.predict_frames(frames)
     flat = pd.DataFrame(
@@ -62,8 +67,6 @@ def make_submission(predictor, test_csv: str, lookup_csv: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> None:
-    from .landmarker import FaceKeypoints, default_model_source
-
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> N
     parser.add_argument("--out", required=True)
     parser.add_argument("--flip-test", action="store_true")
     args = parser.parse_args(argv)
+    from .landmarker import FaceKeypoints, default_model_source  # torch: after --help has answered
+
     rows, lookup = read_inputs(args.test, args.lookup)  # bad input is reported before the model loads
     predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
     submission = submission_table(predictor, rows, lookup)

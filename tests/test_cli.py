@@ -3,8 +3,10 @@ the Jobs dry-run and packaging."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -30,10 +32,62 @@ def run(*args, cwd=None, env_extra=None):
 def test_fkp_help_lists_every_command():
     result = run("-m", "fkp.cli", "--help")
     assert result.returncode == 0
-    for command in ("predict", "evaluate", "convert", "calibrate", "submit", "export", "jobs", "demo"):
+    for command in ("predict", "evaluate", "convert", "calibrate", "submit", "export", "jobs", "demo", "examples"):
         assert f"  {command}" in result.stdout
     unknown = run("-m", "fkp.cli", "frobnicate")
     assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
+
+
+HELP_COMMANDS = [
+    ["predict"],
+    ["evaluate"],
+    ["convert"],
+    ["calibrate", "framing"],
+    ["calibrate", "detector"],
+    ["calibrate", "keypoints"],
+    ["submit"],
+    ["export"],
+    ["jobs"],
+    ["jobs", "train"],
+    ["demo"],
+    ["examples"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_every_command_answers_help_at_once(command):
+    """`fkp COMMAND --help` loads no torch, datasets or Gradio (only the data commands load pandas) and
+    answers in a moment: the bound is generous, for a busy machine; it took under 0.5 s on 2 idle cores."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from fkp.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        f"        status = main({[*command, '--help']!r})\n"
+        "    except SystemExit as exit:\n"
+        "        status = exit.code\n"
+        "assert status == 0 and 'usage:' in out.getvalue(), (status, out.getvalue())\n"
+        "print(sorted(m for m in ('torch', 'datasets', 'gradio', 'pandas', 'onnxruntime') if m in sys.modules))\n"
+    )
+    start = time.perf_counter()
+    result = run("-c", code)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().replace("'", '"'))
+    data_commands = (["convert"], ["calibrate", "framing"], ["calibrate", "detector"])
+    assert loaded == (["pandas"] if command in data_commands else []), f"--help imported {loaded}"
+    assert seconds < 2.5, f"fkp {' '.join(command)} --help took {seconds:.1f} s"
+
+
+def test_fkp_examples_prints_the_package_folder_the_demo_offers():
+    from fkp.demo.guard import EXAMPLES as demo_examples
+
+    result = run("-m", "fkp.cli", "examples", cwd="/")
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert result.stdout.count("\n") == 1 and folder == ROOT / "fkp" / "examples"
+    assert {"ten_faces.jpg", "two_faces.jpg", "grace_hopper.jpg", "README.md"} <= {p.name for p in folder.iterdir()}
+    assert demo_examples.resolve() == folder.resolve()  # the demo offers the same, installed, folder
 
 
 def test_installed_fkp_command_runs_from_any_folder(tmp_path):
@@ -43,8 +97,10 @@ def test_installed_fkp_command_runs_from_any_folder(tmp_path):
     if not Path(fkp).exists():
         pytest.skip("fkp is not installed in this environment (.ci/run installs it with pip install -e .)")
     env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
+    examples = subprocess.run([fkp, "examples"], cwd=tmp_path, env=env, capture_output=True, text=True).stdout.strip()
+    assert (Path(examples) / "grace_hopper.jpg").is_file()
     result = subprocess.run(
-        [fkp, "predict", str(EXAMPLES / "grace_hopper.jpg"), "--out", "r.jsonl"],
+        [fkp, "predict", str(Path(examples) / "grace_hopper.jpg"), "--out", "r.jsonl"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -124,10 +180,82 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     assert by_file["no_face_cat.jpg"][0]["face"] is None and by_file["no_face_cat.jpg"][0]["error"] == "no face found"
     assert by_file["broken.jpg"][0]["face"] is None and "broken.jpg" in by_file["broken.jpg"][0]["error"]
     assert "skipped" in result.stderr and "broken.jpg" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == [
-        "grace_hopper_keypoints.jpg",
+    drawn = tmp_path / "drawn"
+    assert sorted(str(p.relative_to(drawn)) for p in drawn.rglob("*") if p.is_file()) == [
+        "nested/grace_hopper_keypoints.jpg",  # the input's subfolder is kept
         "two_faces_keypoints.jpg",
     ]
+
+
+def test_predict_lines_name_their_annotated_file_keep_subfolders_round_and_read_in_order(tmp_path):
+    photos = tmp_path / "photos"
+    for folder in ("a", "b"):
+        (photos / folder).mkdir(parents=True)
+    (photos / "a" / "same.jpg").write_bytes((EXAMPLES / "two_faces.jpg").read_bytes())
+    (photos / "b" / "same.jpg").write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
+    (photos / "b" / "same.png").write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())  # the same drawn name
+    (photos / "empty.jpg").write_bytes(b"")
+    ten = tmp_path / "ten_faces.jpg"
+    ten.write_bytes((EXAMPLES / "ten_faces.jpg").read_bytes())
+    out, drawn = tmp_path / "results.jsonl", tmp_path / "drawn"
+    result = run(
+        "-m", "fkp.cli", "predict", "photos", "ten_faces.jpg", "--out", str(out), "--annotated", "drawn", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr  # the empty file could not be read
+    text = out.read_text()
+    assert not re.search(r"\d\.\d{5,}", text)  # no unrounded number anywhere
+    lines = [json.loads(line) for line in text.splitlines()]
+    by_file: dict[str, list[dict]] = {}
+    for line in lines:
+        by_file.setdefault(line["file"], []).append(line)
+    assert by_file["photos/empty.jpg"] == [
+        {
+            "file": "photos/empty.jpg",
+            "face": None,
+            "error": "empty.jpg is not an image that can be read: the file is empty",
+        }
+    ]
+    expected = {
+        "photos/a/same.jpg": "drawn/a/same_keypoints.jpg",
+        "photos/b/same.jpg": "drawn/b/same_keypoints.jpg",
+        "photos/b/same.png": "drawn/b/same_2_keypoints.jpg",  # two inputs never share a file
+        "ten_faces.jpg": "drawn/ten_faces_keypoints.jpg",  # named directly: straight under --annotated
+    }
+    for file, annotated in expected.items():
+        assert {line["annotated"] for line in by_file[file]} == {annotated}
+    assert sorted(str(p.relative_to(tmp_path)) for p in drawn.rglob("*") if p.is_file()) == sorted(expected.values())
+    for line in (line for line in lines if line["face"] is not None):
+        box = line["box"]
+        for value in (box["x"], box["y"], box["width"], box["height"], box["roll_degrees"]):
+            assert round(value, 2) == value
+        assert round(box["score"], 4) == box["score"] and round(line["face_score"], 4) == line["face_score"]
+        for point in line["keypoints"].values():
+            assert round(point["x"], 2) == point["x"] and round(point["y"], 2) == point["y"]
+            assert round(point["confidence"], 4) == point["confidence"]
+    # ten faces in two rows of five, numbered as one reads: the top row left to right, then the bottom row
+    faces = by_file["ten_faces.jpg"]
+    assert [line["face"] for line in faces] == list(range(1, 11))
+    centres = [(f["box"]["x"] + f["box"]["width"] / 2, f["box"]["y"] + f["box"]["height"] / 2) for f in faces]
+    top, bottom = centres[:5], centres[5:]
+    assert max(y for _, y in top) < min(y for _, y in bottom)
+    assert [x for x, _ in top] == sorted(x for x, _ in top) and [x for x, _ in bottom] == sorted(x for x, _ in bottom)
+    sizes = [f["box"]["width"] for f in faces]
+    assert sizes != sorted(sizes, reverse=True)  # not the detector's largest-first order
+    # the demo's numbering is the same function
+    from fkp.demo import results
+    from fkp.pipeline import reading_order
+
+    assert results.reading_order is reading_order
+
+
+def test_predict_without_annotated_says_null(tmp_path, capsys):
+    from fkp.predict import main
+
+    out = tmp_path / "r.jsonl"
+    assert main([str(EXAMPLES / "two_faces.jpg"), "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["face"] for line in lines] == [1, 2] and [line["annotated"] for line in lines] == [None, None]
+    assert lines[0]["box"]["x"] < lines[1]["box"]["x"]  # reading order: the left face first
 
 
 def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_path):
@@ -302,6 +430,11 @@ def test_wheel_ships_the_weights_and_the_fkp_command(tmp_path):
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "fkp = fkp.cli:main" in entry_points
     assert not any(name.startswith(("tests/", "benchmarks/", "examples/")) for name in names)
+    # the example photos travel with the package (fkp/examples links to examples/ in a checkout)
+    shipped = {f"fkp/examples/{path.name}" for path in EXAMPLES.iterdir() if path.suffix in (".jpg", ".md")}
+    assert "fkp/examples/ten_faces.jpg" in shipped and shipped <= set(names)
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("fkp/examples/ten_faces.jpg") == (EXAMPLES / "ten_faces.jpg").read_bytes()
 
 
 def test_convert_push_to_hub_writes_a_dataset_card(tmp_path, monkeypatch):

@@ -321,10 +321,49 @@ def test_special_files_are_classified_without_opening(tmp_path):
 
     os.mkfifo(tmp_path / "pipe.png")
     (tmp_path / "loop.png").symlink_to("loop.png")
-    (tmp_path / "photo.png").write_bytes(b"")
+    (tmp_path / "photo.png").write_bytes(b"any bytes: the contents are read later")
+    (tmp_path / "empty.png").write_bytes(b"")
     assert file_problem(tmp_path / "photo.png") is None
+    assert file_problem(tmp_path / "empty.png") == "the file is empty"  # said before the model loads
     assert file_problem(Path("/dev/null")) == "it is a device, not a file"
     found = dict(expand([tmp_path]))
     assert found[tmp_path / "photo.png"] is None
+    assert found[tmp_path / "empty.png"] == "empty.png is not an image that can be read: the file is empty"
     assert found[tmp_path / "pipe.png"].endswith("named pipe (FIFO), not a file")
     assert found[tmp_path / "loop.png"].endswith("symbolic link loop")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of a PNG of that size: enough for its header, no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", b"")
+    )
+
+
+def test_empty_and_too_large_files_are_named_as_such(tmp_path):
+    import warnings
+
+    from fkp.images import MAX_PIXELS, NotAnImageError, load_photo
+
+    with pytest.raises(NotAnImageError, match="^upload is not an image that can be read: the file is empty$"):
+        load_photo(b"")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(NotAnImageError, match="empty.jpg is not an image that can be read: the file is empty"):
+        load_photo(tmp_path / "empty.jpg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
+        with pytest.raises(NotAnImageError) as large:
+            load_photo(png_header(13000, 13000))  # over MAX_PIXELS: refused by fkp from the header
+        with pytest.raises(NotAnImageError) as huge:
+            load_photo(png_header(20000, 20000))  # over twice MAX_PIXELS: refused by Pillow itself
+    assert f"it has more than {MAX_PIXELS:,} pixels, the most fkp reads (13000x13000 = 169,000,000)" in str(large.value)
+    assert f"it has more than {MAX_PIXELS:,} pixels, the most fkp reads (it has 400,000,000)" in str(huge.value)
+    assert "JPEG, PNG or WebP" not in str(large.value) + str(huge.value)

@@ -15,16 +15,16 @@ Crop framing lives in `fkp.framing`, the iBUG-68 -> Kaggle map in `fkp.keypoints
 """
 
 from ..errors import DataError
+from ..options import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP, VAL_FRACTION
 from .calibration import keypoint_statistics
 from .cli import main
 from .dataset import HeatmapDataset, to_arrays
 from .kaggle import read_kaggle_csv, read_kaggle_labels
 from .schema import OUTSIDE_MARGIN, features
 from .sources import load_hub_dataset, load_source
-from .splits import SPLIT_SIDES, VAL_FRACTION, in_validation, split_dataset
-from .tables import SKIP_BAD_ROWS_HELP, BadRows, read_table
+from .splits import SPLIT_SIDES, in_validation, split_dataset
+from .tables import BadRows, read_table
 from .ytf68 import (
-    LABEL_X_SHIFT_HELP,
     person_of,
     read_landmarks,
     read_ytf68,

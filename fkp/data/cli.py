@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..framing import LANDMARK_FRAMING
+from ..options import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP, VAL_FRACTION
 from .calibration import calibrate_framing, ytf68_landmarks
 from .kaggle import read_kaggle_labels
 from .sources import load_source
-from .splits import VAL_FRACTION
-from .tables import SKIP_BAD_ROWS_HELP
-from .ytf68 import LABEL_X_SHIFT_HELP
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.data") -> None:

@@ -1,8 +1,9 @@
 """The deterministic person-wise train/validation split that train.py, `fkp evaluate --split`,
 `fkp calibrate keypoints` and the benchmarks share: a row is on the validation side when an md5 hash
 of its person (or, where the person is unknown, of its row id) falls below ``val_fraction``, so no
-one appears on both sides and every run on every machine draws the same line. `VAL_FRACTION` is the
-one home of the default share; `SPLIT_SIDES` names the two sides for ``--split``.
+one appears on both sides and every run on every machine draws the same line. The default share,
+`VAL_FRACTION`, lives in `fkp.options` (no heavy import, for --help); `SPLIT_SIDES` names the two
+sides for ``--split``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-VAL_FRACTION = 0.1  # the default validation share of the split (train.py's --val_fraction)
+from ..options import VAL_FRACTION  # the default validation share of the split (train.py's --val_fraction)
 
 # The sides of train.py's deterministic person-wise split (`split_dataset`), selectable by name.
 SPLIT_SIDES = {"train": 0, "val": 1}

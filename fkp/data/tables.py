@@ -21,11 +21,6 @@ from ..errors import DataError
 
 logger = logging.getLogger("fkp.data")
 
-SKIP_BAD_ROWS_HELP = (
-    "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
-    "number, an unreadable photo, a keypoint outside its image by more than half the image's side"
-)
-
 Row = tuple[int, list[str]]  # (line number, fields) of a CSV row
 
 

@@ -21,11 +21,6 @@ from ..keypoints import ibug68_to_kaggle
 from .schema import check_inside
 from .tables import BadRows, is_number, numbers, open_csv, ragged, read_table
 
-LABEL_X_SHIFT_HELP = (
-    "photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
-    "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)"
-)
-
 
 def ytf68_tables(folder: str | Path) -> list[tuple[Path, Path]]:
     """(CSV, image folder) pairs of a ytf68-layout folder: NAME_frames_keypoints.csv + NAME/."""

@@ -15,8 +15,8 @@ from pathlib import Path
 from .limits import MAX_INLINE_BYTES
 from .results import BAD_CAPTURE, NO_IMAGE, NOT_AN_UPLOAD, START_HINT, InputError, too_large
 
-# in a repository checkout / Space; absent when pip-installed
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# the example photos shipped in the package (fkp.EXAMPLES), so pip-installed demos offer them too
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def received_image(upload: dict | None, max_bytes: int | None = None) -> tuple[str | bytes, str | None]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..keypoints import KEYPOINT_NAMES
+from ..pipeline import reading_order as reading_order  # its home; the CLI numbers faces the same way
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,21 +48,6 @@ def plain_reason(error: NotAnImageError, name: str) -> str:
 def display_name(name: str | None, source: str | Path | bytes) -> str:
     """The name the results use for an image: the uploaded file's own name, never a folder."""
     return Path(name or (source if isinstance(source, (str, Path)) else "capture.png")).name
-
-
-def reading_order(faces: list) -> list:
-    """Faces numbered as one reads a photo: by rows (a face whose box overlaps the height of a
-    row's first face joins that row), then left to right, so that "face 3" is easy to find."""
-    if len(faces) < 2 or any(face.box is None for face in faces):
-        return faces
-    rows: list[list] = []
-    for face in sorted(faces, key=lambda face: face.box.center[1]):
-        first = rows[-1][0].box if rows else None
-        if first is not None and face.box.y < first.y + first.height:  # overlaps the row's first face vertically
-            rows[-1].append(face)
-        else:
-            rows.append([face])
-    return [face for row in rows for face in sorted(row, key=lambda face: face.box.center[0])]
 
 
 def face_caption(number: int, face: FaceResult) -> str:

@@ -1,0 +1,16 @@
+"""Defaults and help texts that several commands share, importable at no cost (no numpy, torch, pandas
+or datasets), so that every ``fkp COMMAND --help`` answers at once."""
+
+from __future__ import annotations
+
+VAL_FRACTION = 0.1  # the default validation share of the person-wise split (train.py's --val_fraction)
+
+LABEL_X_SHIFT_HELP = (
+    "photo pixels added to every x label of a ytf68-layout folder (default 0: no correction); "
+    "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)"
+)
+
+SKIP_BAD_ROWS_HELP = (
+    "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
+    "number, an unreadable photo, a keypoint outside its image by more than half the image's side"
+)
