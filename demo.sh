@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 CPU_INDEX="https://download.pytorch.org/whl/cpu"
+TORCH="${FKP_TORCH:-torch==2.13.0}"  # the version the tests run with (.ci/run); FKP_TORCH=torch for the newest
 
 say() { printf 'demo.sh: %s\n' "$*" >&2; }
 
@@ -27,15 +28,15 @@ if python -c 'import torch' 2>/dev/null; then
   say "torch $(python -c 'import torch; print(torch.__version__)') is already installed"
 elif command -v nvidia-smi >/dev/null 2>&1 || [ "$(uname -s)" != "Linux" ]; then
   # an NVIDIA GPU (PyPI's Linux wheel is the CUDA build), or macOS / Windows (PyPI's wheel is the right one)
-  say "installing torch from PyPI"
-  pip install -q torch
+  say "installing $TORCH from PyPI"
+  pip install -q "$TORCH"
 elif python -c "import urllib.request as u; u.urlopen('$CPU_INDEX/torch/', timeout=15)" 2>/dev/null; then
-  say "no NVIDIA GPU (no nvidia-smi): installing the CPU build of torch from $CPU_INDEX"
-  pip install -q torch --index-url "$CPU_INDEX"
+  say "no NVIDIA GPU (no nvidia-smi): installing the CPU build of $TORCH from $CPU_INDEX"
+  pip install -q "$TORCH" --index-url "$CPU_INDEX"
 else
-  say "no NVIDIA GPU, but $CPU_INDEX cannot be reached: installing torch from PyPI instead;"
-  say "where PyPI serves the CUDA build (Linux x86-64), that is a few GB instead of about 200 MB"
-  pip install -q torch
+  say "no NVIDIA GPU, but $CPU_INDEX cannot be reached: installing $TORCH from PyPI (or a configured mirror)"
+  say "instead; where that is the CUDA build (PyPI's Linux x86-64 wheel), it is a few GB instead of about 200 MB"
+  pip install -q "$TORCH"
 fi
 
 say "installing fkp with its demo and onnx extras"
