@@ -88,7 +88,7 @@ def test_faces_are_numbered_in_reading_order(app):
 
 def test_session_state_keeps_only_what_the_heatmap_view_needs(app):
     *_, state = app.analyse(str(EXAMPLES / "ten_faces.jpg"))
-    assert set(state) == {"faces"} and len(state["faces"]) == 10  # no photo in the state
+    assert set(state) == {"faces", "size"} and len(state["faces"]) == 10  # no photo in the state, only its size
     sizes = [face.heatmaps.nbytes + face.frame.nbytes for face in state["faces"]]
     assert max(sizes) < 80_000 and state["faces"][0].heatmaps.dtype == np.float16
     assert limits.MAX_FACES * max(sizes) < 2_000_000  # a session holds at most ~2 MB, whatever the photo
@@ -124,24 +124,30 @@ def test_page_clears_old_results_on_error_and_on_clear(app, monkeypatch, tmp_pat
     monkeypatch.setattr(guard, "received_file", lambda path: Path(path))  # the upload-folder check has its own test
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    status, *results, reveal = app.analyse_on_page({"path": str(bad), "orig_name": "broken.png"})
+    status, *results, reveal, panels = app.analyse_on_page({"path": str(bad), "orig_name": "broken.png"})
     assert status.startswith("⚠️ broken.png could not be read") and reveal["visible"] is True
+    assert panels["visible"] is False  # the message alone, no empty panels under it
     annotated, views, selector, heatmaps, table, payload, files, state = results
     assert (
         annotated is None
         and views == []
-        and heatmaps is None
+        and heatmaps == []
         and table is None
         and payload is None
         and files is None
         and state is None
     )
-    status, *results, reveal = app.analyse_on_page(None)
+    status, *results, reveal, panels = app.analyse_on_page(None)
     assert status == START_HINT and reveal["visible"] is False and results[0] is None
-    status, *results, reveal = app.analyse_on_page(
+    status, *results, reveal, panels = app.analyse_on_page(
+        {"path": str(EXAMPLES / "no_face_cat.jpg"), "orig_name": "cat.jpg"}
+    )
+    assert "No face found" in status and reveal["visible"] is True and panels["visible"] is False
+    status, *results, reveal, panels = app.analyse_on_page(
         {"path": str(EXAMPLES / "grace_hopper.jpg"), "orig_name": "mine.jpg"}
     )
     assert "1 face found" in status and Path(results[-2][0]).name == "mine_keypoints.jpg" and reveal["visible"] is True
+    assert panels["visible"] is True and len(results[3]) == 15  # the page's heatmaps: one tile per keypoint
 
 
 def test_inline_captures_are_decoded_in_memory_and_bounded(app, monkeypatch):
@@ -324,7 +330,20 @@ def test_gradio_client_named_endpoint(server, tmp_path):
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    assert list(client.view_api(return_format="dict")["named_endpoints"]) == ["/predict"]  # page events are private
+    api = client.view_api(return_format="dict", print_info=False)
+    assert list(api["named_endpoints"]) == ["/predict"]  # page events are private
+    # every output named (by its label), in the order the tuple below unpacks
+    assert [output["label"] for output in api["named_endpoints"]["/predict"]["returns"]] == [
+        "Status",
+        "Keypoints",
+        "Faces, numbered by rows, left to right (face score)",
+        "Heatmaps of face",
+        "Heatmaps",
+        "Coordinates (original-photo pixels)",
+        "Result (JSON)",
+        "Downloads: annotated image (at most 1280 px), JSON, CSV (original-photo pixels)",
+    ]
+    assert "value_" not in str(client.view_api(return_format="str", print_info=False))
     status, annotated, views, selector, heatmaps, table, result, files = client.predict(
         handle_file(str(EXAMPLES / "two_faces.jpg")), False, False, api_name="/predict"
     )
@@ -522,6 +541,103 @@ def test_browser_phone_layout_puts_results_first(server):
         page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)
         browser.close()
     assert empty_height < 2100
+
+
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1366, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+def uncovered(page, selector: str, points: list[tuple[float, float]]) -> list[bool]:
+    """For each (fx, fy) fraction of the first ``selector`` element's box: is that element what the
+    browser shows there (nothing, such as a toolbar button, on top of it)?"""
+    return page.evaluate(
+        """([selector, points]) => {
+            const e = document.querySelector(selector);
+            e.scrollIntoView({block: "center"});
+            const b = e.getBoundingClientRect();
+            return points.map(([fx, fy]) => document.elementFromPoint(b.x + fx * b.width, b.y + fy * b.height) === e);
+        }""",
+        [selector, points],
+    )
+
+
+@needs_chromium
+@pytest.mark.parametrize("kind", ["desktop", "phone"])
+def test_browser_ten_faces_heatmap_tiles_and_error(server, tmp_path, kind):
+    """The 10-face photo, read as a user would at desktop and phone widths: face views large enough
+    for their numbers, the 15 heatmap tiles in fewer columns on a phone, each whole (title included)
+    and covered by nothing; the table's names unbroken; then an unreadable file: its message alone,
+    no empty panels, no broken-image icon."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    width = VIEWPORTS[kind]["viewport"]["width"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=browser_args())
+        page = browser.new_page(**VIEWPORTS[kind])
+        page.goto(server)
+        page.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / "ten_faces.jpg"))
+        wait_for_results(page, "10 faces found")
+        page.wait_for_function("document.querySelectorAll('#heatmaps img').length === 15", timeout=30_000)
+        assert "by rows" in page.locator("#faces").inner_text()  # how faces are numbered, said where they are
+        views = page.locator("#faces img")
+        assert views.count() == 10 and views.first.bounding_box()["width"] >= 200  # numbers ~12 px or more
+        annotated = page.locator("#annotated img").first.bounding_box()
+        assert annotated["width"] >= min(700, width - 70)  # the photo as wide as the column
+        assert all(uncovered(page, "#annotated img", [(0.02, 0.1), (0.98, 0.1), (0.5, 0.02)]))
+        tiles = page.locator("#heatmaps img")
+        page.locator("#heatmaps").scroll_into_view_if_needed()
+        boxes = [tiles.nth(i).bounding_box() for i in range(15)]
+        assert len({round(box["x"]) for box in boxes}) == (5 if kind == "desktop" else 3)
+        for i, box in enumerate(boxes):
+            assert box["width"] >= 95 and box["x"] + box["width"] <= width, i  # on screen, none cut off
+            natural = tiles.nth(i).evaluate("img => img.naturalHeight / img.naturalWidth")
+            assert abs(box["height"] / box["width"] - natural) < 0.03, i  # the whole tile shown, title included
+            selector = f"#heatmaps .gallery-item:nth-child({i + 1}) img"
+            assert all(uncovered(page, selector, [(0.1, 0.05), (0.5, 0.05), (0.9, 0.05), (0.9, 0.15)])), i
+        page.locator("#table").scroll_into_view_if_needed()
+        lines = page.evaluate(
+            """() => { const lines = [];
+                 const walker = document.createTreeWalker(document.querySelector('#table'), NodeFilter.SHOW_TEXT);
+                 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                     if (!node.textContent.includes('_') || !node.parentElement.offsetParent) continue;
+                     const range = document.createRange(); range.selectNodeContents(node);
+                     const tops = new Set([...range.getClientRects()].map(q => Math.round(q.top)));
+                     lines.push([node.textContent.trim(), tops.size]); }
+                 return lines; }"""
+        )
+        assert lines and all(count == 1 for _, count in lines), lines  # "right_eye_center" on one line
+        page.screenshot(path=str(SCREENSHOTS / f"{kind}_ten_faces.png"), full_page=True)
+
+        bad = tmp_path / "notes.jpg"
+        bad.write_text("this is text, not a photo")
+        page.locator("#photo input[type=file]").set_input_files(str(bad))
+        page.wait_for_function(
+            "document.querySelector('#status') && "
+            "document.querySelector('#status').innerText.includes('notes.jpg could not be read')",
+            timeout=60_000,
+        )
+        assert "Try a JPEG, PNG or WebP photo" in page.locator("#status").inner_text()
+        page.wait_for_function(
+            "!document.querySelector('#panels') || document.querySelector('#panels').offsetParent === null",
+            timeout=30_000,
+        )
+        assert not page.locator("#annotated").is_visible() and not page.locator("#heatmaps").is_visible()
+        page.wait_for_function("document.querySelector('#photo').classList.contains('fkp-unreadable')", timeout=30_000)
+        assert page.locator("#photo img").first.evaluate("img => getComputedStyle(img).visibility") == "hidden"
+        page.screenshot(path=str(SCREENSHOTS / f"{kind}_error.png"), full_page=True)
+        results, photo = page.locator("#results").bounding_box(), page.locator("#photo").bounding_box()
+        assert results["height"] < 150  # the message alone
+        if kind == "phone":
+            assert photo["y"] < 844  # the photo box, with what to do, on the first screen
+        browser.close()
 
 
 @needs_chromium

@@ -18,7 +18,7 @@ import numpy as np
 from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
 from ..landmarker import DEFAULT_MODEL, FaceKeypoints, default_model_source
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
-from ..render import display_scale, draw_faces, face_view, heatmap_grid
+from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
 from ..tracking import LiveTracker
 from . import streams
 from .guard import received_image
@@ -72,13 +72,18 @@ def hidden_selector() -> dict:
 
 
 def analyse(
-    image_path: str | Path | bytes | None, name: str | None = None, whole_image: bool = False, flip_test: bool = False
+    image_path: str | Path | bytes | None,
+    name: str | None = None,
+    whole_image: bool = False,
+    flip_test: bool = False,
+    tiles: bool = False,
 ) -> tuple:
     """Run the whole pipeline on one image file (or bytes) and render everything the page shows.
 
     Returns (status markdown, annotated image path, face views [(image, caption)], face selector
-    update, heatmap image of face 1, coordinate table, JSON result, [annotated, JSON, CSV] file
-    paths, session state). Raises InputError with a plain message.
+    update, heatmaps of face 1 (one image, or with ``tiles`` the page's list of 15 tiles), coordinate
+    table, JSON result, [annotated, JSON, CSV] file paths, session state). Raises InputError with a
+    plain message.
     """
     if image_path is None or image_path == "":
         raise InputError(START_HINT)
@@ -108,8 +113,9 @@ def analyse(
 
     status = photo_status(faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image))
     selector = gr.update(choices=[str(n) for n in range(1, len(faces) + 1)], value="1", visible=len(faces) > 1)
-    state = {"faces": faces}
-    return status, str(annotated), views, selector, heatmaps(state, "1"), table(rows), payload, files, state
+    state = {"faces": faces, "size": (width, height)}
+    shown = heatmap_tile_list(state, "1") if tiles else heatmaps(state, "1")
+    return status, str(annotated), views, selector, shown, table(rows), payload, files, state
 
 
 def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bool = False) -> tuple:
@@ -126,23 +132,27 @@ def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bo
 
 
 def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: bool = False) -> tuple:
-    """The page's handler: like `analyse_upload`, but a cleared input or an error clears the old
-    results, and the message goes where the results were. The last output shows or hides them."""
-    empty = (None, [], hidden_selector(), None, None, None, None, None)
+    """The page's handler: like `analyse_upload`, but the heatmaps come as tiles, a cleared input or
+    an error clears the old results, and the message goes where the results were. The last two
+    outputs show or hide the results column and its panels: an error or a photo without a face shows
+    its message alone, with no empty panels under it."""
+    empty = (None, [], hidden_selector(), [], None, None, None, None)
     if not upload:
-        return (START_HINT, *empty, gr.update(visible=False))
+        return (START_HINT, *empty, gr.update(visible=False), gr.update(visible=False))
     try:
-        return (*analyse(*received_image(upload), whole_image, flip_test), gr.update(visible=True))
+        outputs = analyse(*received_image(upload), whole_image, flip_test, tiles=True)
     except InputError as error:
-        return (f"⚠️ {error}", *empty, gr.update(visible=True))
+        return (f"⚠️ {error}", *empty, gr.update(visible=True), gr.update(visible=False))
     finally:
         release_memory()
+    found = bool(outputs[-1] and outputs[-1]["faces"])
+    return (*outputs, gr.update(visible=True), gr.update(visible=found))
 
 
-def heatmaps(state: dict | None, face: str | int | None, opacity: float | str | None = 0.7) -> np.ndarray | None:
-    """The 15 heatmaps of the selected face (1-based number), rendered from the session state. Values
-    come as the browser sent them: a face number out of range is the nearest face, an opacity that is
-    not a number in [0, 1] is clipped or taken as the default."""
+def heatmap_choice(state: dict | None, face: str | int | None, opacity: float | str | None) -> tuple | None:
+    """(index, opacity) of the heatmaps to draw, from values as the browser sent them: a face number
+    out of range is the nearest face, an opacity that is not a number in [0, 1] is clipped or taken
+    as the default; None where the state has expired or holds no face."""
     if not state or not state.get("faces"):
         return None
     try:
@@ -153,7 +163,31 @@ def heatmaps(state: dict | None, face: str | int | None, opacity: float | str | 
         opacity = float(np.clip(float(opacity), 0.0, 1.0))
     except (TypeError, ValueError):
         opacity = 0.7
-    return heatmap_grid(state["faces"][index], opacity, heading=f"Face {index + 1}: one heatmap per keypoint")
+    return index, opacity
+
+
+def heatmaps(
+    state: dict | None, face: str | int | None, opacity: float | str | None = 0.7, zoom: bool = False
+) -> np.ndarray | None:
+    """The 15 heatmaps of the selected face (1-based number) in one image, rendered from the session
+    state (the API's output; `heatmap_choice` reads the values)."""
+    choice = heatmap_choice(state, face, opacity)
+    if choice is None:
+        return None
+    index, opacity = choice
+    heading = f"Face {index + 1}: one heatmap per keypoint"
+    return heatmap_grid(state["faces"][index], opacity, bool(zoom), state.get("size"), heading=heading)
+
+
+def heatmap_tile_list(
+    state: dict | None, face: str | int | None, opacity: float | str | None = 0.7, zoom: bool = False
+) -> list[np.ndarray]:
+    """The page's heatmaps: the selected face's 15 tiles, laid out by the page (fewer columns on a phone)."""
+    choice = heatmap_choice(state, face, opacity)
+    if choice is None:
+        return []
+    index, opacity = choice
+    return heatmap_tiles(state["faces"][index], opacity, bool(zoom), state.get("size"))
 
 
 def live_frame(frame: dict | None, tracker: LiveTracker | None, session: str = "") -> tuple:

@@ -21,7 +21,7 @@ from ..pipeline import FACE_SCORE_THRESHOLD
 from ..render import hex_color, points_diagram
 from .gate import Gate
 from .guard import EXAMPLES
-from .handlers import analyse_on_page, analyse_upload, heatmaps, live_event, warm_up
+from .handlers import analyse_on_page, analyse_upload, heatmap_tile_list, live_event, warm_up
 from .limits import (
     FILE_SECONDS,
     HEATMAP_CONCURRENCY,
@@ -49,22 +49,55 @@ CSS = """
 .fkp-legend .swatch {display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #222; border-radius: 50%;
                      vertical-align: -0.1em; margin-right: 0.35em}
 .fkp-note {font-size: 0.9em}
+#annotated .image-container {padding-top: 40px; box-sizing: border-box}    /* label and buttons above the photo */
+#faces .grid-wrap {max-height: 540px; overflow-y: auto}
+#faces .grid-container {padding-top: 34px !important}    /* the label above the first views, not on them */
+#heatmaps, #heatmaps .grid-wrap {height: auto !important; max-height: none !important; overflow-y: visible !important}
+#heatmaps .grid-container {gap: 6px}
+#heatmaps .thumbnail-item {aspect-ratio: 192 / 244; border: none; box-shadow: none; border-radius: 0}
+#photo.fkp-unreadable img {visibility: hidden}
+#photo.fkp-unreadable .image-container {position: relative}
+#photo.fkp-unreadable .image-container::after {
+  content: "This file is not a picture that can be shown."; position: absolute; inset: 0; display: flex;
+  align-items: center; justify-content: center; text-align: center; padding: 1em; pointer-events: none;
+  color: var(--body-text-color-subdued)}
 @media (max-width: 768px) {
   #main-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
+  #faces .grid-container {--grid-cols: 1 !important}    /* face views the width of the phone */
+  #faces .grid-wrap {max-height: 620px}
+  #annotated {height: auto !important}    /* the photo's own height, at most 440 px, no empty band */
+  #annotated img {height: auto !important; max-height: 440px}
+  #table [role=columnheader], #table [role=columnheader] * {font-size: 10px !important}
+  #heatmaps .grid-container {--grid-cols: 3 !important}
   #table [role=gridcell], #table [role=gridcell] *, #table [role=columnheader], #table [role=columnheader] * {
     font-size: 11px !important; padding-left: 1px !important; padding-right: 1px !important;
-    word-break: normal !important; overflow-wrap: break-word !important}
+    font-family: var(--font) !important; word-break: keep-all !important; overflow-wrap: normal !important}
 }
 """
+# A photo box whose file the browser cannot show (a text file renamed .jpg) says so instead of showing a
+# broken-image icon; the message over the results says what to do.
+HEAD = """<script>
+(() => {
+  const mark = (event, unreadable) => {
+    const box = event.target instanceof HTMLImageElement && event.target.closest("#photo");
+    if (box) box.classList.toggle("fkp-unreadable", unreadable);
+  };
+  document.addEventListener("error", (event) => mark(event, true), true);
+  document.addEventListener("load", (event) => mark(event, false), true);
+})();
+</script>"""
 
 TITLE = (
     "# fkp: facial keypoints\nThe 15 keypoints of Kaggle's *Facial Keypoints Detection* (eyes, brows, "
     "nose, mouth) for every face in a photo, at any in-plane angle, with what the network saw."
 )
+FACE_ORDER = "by rows from the top, left to right in each row"
+FACES_LABEL = "Faces, numbered by rows, left to right (face score)"
 HEATMAP_NOTE = (
-    "**What the network sees:** each keypoint's heatmap over the face crop it was given, zoomed on "
-    "the decoded point (between the ticks). A tight bright spot is a sure point; a spread or a "
-    "second spot is doubt."
+    "**What the network sees:** each keypoint's heatmap over the face crop it was given; the decoded "
+    "point is between the ticks. A tight bright spot is a sure point; a spread or a second spot is "
+    "doubt. Dark gray: the crop reached past the photo's edge. *Zoom on each point* shows the middle "
+    "half of the crop around each point. Click a tile to enlarge it."
 )
 LIVE_HELP = (
     "Click *Click to Access Webcam*, allow the camera, then press *Record*: the keypoints follow your "
@@ -75,10 +108,12 @@ ABOUT = f"""
 shipped with fkp, so nothing is downloaded). It finds faces turned in-plane up to about ±45°, and each crop is
 turned upright before a small stacked hourglass network predicts one heatmap per keypoint. It does not find full
 profiles, and faces under about 64 pixels may be missed. A face score under {FACE_SCORE_THRESHOLD} is flagged: the
-crop may not be a face. Up to {MAX_FACES} faces are shown per photo. Results and files are kept for
-{FILE_SECONDS // 60} minutes.
+crop may not be a face. Up to {MAX_FACES} faces are shown per photo, numbered as one reads: {FACE_ORDER}
+(a face joins a row when it overlaps the height of the row's first face); the photo's tags, the face views and
+the table use the same numbers, and the JSON lists the faces in that order.
+Results and files are kept for {FILE_SECONDS // 60} minutes.
 """
-LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS)
+LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS, head=HEAD)
 
 
 def legend_html() -> str:
@@ -135,58 +170,63 @@ def build_demo() -> gr.Blocks:
                         )
                         gr.HTML(legend_html(), elem_id="legend")
                 with gr.Column(scale=3, min_width=320, visible=False, elem_id="results") as results:
-                    status = gr.Markdown(elem_id="status")
-                    with gr.Row(equal_height=True):
+                    status = gr.Markdown(label="Status", elem_id="status")
+                    # hidden, with its message alone above it, after an error or a photo without a face
+                    with gr.Column(elem_id="panels") as panels:
                         annotated = gr.Image(
                             label="Keypoints",
                             format="jpeg",
                             interactive=False,
                             elem_id="annotated",
-                            scale=3,
-                            min_width=280,
-                            height=380,
+                            height=440,
                         )
                         views = gr.Gallery(
-                            label="Each face, upright, points numbered (face score)",
+                            label=FACES_LABEL,
                             format="jpeg",
-                            columns=2,
-                            height=380,
+                            columns=3,
+                            fit_columns=False,
                             object_fit="contain",
                             elem_id="faces",
-                            scale=2,
-                            min_width=200,
+                            buttons=[],
                         )
-                    with gr.Row():
-                        face = gr.Radio(
-                            label="Heatmaps of face", choices=[], visible=False, elem_id="face-select", scale=2
+                        with gr.Row():
+                            face = gr.Radio(
+                                label="Heatmaps of face", choices=[], visible=False, elem_id="face-select", scale=2
+                            )
+                            with gr.Column(scale=1, min_width=200):
+                                opacity = gr.Slider(
+                                    0.0, 1.0, value=0.7, step=0.05, label="Heatmap opacity", elem_id="opacity"
+                                )
+                                zoom = gr.Checkbox(label="Zoom on each point", value=False, elem_id="zoom")
+                        gr.Markdown(HEATMAP_NOTE, elem_classes="fkp-note")
+                        heatmap_tiles = gr.Gallery(
+                            label="Heatmaps, one per keypoint (click one to enlarge)",
+                            show_label=False,
+                            format="jpeg",
+                            columns=5,
+                            object_fit="contain",
+                            elem_id="heatmaps",
+                            buttons=[],
                         )
-                        opacity = gr.Slider(
-                            0.0,
-                            1.0,
-                            value=0.7,
-                            step=0.05,
-                            label="Heatmap opacity",
-                            elem_id="opacity",
-                            scale=1,
-                            min_width=200,
+                        # the API's heatmaps, all 15 in one image; the page shows the tiles above
+                        heatmap_view = gr.Image(
+                            label="Heatmaps", format="jpeg", interactive=False, visible=False, elem_id="heatmap-grid"
                         )
-                    gr.Markdown(HEATMAP_NOTE, elem_classes="fkp-note")
-                    heatmap_view = gr.Image(show_label=False, format="jpeg", interactive=False, elem_id="heatmaps")
-                    coordinates = gr.Dataframe(
-                        headers=TABLE_COLUMNS,
-                        label="Coordinates (original-photo pixels)",
-                        elem_id="table",
-                        wrap=True,
-                        max_height=420,
-                        column_widths=["11%", "7%", "34%", "15%", "15%", "18%"],
-                    )
-                    with gr.Row():
-                        result_json = gr.JSON(label="Result (JSON)", open=False, elem_id="json", max_height=300)
-                        downloads = gr.File(
-                            label="Downloads: annotated image (at most 1280 px), JSON, CSV (original-photo pixels)",
-                            file_count="multiple",
-                            elem_id="downloads",
+                        coordinates = gr.Dataframe(
+                            headers=TABLE_COLUMNS,
+                            label="Coordinates (original-photo pixels)",
+                            elem_id="table",
+                            wrap=True,
+                            max_height=420,
+                            column_widths=["10%", "6%", "38%", "13%", "13%", "20%"],
                         )
+                        with gr.Row():
+                            result_json = gr.JSON(label="Result (JSON)", open=False, elem_id="json", max_height=300)
+                            downloads = gr.File(
+                                label="Downloads: annotated image (at most 1280 px), JSON, CSV (original-photo pixels)",
+                                file_count="multiple",
+                                elem_id="downloads",
+                            )
             with gr.Accordion("About the detector and this demo", open=False):
                 gr.Markdown(ABOUT)
             api_button = gr.Button("predict", visible=False)
@@ -210,6 +250,7 @@ def build_demo() -> gr.Blocks:
 
         # Every event takes the raw payload (preprocess=False): the handlers check it themselves (guard.py).
         outputs = [status, annotated, views, face, heatmap_view, coordinates, result_json, downloads, state]
+        page_outputs = [status, annotated, views, face, heatmap_tiles, coordinates, result_json, downloads, state]
         options = [image, whole_image, flip_test]
         photo_events = dict(concurrency_limit=PHOTO_CONCURRENCY, concurrency_id="photo", preprocess=False)
         api_button.click(analyse_upload, options, outputs, api_name="predict", **photo_events)
@@ -217,16 +258,16 @@ def build_demo() -> gr.Blocks:
             trigger(
                 analyse_on_page,
                 options,
-                [*outputs, results],
+                [*page_outputs, results, panels],
                 api_visibility="private",
                 trigger_mode="always_last",
                 **photo_events,
             )
-        for trigger in (face.change, opacity.change):  # raw values: a typed 1.5 or an emptied box is clipped
+        for trigger in (face.change, opacity.change, zoom.change):  # raw values: a typed 1.5 is clipped
             trigger(
-                heatmaps,
-                [state, face, opacity],
-                heatmap_view,
+                heatmap_tile_list,
+                [state, face, opacity, zoom],
+                heatmap_tiles,
                 api_visibility="private",
                 trigger_mode="always_last",
                 concurrency_limit=HEATMAP_CONCURRENCY,
