@@ -57,7 +57,8 @@ HELP_COMMANDS = [
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
 def test_every_command_answers_help_at_once(command):
     """`fkp COMMAND --help` loads no torch, datasets or Gradio (only the data commands load pandas) and
-    answers in a moment: the bound is generous, for a busy machine; it took under 0.5 s on 2 idle cores."""
+    answers in a moment (it used to take 7 s): the bounds are generous, for a busy machine, and the faster
+    of two tries counts; on 2 idle cores every command took under 0.5 s, under a load of 4 up to 3 s."""
     code = (
         "import sys, contextlib, io\n"
         "from fkp.cli import main\n"
@@ -69,14 +70,17 @@ def test_every_command_answers_help_at_once(command):
         "assert status == 0 and 'usage:' in out.getvalue(), (status, out.getvalue())\n"
         "print(sorted(m for m in ('torch', 'datasets', 'gradio', 'pandas', 'onnxruntime') if m in sys.modules))\n"
     )
-    start = time.perf_counter()
-    result = run("-c", code)
-    seconds = time.perf_counter() - start
-    assert result.returncode == 0, result.stderr
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        result = run("-c", code)
+        times.append(time.perf_counter() - start)
+        assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().replace("'", '"'))
     data_commands = (["convert"], ["calibrate", "framing"], ["calibrate", "detector"])
     assert loaded == (["pandas"] if command in data_commands else []), f"--help imported {loaded}"
-    assert seconds < 2.5, f"fkp {' '.join(command)} --help took {seconds:.1f} s"
+    bound = 5.0 if command in data_commands else 2.5  # pandas and OpenCV: 0.4 s of the data commands' 0.45 s idle
+    assert min(times) < bound, f"fkp {' '.join(command)} --help took {min(times):.1f} s"
 
 
 def test_fkp_examples_prints_the_package_folder_the_demo_offers():
