@@ -3,6 +3,8 @@
     base.py           FaceDetector (detect, crop, frame_scores, fit_crop), Box and match_face
     blazeface.py      BlazeFaceDetector, the default: MediaPipe's BlazeFace, any in-plane angle up to ~45 degrees
     blazeface_net.py  the BlazeFace network in PyTorch, its decoding, and the one-time .tflite conversion
+    blazeface_full.py BlazeFaceFullDetector: MediaPipe's full-range BlazeFace, one 192x192 pass for most photos
+    blazeface_full_net.py  the full-range network in PyTorch, its anchors and decoding, and its conversion
     haar.py           HaarFaceDetector: OpenCV's frontal Haar cascade, upright faces only
     calibrate.py      ``fkp calibrate detector``: fit a detector's crop on labelled photos
 
@@ -22,6 +24,7 @@ DEFAULT_DETECTOR = "blazeface"
 # name -> (module, class): imported on first use, so that choosing "haar" loads no BlazeFace
 DETECTORS: dict[str, tuple[str, str]] = {
     "blazeface": ("blazeface", "BlazeFaceDetector"),
+    "blazeface_full": ("blazeface_full", "BlazeFaceFullDetector"),
     "haar": ("haar", "HaarFaceDetector"),
 }
 

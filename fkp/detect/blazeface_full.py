@@ -1,0 +1,152 @@
+"""MediaPipe's full-range BlazeFace (`blazeface_full_net`) as a detector: the whole photo in one
+192x192 pass, plus windows only where faces may be too small for it (large photos, panoramas).
+Its 6 keypoints are the short-range model's: the crop is placed and turned as in `blazeface`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..geometry import upright_angle, warp
+from ..runtime import has_onnxruntime, onnx_session
+from .base import Box
+from .blazeface import BlazeFaceDetector
+from .blazeface_full_net import INPUT_SIZE, decode, load_blazeface_full, weighted_nms
+
+# Where the full-range model's right eye, left eye, nose tip and mouth centre sit on average in the
+# 96x96 training frame; fitted by `fkp calibrate detector --detector blazeface_full` on the 3,446 ytf68
+# photos (labels corrected by -1.3 px; all faces found; crop centre error median 0.036 of the side).
+BLAZEFACE_FULL_KEYPOINT_FRAME = np.array([[31.28, 38.25], [64.95, 37.89], [48.72, 58.63], [48.92, 75.65]])
+
+
+class BlazeFaceFullDetector(BlazeFaceDetector):
+    """MediaPipe's full-range BlazeFace (`blazeface_full_net`): one pass over the whole photo,
+    letterboxed to 192x192, finds faces down to ``FACE_SHARE`` of the photo's longer side.
+
+    Windows (`BlazeFaceDetector.windows`, with this model's ``FACE_SHARE``): the whole photo, then
+    windows of half the size with 50% overlap, and so on, only while a ``min_face``-pixel face would
+    be smaller than ``FACE_SHARE`` of the window: one pass for photos up to ``min_face / FACE_SHARE``
+    pixels, more for larger ones and for panoramas. Crops, keypoints and the face score of a crop
+    (`frame_scores`: the short-range model's, which the pipeline's threshold was tuned on) are as
+    in `BlazeFaceDetector`.
+    """
+
+    # Shares of a 192-pixel window that a face (its Kaggle-like crop side) must cover to be found, at
+    # least and at most: measured on 150 ytf68 validation faces (benchmarks/blazeface_full.py
+    # --shares), at threshold 0.5 it finds 97% at 0.08, 99% at 0.09, all from 0.1 to 0.45, 99% at
+    # 0.55, 98% at 0.6 (unlike the short-range model, it misses faces that fill the window).
+    FACE_SHARE = 0.09
+    MAX_SHARE = 0.6
+
+    # Detection threshold: MediaPipe's 0.5 (at 0.65 it finds 72% of faces at 0.55 of the window).
+    THRESHOLD = 0.5
+
+    name = "blazeface_full"
+    CHUNK = 16  # windows per network call: ~2.5x the short-range model's activations per window
+
+    def __init__(
+        self,
+        keypoint_frame: np.ndarray | None = None,
+        min_face: int = 64,
+        max_windows: int = 320,
+        threshold: float = THRESHOLD,
+    ):
+        self.net = load_blazeface_full()
+        self.forward = self._fastest_forward()
+        self.keypoint_frame = BLAZEFACE_FULL_KEYPOINT_FRAME if keypoint_frame is None else np.asarray(keypoint_frame)
+        self.min_face, self.max_windows, self.threshold = min_face, max_windows, threshold
+
+    def _fastest_forward(self):
+        """ONNX Runtime where installed, else channels-last eager PyTorch."""
+        if has_onnxruntime():
+            session = onnx_session(self.net, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), ["scores", "regressors"])
+            if session is not None:
+                return session
+        self.net = self.net.to(memory_format=torch.channels_last)
+        return lambda images: self.net(images.contiguous(memory_format=torch.channels_last))
+
+    def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
+        """Square windows (x0, y0, side) in photo pixels, largest first, within the budget. The first
+        scale is the side where a face as large as the photo's short side fills ``MAX_SHARE`` of a
+        window: one window, the whole photo letterboxed, unless the photo is more than twice as long
+        as it is high or wide (then windows along it, overlapping by half). Each next scale halves the
+        side, but not below ``min_face / FACE_SHARE`` (the largest window that finds ``min_face``-pixel
+        faces), while such faces would cover less than ``FACE_SHARE`` of the previous scale's window."""
+        longest, shortest = max(height, width), min(height, width)
+        smallest = self.min_face / self.FACE_SHARE  # the largest window that still finds a min_face face
+        side = max(shortest / self.MAX_SHARE, 1.0)
+        if longest <= 2 * shortest:  # not a panorama: the whole photo, letterboxed, at once
+            side = max(side, float(longest))
+        sides = [side]
+        while sides[-1] > smallest:
+            sides.append(max(sides[-1] / 2, smallest))
+
+        def starts(length: int, side: float) -> np.ndarray:
+            if side >= length:
+                return np.array([(length - side) / 2])
+            count = int(np.ceil((length - side) / (side / 2))) + 1
+            return np.linspace(0, length - side, count)
+
+        chosen: list[tuple[float, float, float]] = []
+        for side in sides:
+            level = [(x0, y0, side) for y0 in starts(height, side) for x0 in starts(width, side)]
+            if chosen and len(chosen) + len(level) > self.max_windows:
+                break
+            chosen += level
+        return chosen
+
+    def frame_scores(self, frames: np.ndarray) -> None:
+        """None: the pipeline asks the default (short-range) detector, whose scores its threshold fits."""
+        return None
+
+    @torch.inference_mode()
+    def detect(self, photo: np.ndarray) -> list[Box]:
+        import cv2
+
+        rgb = photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2RGB)
+        height, width = rgb.shape[:2]
+        windows = self.windows(height, width)
+        pyramid = [rgb]  # shared by all windows: each photo is reduced once per octave
+        batch = np.stack([self._window(pyramid, x0, y0, side) for x0, y0, side in windows])
+        del pyramid
+        outputs = [
+            self.forward(torch.from_numpy(batch[start : start + self.CHUNK]).permute(0, 3, 1, 2).float() / 127.5 - 1.0)
+            for start in range(0, len(batch), self.CHUNK)
+        ]
+        scores, regressors = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
+        found = []
+        for (x0, y0, side), detections in zip(windows, decode(scores, regressors, self.threshold)):
+            if len(detections):
+                scale = np.tile([side, side], 8)  # box (4) + 6 keypoints, [0, 1] -> photo pixels
+                origin = np.tile([x0, y0], 8)
+                found.append(np.concatenate([detections[:, :1], detections[:, 1:] * scale + origin], axis=1))
+        if not found:
+            return []
+        boxes = []
+        for row in weighted_nms(np.concatenate(found)):
+            x_min, y_min, x_max, y_max = row[1:5]
+            centre = ((x_min + x_max) / 2, (y_min + y_max) / 2)
+            if not (0 <= centre[0] < width and 0 <= centre[1] < height):
+                continue  # a "face" in the letterbox padding
+            landmarks = row[5:].reshape(6, 2)
+            boxes.append(
+                Box(
+                    float(x_min),
+                    float(y_min),
+                    float(x_max - x_min),
+                    float(y_max - y_min),
+                    score=float(row[0]),
+                    angle=upright_angle(landmarks[0], landmarks[1]),
+                    landmarks=landmarks,
+                )
+            )
+        return sorted(boxes, key=lambda b: -b.width * b.height)
+
+    @staticmethod
+    def _window(pyramid: list, x0: float, y0: float, side: float) -> np.ndarray:
+        """A (192, 192, 3) uint8 window of the photo pyramid[0] (black outside the photo), anti-aliased."""
+        import cv2
+
+        scale = INPUT_SIZE / side
+        matrix = np.array([[scale, 0.0, -x0 * scale + (scale - 1) / 2], [0.0, scale, -y0 * scale + (scale - 1) / 2]])
+        return warp(pyramid[0], matrix, INPUT_SIZE, border=cv2.BORDER_CONSTANT, pyramid=pyramid)
