@@ -570,13 +570,14 @@ def uncovered(page, selector: str, points: list[tuple[float, float]]) -> list[bo
 
 @needs_chromium
 @pytest.mark.parametrize("kind", ["desktop", "phone"])
-def test_browser_ten_faces_heatmap_tiles_and_error(server, tmp_path, kind):
+def test_browser_ten_faces_heatmap_tiles_and_error(server, tmp_path, monkeypatch, kind):
     """The 10-face photo, read as a user would at desktop and phone widths: face views large enough
     for their numbers, the 15 heatmap tiles in fewer columns on a phone, each whole (title included)
     and covered by nothing; the table's names unbroken; then an unreadable file: its message alone,
     no empty panels, no broken-image icon."""
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setattr(limits, "UPLOADS_PER_MINUTE", 1000)  # the tests above upload many photos from this address
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     width = VIEWPORTS[kind]["viewport"]["width"]
     with sync_playwright() as playwright:
