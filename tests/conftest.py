@@ -57,3 +57,12 @@ def ytf_copy(tmp_path) -> Path:
     target = tmp_path / "ytf"
     shutil.copytree(FIXTURES / "ytf68", target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def one_address_for_every_test_client(monkeypatch):
+    """Every test client comes from 127.0.0.1, so the demo's per-address upload rate (meant for one
+    visitor) would throttle the suite; tests/test_demo_security.py checks that limit on its own."""
+    from fkp.demo import limits
+
+    monkeypatch.setattr(limits, "UPLOADS_PER_MINUTE", 10_000)
