@@ -44,24 +44,32 @@ class BlazeFaceDetector(FaceDetector):
 
     name = "blazeface"
     CHUNK = 64  # windows per network call: bounds memory; as fast as one batch of 320
+    KEYPOINT_FRAME = BLAZEFACE_KEYPOINT_FRAME
+    # The network and how its outputs read (a subclass with another BlazeFace model replaces these).
+    input_size = INPUT_SIZE
+    load_net = staticmethod(load_blazeface)
+    decode = staticmethod(decode)
+    nms = staticmethod(weighted_nms)
 
     def __init__(
         self,
         keypoint_frame: np.ndarray | None = None,
         min_face: int = 64,
         max_windows: int = 320,
-        threshold: float = THRESHOLD,
+        threshold: float | None = None,
     ):
-        self.net = load_blazeface()
+        self.net = self.load_net()
         self.forward = self._fastest_forward()
-        self.keypoint_frame = BLAZEFACE_KEYPOINT_FRAME if keypoint_frame is None else np.asarray(keypoint_frame)
-        self.min_face, self.max_windows, self.threshold = min_face, max_windows, threshold
+        self.keypoint_frame = self.KEYPOINT_FRAME if keypoint_frame is None else np.asarray(keypoint_frame)
+        self.min_face, self.max_windows = min_face, max_windows
+        self.threshold = self.THRESHOLD if threshold is None else threshold
 
     def _fastest_forward(self):
         """ONNX Runtime where installed, else channels-last eager PyTorch: for a batch of 64 windows,
         0.45 s and 0.50 s against 0.82 s for plain eager PyTorch (measured on a loaded 2-core CPU)."""
         if has_onnxruntime():
-            session = onnx_session(self.net, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), ["scores", "regressors"])
+            example = torch.zeros(1, 3, self.input_size, self.input_size)
+            session = onnx_session(self.net, example, ["scores", "regressors"])
             if session is not None:
                 return session
         self.net = self.net.to(memory_format=torch.channels_last)
@@ -138,7 +146,7 @@ class BlazeFaceDetector(FaceDetector):
         ]
         scores, regressors = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
         found = []
-        for (x0, y0, side), detections in zip(windows, decode(scores, regressors, self.threshold)):
+        for (x0, y0, side), detections in zip(windows, self.decode(scores, regressors, self.threshold)):
             if len(detections):
                 scale = np.tile([side, side], 8)  # box (4) + 6 keypoints, [0, 1] -> photo pixels
                 origin = np.tile([x0, y0], 8)
@@ -146,7 +154,7 @@ class BlazeFaceDetector(FaceDetector):
         if not found:
             return []
         boxes = []
-        for row in weighted_nms(np.concatenate(found)):
+        for row in self.nms(np.concatenate(found)):
             x_min, y_min, x_max, y_max = row[1:5]
             centre = ((x_min + x_max) / 2, (y_min + y_max) / 2)
             if not (0 <= centre[0] < width and 0 <= centre[1] < height):
@@ -165,9 +173,8 @@ class BlazeFaceDetector(FaceDetector):
             )
         return sorted(boxes, key=lambda b: -b.width * b.height)
 
-    @staticmethod
-    def _window(pyramid: list, x0: float, y0: float, side: float) -> np.ndarray:
-        """A (128, 128, 3) uint8 window of the photo pyramid[0] (black outside the photo), anti-aliased."""
-        scale = INPUT_SIZE / side
+    def _window(self, pyramid: list, x0: float, y0: float, side: float) -> np.ndarray:
+        """An (input_size, input_size, 3) uint8 window of pyramid[0] (black outside the photo), anti-aliased."""
+        scale = self.input_size / side
         matrix = np.array([[scale, 0.0, -x0 * scale + (scale - 1) / 2], [0.0, scale, -y0 * scale + (scale - 1) / 2]])
-        return warp(pyramid[0], matrix, INPUT_SIZE, border=cv2.BORDER_CONSTANT, pyramid=pyramid)
+        return warp(pyramid[0], matrix, self.input_size, border=cv2.BORDER_CONSTANT, pyramid=pyramid)

@@ -5,11 +5,7 @@ Its 6 keypoints are the short-range model's: the crop is placed and turned as in
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ..geometry import upright_angle, warp
-from ..runtime import has_onnxruntime, onnx_session
-from .base import Box
 from .blazeface import BlazeFaceDetector
 from .blazeface_full_net import INPUT_SIZE, decode, load_blazeface_full, weighted_nms
 
@@ -44,26 +40,11 @@ class BlazeFaceFullDetector(BlazeFaceDetector):
     name = "blazeface_full"
     CHUNK = 16  # windows per network call: ~2.5x the short-range model's activations per window
 
-    def __init__(
-        self,
-        keypoint_frame: np.ndarray | None = None,
-        min_face: int = 64,
-        max_windows: int = 320,
-        threshold: float = THRESHOLD,
-    ):
-        self.net = load_blazeface_full()
-        self.forward = self._fastest_forward()
-        self.keypoint_frame = BLAZEFACE_FULL_KEYPOINT_FRAME if keypoint_frame is None else np.asarray(keypoint_frame)
-        self.min_face, self.max_windows, self.threshold = min_face, max_windows, threshold
-
-    def _fastest_forward(self):
-        """ONNX Runtime where installed, else channels-last eager PyTorch."""
-        if has_onnxruntime():
-            session = onnx_session(self.net, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), ["scores", "regressors"])
-            if session is not None:
-                return session
-        self.net = self.net.to(memory_format=torch.channels_last)
-        return lambda images: self.net(images.contiguous(memory_format=torch.channels_last))
+    KEYPOINT_FRAME = BLAZEFACE_FULL_KEYPOINT_FRAME
+    input_size = INPUT_SIZE
+    load_net = staticmethod(load_blazeface_full)
+    decode = staticmethod(decode)
+    nms = staticmethod(weighted_nms)
 
     def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
         """Square windows (x0, y0, side) in photo pixels, largest first, within the budget. The first
@@ -98,55 +79,3 @@ class BlazeFaceFullDetector(BlazeFaceDetector):
     def frame_scores(self, frames: np.ndarray) -> None:
         """None: the pipeline asks the default (short-range) detector, whose scores its threshold fits."""
         return None
-
-    @torch.inference_mode()
-    def detect(self, photo: np.ndarray) -> list[Box]:
-        import cv2
-
-        rgb = photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2RGB)
-        height, width = rgb.shape[:2]
-        windows = self.windows(height, width)
-        pyramid = [rgb]  # shared by all windows: each photo is reduced once per octave
-        batch = np.stack([self._window(pyramid, x0, y0, side) for x0, y0, side in windows])
-        del pyramid
-        outputs = [
-            self.forward(torch.from_numpy(batch[start : start + self.CHUNK]).permute(0, 3, 1, 2).float() / 127.5 - 1.0)
-            for start in range(0, len(batch), self.CHUNK)
-        ]
-        scores, regressors = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
-        found = []
-        for (x0, y0, side), detections in zip(windows, decode(scores, regressors, self.threshold)):
-            if len(detections):
-                scale = np.tile([side, side], 8)  # box (4) + 6 keypoints, [0, 1] -> photo pixels
-                origin = np.tile([x0, y0], 8)
-                found.append(np.concatenate([detections[:, :1], detections[:, 1:] * scale + origin], axis=1))
-        if not found:
-            return []
-        boxes = []
-        for row in weighted_nms(np.concatenate(found)):
-            x_min, y_min, x_max, y_max = row[1:5]
-            centre = ((x_min + x_max) / 2, (y_min + y_max) / 2)
-            if not (0 <= centre[0] < width and 0 <= centre[1] < height):
-                continue  # a "face" in the letterbox padding
-            landmarks = row[5:].reshape(6, 2)
-            boxes.append(
-                Box(
-                    float(x_min),
-                    float(y_min),
-                    float(x_max - x_min),
-                    float(y_max - y_min),
-                    score=float(row[0]),
-                    angle=upright_angle(landmarks[0], landmarks[1]),
-                    landmarks=landmarks,
-                )
-            )
-        return sorted(boxes, key=lambda b: -b.width * b.height)
-
-    @staticmethod
-    def _window(pyramid: list, x0: float, y0: float, side: float) -> np.ndarray:
-        """A (192, 192, 3) uint8 window of the photo pyramid[0] (black outside the photo), anti-aliased."""
-        import cv2
-
-        scale = INPUT_SIZE / side
-        matrix = np.array([[scale, 0.0, -x0 * scale + (scale - 1) / 2], [0.0, scale, -y0 * scale + (scale - 1) / 2]])
-        return warp(pyramid[0], matrix, INPUT_SIZE, border=cv2.BORDER_CONSTANT, pyramid=pyramid)
