@@ -54,6 +54,7 @@ class FaceResult:
     frame: np.ndarray = field(repr=False)
     frame_keypoints: np.ndarray = field(repr=False)
     face_score: float = 1.0
+    track: int | None = None  # the face's id across a video's frames (`fkp.tracking.LiveTracker`), else None
 
     @property
     def size(self) -> float:

@@ -21,6 +21,12 @@ explicitly are tried whatever their extension.
 into DIR/a/same_keypoints.jpg, a file named directly into DIR/NAME_keypoints.jpg. Two different
 inputs never share a file: the second of a clash (e.g. same.jpg and same.png) gets same_2_keypoints.jpg.
 
+Videos (.mp4 .mov .webm .avi .mkv, animated GIFs): one line per frame and face, with "frame" (index),
+"time" (seconds) and "track" (an id that stays with a face across frames); a frame without a face gets a
+line with "face": null. --every N predicts on every Nth frame. --annotated writes DIR/NAME_keypoints.webm
+(VP9). A truncated video keeps the lines of the frames read and gets an "error" line with the "frame"
+where it stopped (exit status 1).
+
 --out is written to a temporary file beside it and moved into place when the run ends having read
 at least one input, so a run that reads nothing, fails or is interrupted leaves an earlier file as it
 was.
@@ -45,6 +51,7 @@ from typing import IO
 from .errors import FkpError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
 
 
 def file_problem(path: Path) -> str | None:
@@ -107,7 +114,7 @@ def expand_with_names(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str |
 
         for folder, _, names in os.walk(path, onerror=unlisted):
             for name in names:
-                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                if Path(name).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
                     file = Path(folder) / name
                     problem = file_problem(file)
                     message = None if problem is None else unreadable_message(file, problem)
@@ -208,15 +215,15 @@ def _umask() -> int:
     return mask
 
 
-def annotated_path(folder: Path, name: Path, source: Path, used: dict[Path, str]) -> Path:
+def annotated_path(folder: Path, name: Path, source: Path, used: dict[Path, str], suffix: str = ".jpg") -> Path:
     """Where the annotated copy of ``source`` goes: ``folder / name``'s subfolders / STEM_keypoints.jpg
     (``name`` from `expand_with_names`). ``used`` maps the paths given so far to their inputs' real
     paths: a different input that would land on a used path gets STEM_2_keypoints.jpg, STEM_3_... instead."""
     real = os.path.realpath(source)
-    target, counter = folder / name.parent / f"{name.stem}_keypoints.jpg", 1
+    target, counter = folder / name.parent / f"{name.stem}_keypoints{suffix}", 1
     while used.setdefault(target, real) != real:
         counter += 1
-        target = folder / name.parent / f"{name.stem}_{counter}_keypoints.jpg"
+        target = folder / name.parent / f"{name.stem}_{counter}_keypoints{suffix}"
     return target
 
 
@@ -237,18 +244,29 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     )
     parser.add_argument("--whole-image", action="store_true", help="treat each image as one face crop (no detector)")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
+    parser.add_argument(
+        "--every", type=int, default=1, metavar="N", help="videos: predict on every Nth frame only (default: 1, all)"
+    )
     args = parser.parse_args(argv)
+    if args.every < 1:
+        parser.error("--every must be 1 or more")
 
     # inputs and outputs are checked before the model is loaded
     inputs = list(expand_with_names(args.photos))
     if not inputs:
         raise FkpError(
-            f"no image files in {', '.join(args.photos)} (folders are searched for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            f"no image files in {', '.join(args.photos)} "
+            f"(folders are searched for {', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})"
         )
     for path, problem, _ in inputs:
         if problem:
             print(f"skipped {path}: {problem}", file=sys.stderr)
     readable = [path for path, problem, _ in inputs if problem is None]
+    from .video import is_video
+
+    videos = {path for path in readable if is_video(path)}
+    if videos and args.whole_image:
+        raise FkpError("--whole-image does not apply to videos (their faces are tracked from detections)")
     annotated = Path(args.annotated) if args.annotated else None
     if annotated and readable:
         try:
@@ -257,21 +275,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
             raise FkpError(f"cannot write --annotated {annotated}: {error.strerror or error}") from None
     out = Output(args.out)
     try:
-        counts = _predict_into(out, inputs, readable, args, annotated)
+        counts = _predict_into(out, inputs, readable, args, annotated, videos)
     except BaseException:
         out.discard()
         raise
-    read = counts["photos"] - counts["unreadable"]
-    if read:
+    if counts["read"]:
         out.commit()
         wrote = f"wrote {args.out}"
     else:
         out.discard()
         kept = " (the earlier file is left as it was)" if os.path.exists(args.out) else ""
         wrote = f"nothing could be read: {args.out} not written{kept}"
+    frames = f", {counts['videos']} video(s) ({counts['frames']} frame(s) predicted)" if counts["videos"] else ""
     print(
-        f"{counts['photos']} photo(s): {counts['faces']} face(s), {counts['no_face']} without a face, "
-        f"{counts['unreadable']} unreadable; {wrote}",
+        f"{counts['photos'] - counts['videos']} photo(s){frames}: {counts['faces']} face(s), "
+        f"{counts['no_face']} without a face, {counts['unreadable']} unreadable; {wrote}",
         file=sys.stderr,
     )
     return 0 if counts["unreadable"] == 0 else 1
@@ -283,9 +301,11 @@ def _predict_into(
     readable: list[Path],
     args: argparse.Namespace,
     annotated: Path | None,
+    videos: set[Path] = frozenset(),
 ) -> dict[str, int]:
     """Predict on the ``readable`` inputs, write one JSON line per face / unreadable input to
-    ``out`` in input order (each face line with its annotated file's path), and return the counts."""
+    ``out`` in input order (each face line with its annotated file's path), and return the counts
+    (``videos``: the inputs read as videos, see `_predict_video`)."""
     from PIL import Image
     from tqdm.auto import tqdm
 
@@ -296,14 +316,20 @@ def _predict_into(
         from .landmarker import FaceKeypoints
 
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
-        results = predict_files(readable, predictor, whole_image=args.whole_image)
-    counts = {"photos": 0, "faces": 0, "no_face": 0, "unreadable": 0}
+        photos = [path for path in readable if path not in videos]
+        results = predict_files(photos, predictor, whole_image=args.whole_image)
+    counts = {"photos": 0, "faces": 0, "no_face": 0, "unreadable": 0, "read": 0, "videos": 0, "frames": 0}
     used: dict[Path, str] = {}
     for path, problem, name in tqdm(inputs, unit="photo", file=sys.stderr, disable=not readable):
         counts["photos"] += 1
         if problem:  # reported before the model was loaded
             counts["unreadable"] += 1
             out.write(json.dumps({"file": str(path), "face": None, "error": problem}) + "\n")
+            continue
+        if path in videos:
+            counts["videos"] += 1
+            target = annotated_path(annotated, name, path, used, ".webm") if annotated else None
+            _predict_video(out, path, predictor, args.every, target, counts)
             continue
         _, photo, faces, records = next(results)
         if faces and annotated:  # drawn before its lines are written, so that a line names a file that exists
@@ -319,12 +345,83 @@ def _predict_into(
             out.write(json.dumps(record) + "\n")
         if photo is None:
             counts["unreadable"] += 1
+            counts["read"] -= 1
             tqdm.write(f"skipped {path}: {records[0]['error']}", file=sys.stderr)
         elif not faces:
             counts["no_face"] += 1
         else:
             counts["faces"] += len(faces)
+        counts["read"] += 1
     return counts
+
+
+def _predict_video(out: Output, path: Path, predictor, every: int, target: Path | None, counts: dict[str, int]) -> None:
+    """One video's lines: for every ``every``-th frame, one line per face (numbered in reading order, with
+    its "frame", "time" and "track" id) or one with "face": None. With ``target``, the frames drawn with
+    their faces (labelled by track id) become an annotated VP9 WebM, moved into place before the lines
+    are written. A video that stops early (`fkp.video.VideoError`) keeps what was read, and gets a last
+    line with the "frame" where it stopped and the "error"."""
+    from tqdm.auto import tqdm
+
+    from .pipeline import reading_order
+    from .render import display_scale, draw_faces
+    from .video import VideoError, VideoWriter, read_video, video_info
+
+    fps, total = video_info(path)
+    lines: list[dict] = []
+    writer: VideoWriter | None = None
+    predictor.reset_video()
+    progress = tqdm(total=total or None, unit="frame", file=sys.stderr, leave=False, desc=path.name)
+    error: VideoError | None = None
+    try:
+        for frame in read_video(path):
+            progress.update(1)
+            if frame.index % every:
+                continue
+            height, width = frame.rgb.shape[:2]
+            faces = reading_order(predictor.detect_for_video(frame.rgb, frame.time))
+            where = {"file": str(path), "width": width, "height": height, "frame": frame.index}
+            where["time"] = round(frame.time, 4)
+            if target is not None:
+                scale = display_scale(frame.rgb)
+                if writer is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    size = (round(width * scale), round(height * scale))
+                    writer = VideoWriter(target, (fps or 25.0) / every, size)
+                writer.write(draw_faces(frame.rgb, faces, scale, labels=[face.track for face in faces]))
+            if not faces:
+                lines.append({**where, "face": None, "track": None, "error": "no face found"})
+                counts["no_face"] += 1
+            for number, face in enumerate(faces, start=1):
+                record = {**where, "face": number, "track": face.track, "annotated": None, **face.as_dict()}
+                lines.append(record)
+            counts["faces"] += len(faces)
+            counts["frames"] += 1
+    except VideoError as stopped:
+        error = stopped
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    finally:
+        progress.close()
+    if writer is not None:
+        try:
+            writer.commit()
+        except OSError as problem:
+            writer.discard()
+            raise FkpError(f"cannot write --annotated {target}: {problem.strerror or problem}") from None
+        for line in lines:
+            if line["face"] is not None:
+                line["annotated"] = str(target)
+    for line in lines:
+        out.write(json.dumps(line) + "\n")
+    if lines:
+        counts["read"] += 1
+    if error is not None:
+        counts["unreadable"] += 1
+        out.write(json.dumps({"file": str(path), "frame": error.frames, "face": None, "error": str(error)}) + "\n")
+        tqdm.write(f"{'stopped' if lines else 'skipped'} {path}: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

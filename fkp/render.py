@@ -70,11 +70,12 @@ def draw_points(canvas: np.ndarray, points: np.ndarray, radius: int) -> None:
         cv2.circle(canvas, centre, radius, tuple(int(c) for c in color), -1, cv2.LINE_AA)
 
 
-def draw_faces(photo: np.ndarray, faces, scale: float = 1.0) -> np.ndarray:
-    """The photo (resized by ``scale``) with each face's box, number and 15 points."""
+def draw_faces(photo: np.ndarray, faces, scale: float = 1.0, labels: list[int] | None = None) -> np.ndarray:
+    """The photo (resized by ``scale``) with each face's box, number (1, 2, ... or ``labels``) and 15 points."""
     canvas = resize(photo, scale)
     side = max(canvas.shape[:2])
-    for number, face in enumerate(faces, start=1):
+    numbers = range(1, len(faces) + 1) if labels is None else labels
+    for number, face in zip(numbers, faces):
         size = face.size * scale
         radius = marker_radius(size, side)
         if face.box is not None:

@@ -4,6 +4,8 @@ detector runs only when no face is tracked (and every ``redetect_every`` frames,
 faces); otherwise each face's crop is re-fitted to its keypoints in the previous frame, which costs
 one model pass instead of a detection. A One Euro filter per face smooths the keypoints so that they
 hold still when the face does and follow it without lag when it moves (Casiez et al., CHI 2012).
+Each followed face has an id (`FaceResult.track`) that stays with it: detections are matched to
+tracks by keypoint distance, not by the detector's order, so faces that cross keep theirs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
 # The mean heatmap peak under which a tracked face is dropped between detections; it depends on the
 # weights (measured for the shipped ones: see `LiveTracker.update`).
 TRACK_PEAK_THRESHOLD = 0.70
+# A detection continues a track whose keypoints lie within this mean distance (in face sizes); two
+# tracks closer than DUPLICATE_DISTANCE have locked onto one face, and the one that jumped is dropped.
+MATCH_DISTANCE = 0.35
+DUPLICATE_DISTANCE = 0.15
 
 
 class OneEuroFilter:
@@ -57,15 +63,17 @@ class OneEuroFilter:
 
 @dataclass
 class Track:
-    """One followed face: its last (raw) result and its keypoint filter."""
+    """One followed face: its last (raw) result, its keypoint filter and its id."""
 
     face: FaceResult
     smoother: OneEuroFilter = field(default_factory=OneEuroFilter)
+    id: int = 0
 
 
 class LiveTracker:
     """Follows the faces of a video stream frame by frame; `update` returns each frame's faces with
-    smoothed keypoints (photo pixels of that frame)."""
+    smoothed keypoints (photo pixels of that frame) and each face's track id (`FaceResult.track`:
+    0, 1, 2, ... in order of first appearance; a lost face's id is never reused)."""
 
     def __init__(
         self,
@@ -78,6 +86,7 @@ class LiveTracker:
         self.predictor, self.detector = predictor, detector
         self.max_faces, self.redetect_every, self.threshold = max_faces, redetect_every, threshold
         self.tracks: list[Track] = []
+        self.next_id = 0
         self.frames_since_detection = 0
         self.seconds: deque[float] = deque(maxlen=30)  # processing time of the last frames
         self.arrivals: deque[float] = deque(maxlen=30)  # when they arrived (time.monotonic)
@@ -101,6 +110,7 @@ class LiveTracker:
             score=False,
         )
         kept = [(track, face) for track, face in zip(self.tracks, tracked) if face.face_score >= TRACK_PEAK_THRESHOLD]
+        kept = _without_duplicates(kept)
         self.frames_since_detection += 1
         if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
             kept = self._detect(frame, gray, pyramid, kept)
@@ -111,7 +121,7 @@ class LiveTracker:
             track.face = face
             self.tracks.append(track)
             smoothed = track.smoother(face.keypoints, timestamp, unit=face.size).astype(np.float32)
-            results.append(replace(face, keypoints=smoothed))
+            results.append(replace(face, keypoints=smoothed, track=track.id))
         self.seconds.append(time.perf_counter() - started)
         return results
 
@@ -123,24 +133,48 @@ class LiveTracker:
         return (len(self.arrivals) - 1) / (self.arrivals[-1] - self.arrivals[0])
 
     def _detect(self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list) -> list[tuple[Track, FaceResult]]:
-        """Detect faces; each found face continues the kept track it overlaps (keeping its filter)."""
+        """Detect faces; each found face continues the kept track whose keypoints are nearest (keeping its
+        filter and id), pairs taken nearest first; the others start new tracks."""
         boxes = self.detector.detect(frame)[: self.max_faces]
         found = predict_crops(
             self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid
         )
         found = [face for face in found if face.face_score >= self.threshold]
-        result, free = [], list(kept)
-        for face in found:
-            match = next(
-                (pair for pair in free if face.box is not None and face.box.contains(pair[1].keypoints.mean(axis=0))),
-                None,
-            )
-            if match is not None:
-                free.remove(match)
-                result.append(match)  # the tracked crop is the steadier one
+        distances = sorted(
+            (keypoint_distance(face, pair[1]), i, j) for i, face in enumerate(found) for j, pair in enumerate(kept)
+        )
+        matched: dict[int, int] = {}
+        for distance, i, j in distances:
+            if distance <= MATCH_DISTANCE and i not in matched and j not in matched.values():
+                matched[i] = j
+        result = []
+        for i, face in enumerate(found):
+            if i in matched:
+                result.append(kept[matched[i]])  # the tracked crop is the steadier one
             else:
-                result.append((Track(face), face))
+                result.append((Track(face, id=self.next_id), face))
+                self.next_id += 1
+        free = [pair for j, pair in enumerate(kept) if j not in matched.values()]
         return result + free  # tracked faces the detector missed stay, while they still look like faces
+
+
+def keypoint_distance(a: FaceResult, b: FaceResult) -> float:
+    """The mean distance between two faces' keypoints, in units of the smaller face's size."""
+    return float(np.linalg.norm(a.keypoints - b.keypoints, axis=1).mean()) / max(min(a.size, b.size), 1.0)
+
+
+def _without_duplicates(kept: list[tuple[Track, FaceResult]]) -> list[tuple[Track, FaceResult]]:
+    """Tracked faces, less those that now sit on another's face (two crops locked onto one face, e.g.
+    when faces cross): of such a pair, the one that moved further from its previous keypoints goes."""
+    moved = [keypoint_distance(track.face, face) for track, face in kept]
+    dropped: set[int] = set()
+    for i in range(len(kept)):
+        for j in range(i + 1, len(kept)):
+            if i in dropped or j in dropped:
+                continue
+            if keypoint_distance(kept[i][1], kept[j][1]) < DUPLICATE_DISTANCE:
+                dropped.add(j if moved[j] >= moved[i] else i)
+    return [pair for index, pair in enumerate(kept) if index not in dropped]
 
 
 def write_y4m(path: str | Path, photo: np.ndarray, frames: int, size: tuple[int, int] = (640, 480)) -> None:

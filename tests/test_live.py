@@ -94,3 +94,47 @@ def test_stream_handler_returns_annotated_frames():
         assert status.startswith("1 face ·") and "ms a frame" in status
     skipped, status, same = handlers.live_frame(None, tracker)
     assert skipped == handlers.gr.skip() and status == "" and same is tracker
+
+
+def crossing_frames(count: int = 30) -> tuple[list[np.ndarray], list[tuple[float, float]]]:
+    """Two faces (Grace Hopper's, Eileen Collins's) sliding past each other on a grey canvas, one left to
+    right above, the other right to left below (their patches overlap); with each frame, the two faces'
+    centres (x of the upper, x of the lower)."""
+    hopper = load_photo(EXAMPLES / "grace_hopper.jpg")[78:393, 107:422]
+    collins = load_photo(EXAMPLES / "eileen_collins.jpg")[26:226, 125:325]
+    patches = [cv2.resize(face, (200, 200), interpolation=cv2.INTER_AREA) for face in (hopper, collins)]
+    frames, centres = [], []
+    for index in range(count):
+        canvas = np.full((560, 720, 3), 120, np.uint8)
+        upper, lower = round(20 + 480 * index / (count - 1)), round(500 - 480 * index / (count - 1))
+        canvas[20:220, upper : upper + 200] = patches[0]
+        canvas[170:370, lower : lower + 200] = patches[1]
+        frames.append(canvas)
+        centres.append((upper + 100.0, lower + 100.0))
+    return frames, centres
+
+
+def test_tracker_keeps_the_ids_of_two_faces_that_cross(parts):
+    predictor, detector = parts
+    tracker = LiveTracker(predictor, detector, redetect_every=5)
+    frames, centres = crossing_frames()
+    ids: dict[str, set[int]] = {"upper": set(), "lower": set()}
+    for index, (frame, (upper_x, lower_x)) in enumerate(zip(frames, centres)):
+        faces = tracker.update(frame, timestamp=index / 15)
+        assert len(faces) == 2, index
+        for face in faces:
+            x, y = face.keypoints.mean(axis=0)
+            which = "upper" if y < 170 else "lower"
+            assert abs(x - (upper_x if which == "upper" else lower_x)) < 40, (index, which, x)
+            ids[which].add(face.track)
+    assert len(ids["upper"]) == 1 and len(ids["lower"]) == 1 and ids["upper"] != ids["lower"], ids  # kept throughout
+
+
+def test_tracker_gives_a_new_face_a_new_id(parts):
+    predictor, detector = parts
+    tracker = LiveTracker(predictor, detector)
+    face = drifting_frames(1)[0]
+    first = tracker.update(face, 0.0)[0].track
+    assert tracker.update(face, 0.1)[0].track == first
+    assert tracker.update(np.full_like(face, 90), 0.2) == []  # lost: dropped
+    assert tracker.update(face, 0.3)[0].track == first + 1  # found again: a new id, never a reused one

@@ -1,0 +1,120 @@
+"""Videos through `fkp predict` (fkp.video): one line per frame and face with frame, time and track id,
+the annotated VP9 WebM, --every, animated GIFs and a truncated clip."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from fkp.video import is_video, read_video
+
+ENV_EXTRA = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+FRAMES, FPS = 20, 10
+
+
+def clip_frames() -> list[np.ndarray]:
+    """Two faces (examples/two_faces.jpg at half size) drifting right by 2 px a frame, BGR."""
+    photo = cv2.imread(str(ROOT / "examples" / "two_faces.jpg"))
+    size = (474, 256)
+    return [cv2.warpAffine(photo, np.float32([[0.5, 0, 2 * i], [0, 0.5, 0]]), size) for i in range(FRAMES)]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (474, 256))
+    for frame in clip_frames():
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def predict(*args):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **ENV_EXTRA}
+    command = [sys.executable, "-m", "fkp.predict", *map(str, args)]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annotated_webm(clip, tmp_path):
+    result = predict(clip, "--out", tmp_path / "out.jsonl", "--annotated", tmp_path / "drawn")
+    assert result.returncode == 0, result.stderr
+    records = lines(tmp_path / "out.jsonl")
+    assert sorted({r["frame"] for r in records}) == list(range(FRAMES))
+    for r in records:
+        assert r["time"] == pytest.approx(r["frame"] / FPS, abs=1e-3)
+        assert r["face"] in (1, 2) and r["width"] == 474 and r["height"] == 256
+    by_frame = {}
+    for r in records:
+        by_frame.setdefault(r["frame"], {})[r["face"]] = r["track"]
+    assert all(faces == by_frame[0] for faces in by_frame.values()) and len(set(by_frame[0].values())) == 2
+    video = tmp_path / "drawn" / "clip_keypoints.webm"
+    assert {r["annotated"] for r in records} == {str(video)}
+    assert not [p for p in video.parent.iterdir() if p != video]  # the temporary file was renamed
+    capture = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"VP90"
+    assert b"V_VP9" in video.read_bytes()[:4096] and b"webm" in video.read_bytes()[:64]  # VP9 in WebM
+    read = sum(1 for _ in iter(lambda: capture.read()[0] or None, None))
+    assert read == FRAMES
+
+
+def test_every_nth_frame_and_an_animated_gif(tmp_path):
+    frames = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in clip_frames()[:6]]
+    gif = tmp_path / "clip.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert is_video(gif) and not is_video(ROOT / "examples" / "two_faces.jpg")
+    result = predict(gif, "--out", tmp_path / "out.jsonl", "--every", "2")
+    assert result.returncode == 0, result.stderr
+    records = lines(tmp_path / "out.jsonl")
+    assert sorted({r["frame"] for r in records}) == [0, 2, 4]
+    assert {r["frame"]: r["time"] for r in records} == {0: 0.0, 2: 0.2, 4: 0.4}
+
+
+def test_a_frame_without_a_face_gets_a_null_line(tmp_path):
+    path = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (160, 120))
+    for _ in range(3):
+        writer.write(np.full((120, 160, 3), 90, np.uint8))
+    writer.release()
+    result = predict(path, "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [(r["frame"], r["face"], r["track"]) for r in lines(tmp_path / "out.jsonl")] == [
+        (0, None, None),
+        (1, None, None),
+        (2, None, None),
+    ]
+
+
+def test_a_truncated_clip_is_reported_at_the_frame_where_it_stops_and_keeps_its_lines(clip, tmp_path):
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size * 6 // 10])
+    read = 0
+    with pytest.raises(Exception, match=r"stops at frame \d+ of 20") as stopped:
+        for _ in read_video(cut):
+            read += 1
+    assert 0 < read < FRAMES and stopped.value.frames == read
+    result = predict(cut, "--out", tmp_path / "out.jsonl", "--annotated", tmp_path / "drawn")
+    assert result.returncode == 1
+    assert f"stops at frame {read} of 20" in result.stderr
+    records = lines(tmp_path / "out.jsonl")
+    assert sorted({r["frame"] for r in records[:-1]}) == list(range(read))  # what was read is kept
+    assert records[-1]["frame"] == read and records[-1]["face"] is None and "stops at frame" in records[-1]["error"]
+    assert (tmp_path / "drawn" / "cut_keypoints.webm").exists()
+
+
+def test_a_damaged_clip_that_cannot_be_opened_is_reported(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    result = predict(bad, "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 1 and "bad.mp4" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()  # nothing was read: no file
