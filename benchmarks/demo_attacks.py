@@ -58,28 +58,24 @@ class Stream:
         self._events = None
         self._response = None
 
-    def join(self, frame: dict) -> str:
-        body = {
+    def body(self, frame: dict) -> dict:
+        """The queue's request body carrying one frame for this stream's event and session."""
+        return {
             "data": [frame, None],
             "fn_index": self.fn_index,
             "trigger_id": self.trigger,
             "session_hash": self.session,
             "event_data": None,
         }
-        answer = self.client.post(f"{self.url}gradio_api/queue/join", json=body)
+
+    def join(self, frame: dict) -> str:
+        answer = self.client.post(f"{self.url}gradio_api/queue/join", json=self.body(frame))
         answer.raise_for_status()
         self.event_id = answer.json()["event_id"]
         return self.event_id
 
     def send(self, frame: dict) -> int:
-        body = {
-            "data": [frame, None],
-            "fn_index": self.fn_index,
-            "trigger_id": self.trigger,
-            "session_hash": self.session,
-            "event_data": None,
-        }
-        return self.client.post(f"{self.url}gradio_api/stream/{self.event_id}", json=body).status_code
+        return self.client.post(f"{self.url}gradio_api/stream/{self.event_id}", json=self.body(frame)).status_code
 
     def messages(self, timeout: float = 60.0):
         """Yield the session's queue messages (dicts) as they arrive, for up to ``timeout`` seconds."""

@@ -90,8 +90,8 @@ class BlazeFaceDetector(FaceDetector):
         NME 0.044 against 0.066 for a box-based crop on the validation people)."""
         return fit_similarity(box.landmarks[: len(self.keypoint_frame)], self.keypoint_frame)
 
-    def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
-        """Square windows (x0, y0, side) in photo pixels, largest first, within the budget."""
+    def window_sides(self, height: int, width: int) -> list[float]:
+        """The window sides (photo pixels) to run on a photo of that size, largest first."""
         longest, shortest = max(height, width), min(height, width)
         smallest = self.min_face / self.FACE_SHARE  # the largest window that still finds a min_face face
         sides = []
@@ -104,7 +104,11 @@ class BlazeFaceDetector(FaceDetector):
             side /= 2
         if longest / shortest > 1.4 and shortest >= smallest / 2:  # panoramas: windows of the short side
             sides = [s for s in sides if abs(np.log(s / shortest)) >= np.log(1.4)] + [float(shortest)]
-        sides = sorted(sides, reverse=True) or [float(longest)]
+        return sorted(sides, reverse=True) or [float(longest)]
+
+    def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
+        """Square windows (x0, y0, side) in photo pixels: each of `window_sides` tiled over the photo
+        with 50% overlap (centred where the photo is smaller), largest first, within the budget."""
 
         def starts(length: int, side: float) -> np.ndarray:
             if side >= length:
@@ -113,7 +117,7 @@ class BlazeFaceDetector(FaceDetector):
             return np.linspace(0, length - side, count)
 
         chosen: list[tuple[float, float, float]] = []
-        for side in sides:
+        for side in self.window_sides(height, width):
             level = [(x0, y0, side) for y0 in starts(height, side) for x0 in starts(width, side)]
             if chosen and len(chosen) + len(level) > self.max_windows:
                 break

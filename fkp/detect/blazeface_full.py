@@ -46,9 +46,9 @@ class BlazeFaceFullDetector(BlazeFaceDetector):
     decode = staticmethod(decode)
     nms = staticmethod(weighted_nms)
 
-    def windows(self, height: int, width: int) -> list[tuple[float, float, float]]:
-        """Square windows (x0, y0, side) in photo pixels, largest first, within the budget. The first
-        scale is the side where a face as large as the photo's short side fills ``MAX_SHARE`` of a
+    def window_sides(self, height: int, width: int) -> list[float]:
+        """The window sides (photo pixels), largest first (`BlazeFaceDetector.windows` tiles them). The
+        first scale is the side where a face as large as the photo's short side fills ``MAX_SHARE`` of a
         window: one window, the whole photo letterboxed, unless the photo is more than twice as long
         as it is high or wide (then windows along it, overlapping by half). Each next scale halves the
         side, but not below ``min_face / FACE_SHARE`` (the largest window that finds ``min_face``-pixel
@@ -61,20 +61,7 @@ class BlazeFaceFullDetector(BlazeFaceDetector):
         sides = [side]
         while sides[-1] > smallest:
             sides.append(max(sides[-1] / 2, smallest))
-
-        def starts(length: int, side: float) -> np.ndarray:
-            if side >= length:
-                return np.array([(length - side) / 2])
-            count = int(np.ceil((length - side) / (side / 2))) + 1
-            return np.linspace(0, length - side, count)
-
-        chosen: list[tuple[float, float, float]] = []
-        for side in sides:
-            level = [(x0, y0, side) for y0 in starts(height, side) for x0 in starts(width, side)]
-            if chosen and len(chosen) + len(level) > self.max_windows:
-                break
-            chosen += level
-        return chosen
+        return sides
 
     def frame_scores(self, frames: np.ndarray) -> None:
         """None: the pipeline asks the default (short-range) detector, whose scores its threshold fits."""

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blazeface_net import KEYPOINTS, tflite_convolutions, weighted_nms
+from .blazeface_net import KEYPOINTS, litert_outputs, tflite_convolutions, weighted_nms
 
 WEIGHTS = Path(__file__).parents[1] / "weights" / "blazeface_full"
 INPUT_SIZE = 192
@@ -188,26 +188,6 @@ def convert(tflite_path: str | Path, out_folder: str | Path = WEIGHTS) -> BlazeF
         metadata={"source": "MediaPipe face_detection_full_range.tflite", "license": "Apache-2.0"},
     )
     return model.eval()
-
-
-def litert_outputs(tflite_path: str | Path, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
-    """The original model's (scores (B, 2304), regressors (B, 2304, 16)) from LiteRT, one image at a
-    time; None when ai-edge-litert is not installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        return None
-    interpreter = Interpreter(model_path=str(tflite_path))
-    interpreter.allocate_tensors()
-    (inp,) = interpreter.get_input_details()
-    outputs = {d["shape"][-1]: d["index"] for d in interpreter.get_output_details()}  # 1: scores, 16: regressors
-    scores, regressors = [], []
-    for image in images:
-        interpreter.set_tensor(inp["index"], image.permute(1, 2, 0)[None].numpy().astype(np.float32))
-        interpreter.invoke()
-        scores.append(interpreter.get_tensor(outputs[1])[0, :, 0].copy())
-        regressors.append(interpreter.get_tensor(outputs[16])[0].copy())
-    return np.stack(scores), np.stack(regressors)
 
 
 def photo_input(path: str | Path) -> torch.Tensor:

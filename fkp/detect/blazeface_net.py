@@ -230,6 +230,26 @@ def convert(tflite_path: str | Path, out_folder: str | Path = WEIGHTS) -> BlazeF
     return model.eval()
 
 
+def litert_outputs(tflite_path: str | Path, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+    """A BlazeFace .tflite model's (scores (B, anchors), regressors (B, anchors, 16)) from LiteRT on
+    (B, 3, S, S) images, one image at a time; None when ai-edge-litert is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return None
+    interpreter = Interpreter(model_path=str(tflite_path))
+    interpreter.allocate_tensors()
+    (inp,) = interpreter.get_input_details()
+    outputs = {d["shape"][-1]: d["index"] for d in interpreter.get_output_details()}  # 1: scores, 16: regressors
+    scores, regressors = [], []
+    for image in images:
+        interpreter.set_tensor(inp["index"], image.permute(1, 2, 0)[None].numpy().astype(np.float32))
+        interpreter.invoke()
+        scores.append(interpreter.get_tensor(outputs[1])[0, :, 0].copy())
+        regressors.append(interpreter.get_tensor(outputs[16])[0].copy())
+    return np.stack(scores), np.stack(regressors)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m fkp.detect.blazeface_net",
@@ -249,25 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     images = torch.rand(4, 3, INPUT_SIZE, INPUT_SIZE) * 2 - 1
     with torch.inference_mode():
         scores, regressors = model(images)
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
+    reference = litert_outputs(args.tflite, images)
+    if reference is None:
         print("ai-edge-litert not installed: conversion not checked against the original runtime")
         return
-    interpreter = Interpreter(model_path=args.tflite)
-    interpreter.allocate_tensors()
-    (inp,) = interpreter.get_input_details()
-    outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-    worst_score, worst_box = 0.0, 0.0
-    for image, score, regressor in zip(images, scores, regressors):
-        interpreter.set_tensor(inp["index"], image.permute(1, 2, 0)[None].numpy())
-        interpreter.invoke()
-        worst_score = max(
-            worst_score, float(np.abs(interpreter.get_tensor(outputs["classificators"])[0, :, 0] - score.numpy()).max())
-        )
-        worst_box = max(
-            worst_box, float(np.abs(interpreter.get_tensor(outputs["regressors"])[0] - regressor.numpy()).max())
-        )
+    worst_score = float(np.abs(reference[0] - scores.numpy()).max())
+    worst_box = float(np.abs(reference[1] - regressors.numpy()).max())
     print(
         "max |difference| against LiteRT on 4 random inputs: "
         f"score logits {worst_score:.2e}, regressors {worst_box:.2e} (128-px units)"
