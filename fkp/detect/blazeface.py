@@ -11,7 +11,7 @@ from ..framing import fit_keypoint_frame
 from ..geometry import fit_similarity, upright_angle, warp
 from ..runtime import has_onnxruntime, onnx_session
 from .base import Box, FaceDetector
-from .blazeface_net import INPUT_SIZE, decode, load_blazeface, weighted_nms
+from .blazeface_net import INPUT_SIZE, decode, load_blazeface, sigmoid, weighted_nms
 
 # Where BlazeFace's right eye, left eye, nose tip and mouth centre sit on average in the 96x96
 # training frame; fitted by `fkp calibrate detector --detector blazeface` on the 3,446 ytf68 photos
@@ -124,44 +124,58 @@ class BlazeFaceDetector(FaceDetector):
             chosen += level
         return chosen
 
-    @torch.inference_mode()
+    def _network(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score logits (N, A) and regressors (N, A, 16) of (N, S, S, 3) uint8 RGB windows, in chunks of
+        ``CHUNK`` (the network's activations for all 320 windows at once took ~550 MB). The scaling
+        to [-1, 1] is done in NumPy: torch's threaded element-wise operations cost milliseconds per
+        call on a busy CPU."""
+        scores, regressors = [], []
+        for start in range(0, len(windows), self.CHUNK):
+            images = windows[start : start + self.CHUNK].transpose(0, 3, 1, 2).astype(np.float32)
+            images *= 1 / 127.5
+            images -= 1.0
+            with torch.inference_mode():
+                outputs = self.forward(torch.from_numpy(images))
+            scores.append(np.asarray(outputs[0], dtype=np.float32))
+            regressors.append(np.asarray(outputs[1], dtype=np.float32))
+        return np.concatenate(scores), np.concatenate(regressors)
+
     def frame_scores(self, frames: np.ndarray) -> np.ndarray:
         """BlazeFace's best face probability on each (N, 96, 96) uint8 grayscale face frame: how much a
         crop looks like a face to a network trained for exactly that (one window per frame)."""
-        resized = np.stack(
-            [cv2.resize(frame, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR) for frame in frames]
-        )
-        images = torch.from_numpy(resized)[:, None].expand(-1, 3, -1, -1).float() / 127.5 - 1.0
-        scores, _ = self.forward(images.contiguous())
-        return torch.sigmoid(scores.float()).amax(dim=1).numpy()
+        size = self.input_size
+        resized = np.stack([cv2.resize(frame, (size, size), interpolation=cv2.INTER_LINEAR) for frame in frames])
+        scores, _ = self._network(np.repeat(resized[..., None], 3, axis=-1))
+        return sigmoid(scores.max(axis=1))
 
-    @torch.inference_mode()
     def detect(self, photo: np.ndarray) -> list[Box]:
         rgb = photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2RGB)
         height, width = rgb.shape[:2]
-        windows = self.windows(height, width)
-        pyramid = [rgb]  # shared by all windows: each photo is reduced once per octave
+        return self.boxes(self.detections(rgb, self.windows(height, width)), height, width)
+
+    def detections(self, rgb: np.ndarray, windows: list, pyramid: list | None = None) -> np.ndarray:
+        """(M, 17) detections of an (H, W, 3) uint8 RGB photo in the given windows (x0, y0, side), before
+        suppression: probability, box (x_min, y_min, x_max, y_max) and 6 keypoints (x, y) in photo
+        pixels. ``pyramid`` caches the photo's reductions across calls (see `fkp.geometry.warp`)."""
+        pyramid = pyramid if pyramid is not None else [rgb]  # each photo is reduced once per octave
+        if not windows:
+            return np.zeros((0, 17), np.float32)
         batch = np.stack([self._window(pyramid, x0, y0, side) for x0, y0, side in windows])
-        del pyramid
-        # in chunks: the network's activations for all 320 windows at once took ~550 MB
-        outputs = [
-            self.forward(torch.from_numpy(batch[start : start + self.CHUNK]).permute(0, 3, 1, 2).float() / 127.5 - 1.0)
-            for start in range(0, len(batch), self.CHUNK)
-        ]
-        scores, regressors = (torch.cat([output[i] for output in outputs]) for i in (0, 1))
-        found = []
-        for (x0, y0, side), detections in zip(windows, self.decode(scores, regressors, self.threshold)):
-            if len(detections):
-                scale = np.tile([side, side], 8)  # box (4) + 6 keypoints, [0, 1] -> photo pixels
-                origin = np.tile([x0, y0], 8)
-                found.append(np.concatenate([detections[:, :1], detections[:, 1:] * scale + origin], axis=1))
-        if not found:
+        found = [np.zeros((0, 17), np.float32)]
+        for (x0, y0, side), rows in zip(windows, self.decode(*self._network(batch), self.threshold)):
+            if len(rows):  # box (4) + 6 keypoints, [0, 1] -> photo pixels
+                found.append(np.concatenate([rows[:, :1], rows[:, 1:] * side + np.tile([x0, y0], 8)], axis=1))
+        return np.concatenate(found)
+
+    def boxes(self, detections: np.ndarray, height: int, width: int) -> list[Box]:
+        """The faces of (M, 17) `detections` on an (height, width) photo after weighted suppression,
+        largest first; a face centred outside the photo (in a window's letterbox) is dropped."""
+        if not len(detections):
             return []
         boxes = []
-        for row in self.nms(np.concatenate(found)):
+        for row in self.nms(detections):
             x_min, y_min, x_max, y_max = row[1:5]
-            centre = ((x_min + x_max) / 2, (y_min + y_max) / 2)
-            if not (0 <= centre[0] < width and 0 <= centre[1] < height):
+            if not (0 <= (x_min + x_max) / 2 < width and 0 <= (y_min + y_max) / 2 < height):
                 continue  # a "face" in the letterbox padding
             landmarks = row[5:].reshape(6, 2)
             boxes.append(

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blazeface_net import KEYPOINTS, litert_outputs, tflite_convolutions, weighted_nms
+from .blazeface_net import KEYPOINTS, decode_anchors, litert_outputs, tflite_convolutions, weighted_nms
 
 WEIGHTS = Path(__file__).parents[1] / "weights" / "blazeface_full"
 INPUT_SIZE = 192
@@ -120,25 +120,13 @@ def anchors() -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel()], axis=1)
 
 
-ANCHORS = torch.from_numpy(anchors())
+ANCHORS = anchors()
 
 
-def decode(scores: torch.Tensor, regressors: torch.Tensor, threshold: float = 0.5) -> list[np.ndarray]:
-    """Per image, an (N, 17) array of detections above ``threshold``: score, box (x_min, y_min,
-    x_max, y_max) and 6 keypoints (x, y), all in [0, 1] input units (before suppression); as
-    MediaPipe's TensorsToDetections for this model (x/y/w/h scale 192, sigmoid of logits clipped
-    to ±100)."""
-    probabilities = torch.sigmoid(scores.float().clamp(-100, 100))
-    raw = regressors.float() / INPUT_SIZE
-    centre = raw[..., :2] + ANCHORS
-    half = raw[..., 2:4] / 2
-    keypoints = raw[..., 4:].reshape(*raw.shape[:-1], 6, 2) + ANCHORS[:, None]
-    boxes = torch.cat([centre - half, centre + half], dim=-1)
-    out = []
-    for p, b, k in zip(probabilities, boxes, keypoints):
-        keep = p >= threshold
-        out.append(torch.cat([p[keep, None], b[keep], k[keep].flatten(1)], dim=1).numpy())
-    return out
+def decode(scores, regressors, threshold: float = 0.5) -> list[np.ndarray]:
+    """`blazeface_net.decode_anchors` for this network's (B, 2304) scores and (B, 2304, 16) regressors:
+    per image, (N, 17) detections (probability, box, 6 keypoints) in [0, 1] input units."""
+    return decode_anchors(scores, regressors, ANCHORS, INPUT_SIZE, threshold)
 
 
 def load_blazeface_full(folder: str | Path = WEIGHTS) -> BlazeFaceFull:

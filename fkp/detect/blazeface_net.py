@@ -102,23 +102,38 @@ def anchors() -> np.ndarray:
     return np.array(centres, dtype=np.float32)
 
 
-ANCHORS = torch.from_numpy(anchors())
+ANCHORS = anchors()
 
 
-def decode(scores: torch.Tensor, regressors: torch.Tensor, threshold: float = 0.5) -> list[np.ndarray]:
-    """Per image, an (N, 17) array of detections above ``threshold``: score, box (x_min, y_min,
-    x_max, y_max) and 6 keypoints (x, y), all in [0, 1] input units (before suppression)."""
-    probabilities = torch.sigmoid(scores.clamp(-100, 100))
-    raw = regressors / INPUT_SIZE
-    centre = raw[..., :2] + ANCHORS
-    half = raw[..., 2:4] / 2
-    keypoints = raw[..., 4:].reshape(*raw.shape[:-1], 6, 2) + ANCHORS[:, None]
-    boxes = torch.cat([centre - half, centre + half], dim=-1)
+def sigmoid(logits) -> np.ndarray:
+    """Probabilities (float32) of score logits clipped to ±100, as MediaPipe clips them."""
+    return (1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64), -100, 100)))).astype(np.float32)
+
+
+def decode_anchors(
+    scores, regressors, anchors: np.ndarray, input_size: int, threshold: float = 0.5
+) -> list[np.ndarray]:
+    """Per image, an (N, 17) array of the detections whose probability is at least ``threshold``:
+    probability, box (x_min, y_min, x_max, y_max) and 6 keypoints (x, y), all in [0, 1] input units
+    (before suppression). ``scores`` (B, A) logits and ``regressors`` (B, A, 16) in ``input_size``
+    pixels relative to the (A, 2) ``anchors``; arrays or CPU tensors. As MediaPipe's
+    TensorsToDetections (x/y/w/h scale = input size, sigmoid of logits clipped to ±100). In NumPy,
+    on the kept anchors only: torch's threaded element-wise operations cost milliseconds on a busy CPU."""
+    probabilities = sigmoid(scores)
+    regressors = np.asarray(regressors, dtype=np.float32)
     out = []
-    for p, b, k in zip(probabilities, boxes, keypoints):
-        keep = p >= threshold
-        out.append(torch.cat([p[keep, None], b[keep], k[keep].flatten(1)], dim=1).numpy())
+    for p, r in zip(probabilities, regressors):
+        keep = np.flatnonzero(p >= threshold)
+        raw, anchor = r[keep] / input_size, anchors[keep]
+        centre, half = raw[:, :2] + anchor, raw[:, 2:4] / 2
+        keypoints = (raw[:, 4:].reshape(-1, 6, 2) + anchor[:, None]).reshape(-1, 12)
+        out.append(np.concatenate([p[keep, None], centre - half, centre + half, keypoints], axis=1))
     return out
+
+
+def decode(scores, regressors, threshold: float = 0.5) -> list[np.ndarray]:
+    """`decode_anchors` for the short-range network's (B, 896) scores and (B, 896, 16) regressors."""
+    return decode_anchors(scores, regressors, ANCHORS, INPUT_SIZE, threshold)
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
