@@ -1,6 +1,8 @@
 """Batch prediction: the photo pipeline over files and folders, one JSON line per face.
 
-    fkp predict photos/ more.jpg --out results.jsonl [--annotated out/] [--whole-image] [--flip-test]
+    fkp predict photos/ more.jpg --out results.jsonl [--csv results.csv] [--annotated out/]
+                [--whole-image] [--flip-test]
+    fkp predict clip.mp4 --out clip.jsonl --csv clip.csv --annotated drawn/ --every 2    # a video
     fkp predict "$(fkp examples)" --out results.jsonl       # the example photos shipped with fkp
 
 Each line is one face: {"file", "width", "height", "face" (its number), "annotated" (the path of
@@ -27,9 +29,14 @@ line with "face": null. --every N predicts on every Nth frame. --annotated write
 (VP9). A truncated video keeps the lines of the frames read and gets an "error" line with the "frame"
 where it stopped (exit status 1).
 
---out is written to a temporary file beside it and moved into place when the run ends having read
-at least one input, so a run that reads nothing, fails or is interrupted leaves an earlier file as it
-was.
+--csv FILE writes the same lines as a table, beside --out or instead of it: one row per line (so per
+face, and per frame and face for videos), columns `fkp.records.CSV_COLUMNS`: file, width, height,
+frame, time, track, face, box_x ... box_roll_degrees, face_score, then NAME_x, NAME_y, NAME_confidence
+for each keypoint, annotated, error; a field a line does not have is empty.
+
+--out and --csv are written to temporary files beside them and moved into place when the run ends having
+read at least one input, so a run that reads nothing, fails or is interrupted leaves earlier files as they
+were.
 
 Exit status: 0 every input was read; 1 some input could not be read (each is reported on stderr and
 has an "error" line); 2 a usage or data error (the message says which; --debug shows a traceback).
@@ -49,6 +56,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import FkpError
+from .records import face_lines, write_csv
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
@@ -142,28 +150,16 @@ def predict_files(
             continue
         height, width = photo.shape[:2]
         faces = reading_order(predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test))
-        if not faces:
-            yield (
-                path,
-                photo,
-                [],
-                [{"file": str(path), "width": width, "height": height, "face": None, "error": "no face found"}],
-            )
-            continue
-        records = [
-            {"file": str(path), "width": width, "height": height, "face": number, "annotated": None, **face.as_dict()}
-            for number, face in enumerate(faces, start=1)
-        ]
-        yield path, photo, faces, records
+        yield path, photo, faces, face_lines(str(path), width, height, faces)
 
 
 class Output:
     """A text output that replaces ``path`` only on `commit`: it is written to a temporary file in
     the same folder and moved into place with `os.replace` (one step: readers see the old file or the
     new, never half of one). ``"-"`` is stdout; a path to something other than a regular file (e.g.
-    /dev/stdout, a named pipe) is written directly."""
+    /dev/stdout, a named pipe) is written directly. ``option`` names it in errors."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, option: str = "--out"):
         self.name, self.target, self.temporary = path, None, None
         if path == "-":
             self.handle: IO[str] = sys.stdout
@@ -174,9 +170,9 @@ class Output:
         except FileNotFoundError:
             mode = None
         except OSError as error:
-            raise FkpError(f"--out {path}: {error.strerror or error}") from None
+            raise FkpError(f"{option} {path}: {error.strerror or error}") from None
         if mode is not None and stat.S_ISDIR(mode):
-            raise FkpError(f"--out {path} is a folder; name a file")
+            raise FkpError(f"{option} {path} is a folder; name a file")
         try:
             if mode is not None and not stat.S_ISREG(mode):
                 self.handle = open(target, "w")
@@ -184,7 +180,7 @@ class Output:
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, self.temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as error:
-            raise FkpError(f"cannot write --out {path}: {error.strerror or error}") from None
+            raise FkpError(f"cannot write {option} {path}: {error.strerror or error}") from None
         self.target, self.handle = target, os.fdopen(handle, "w")
         self.mode = mode & 0o7777 if mode is not None else 0o666 & ~_umask()
 
@@ -215,6 +211,48 @@ def _umask() -> int:
     return mask
 
 
+class Lines:
+    """Where a run's lines go: JSON Lines to ``out`` and/or CSV rows (`fkp.records.write_csv`, header
+    first) to ``table``, each an `Output` (so written atomically), committed or discarded together."""
+
+    def __init__(self, out: str | None, table: str | None):
+        if out and table and (out == table == "-" or os.path.realpath(out) == os.path.realpath(table)):
+            raise FkpError(f"--out and --csv both name {out}; give them different files")
+        self.outputs: list[Output] = []
+        self.jsonl: Output | None = None
+        self.csv: Output | None = None
+        try:
+            if out:
+                self.jsonl = Output(out)
+                self.outputs.append(self.jsonl)
+            if table:
+                self.csv = Output(table, "--csv")
+                self.outputs.append(self.csv)
+                write_csv(self.csv, [], header=True)
+        except BaseException:
+            self.discard()
+            raise
+
+    @property
+    def names(self) -> list[str]:
+        return [output.name for output in self.outputs]
+
+    def write(self, line: dict) -> None:
+        """One line (`fkp.records.face_lines`' shape) to every output."""
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(line) + "\n")
+        if self.csv is not None:
+            write_csv(self.csv, [line], header=False)
+
+    def commit(self) -> None:
+        for output in self.outputs:
+            output.commit()
+
+    def discard(self) -> None:
+        for output in self.outputs:
+            output.discard()
+
+
 def annotated_path(folder: Path, name: Path, source: Path, used: dict[Path, str], suffix: str = ".jpg") -> Path:
     """Where the annotated copy of ``source`` goes: ``folder / name``'s subfolders / STEM_keypoints.jpg
     (``name`` from `expand_with_names`). ``used`` maps the paths given so far to their inputs' real
@@ -232,7 +270,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("photos", nargs="+", help="image files and/or folders")
-    parser.add_argument("--out", required=True, help="JSON Lines output file ('-' for stdout)")
+    parser.add_argument("--out", default=None, help="JSON Lines output file ('-' for stdout)")
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        default=None,
+        help="also (or instead of --out) the same lines as CSV, one row per face (per frame and face for videos)",
+    )
     parser.add_argument(
         "--annotated",
         metavar="FOLDER",
@@ -250,6 +294,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error("--every must be 1 or more")
+    if not args.out and not args.csv:
+        parser.error("name an output: --out FILE (JSON Lines) and/or --csv FILE")
 
     # inputs and outputs are checked before the model is loaded
     inputs = list(expand_with_names(args.photos))
@@ -273,19 +319,20 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
             annotated.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise FkpError(f"cannot write --annotated {annotated}: {error.strerror or error}") from None
-    out = Output(args.out)
+    out = Lines(args.out, args.csv)
     try:
         counts = _predict_into(out, inputs, readable, args, annotated, videos)
     except BaseException:
         out.discard()
         raise
+    names = " and ".join(out.names)
     if counts["read"]:
         out.commit()
-        wrote = f"wrote {args.out}"
+        wrote = f"wrote {names}"
     else:
         out.discard()
-        kept = " (the earlier file is left as it was)" if os.path.exists(args.out) else ""
-        wrote = f"nothing could be read: {args.out} not written{kept}"
+        kept = " (earlier files are left as they were)" if any(map(os.path.exists, out.names)) else ""
+        wrote = f"nothing could be read: {names} not written{kept}"
     frames = f", {counts['videos']} video(s) ({counts['frames']} frame(s) predicted)" if counts["videos"] else ""
     print(
         f"{counts['photos'] - counts['videos']} photo(s){frames}: {counts['faces']} face(s), "
@@ -296,14 +343,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
 
 
 def _predict_into(
-    out: Output,
+    out: Lines,
     inputs: list[tuple[Path, str | None, Path]],
     readable: list[Path],
     args: argparse.Namespace,
     annotated: Path | None,
     videos: set[Path] = frozenset(),
 ) -> dict[str, int]:
-    """Predict on the ``readable`` inputs, write one JSON line per face / unreadable input to
+    """Predict on the ``readable`` inputs, write one line per face / unreadable input to
     ``out`` in input order (each face line with its annotated file's path), and return the counts
     (``videos``: the inputs read as videos, see `_predict_video`)."""
     from PIL import Image
@@ -324,7 +371,7 @@ def _predict_into(
         counts["photos"] += 1
         if problem:  # reported before the model was loaded
             counts["unreadable"] += 1
-            out.write(json.dumps({"file": str(path), "face": None, "error": problem}) + "\n")
+            out.write({"file": str(path), "face": None, "error": problem})
             continue
         if path in videos:
             counts["videos"] += 1
@@ -342,7 +389,7 @@ def _predict_into(
             for record in records:
                 record["annotated"] = str(target)
         for record in records:
-            out.write(json.dumps(record) + "\n")
+            out.write(record)
         if photo is None:
             counts["unreadable"] += 1
             counts["read"] -= 1
@@ -355,7 +402,7 @@ def _predict_into(
     return counts
 
 
-def _predict_video(out: Output, path: Path, predictor, every: int, target: Path | None, counts: dict[str, int]) -> None:
+def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path | None, counts: dict[str, int]) -> None:
     """One video's lines: for every ``every``-th frame, one line per face (numbered in reading order, with
     its "frame", "time" and "track" id) or one with "face": None. With ``target``, the frames drawn with
     their faces (labelled by track id) become an annotated VP9 WebM, moved into place before the lines
@@ -380,8 +427,6 @@ def _predict_video(out: Output, path: Path, predictor, every: int, target: Path 
                 continue
             height, width = frame.rgb.shape[:2]
             faces = reading_order(predictor.detect_for_video(frame.rgb, frame.time))
-            where = {"file": str(path), "width": width, "height": height, "frame": frame.index}
-            where["time"] = round(frame.time, 4)
             if target is not None:
                 scale = display_scale(frame.rgb)
                 if writer is None:
@@ -389,12 +434,8 @@ def _predict_video(out: Output, path: Path, predictor, every: int, target: Path 
                     size = (round(width * scale), round(height * scale))
                     writer = VideoWriter(target, (fps or 25.0) / every, size)
                 writer.write(draw_faces(frame.rgb, faces, scale, labels=[face.track for face in faces]))
-            if not faces:
-                lines.append({**where, "face": None, "track": None, "error": "no face found"})
-                counts["no_face"] += 1
-            for number, face in enumerate(faces, start=1):
-                record = {**where, "face": number, "track": face.track, "annotated": None, **face.as_dict()}
-                lines.append(record)
+            lines += face_lines(str(path), width, height, faces, frame.index, frame.time)
+            counts["no_face"] += not faces
             counts["faces"] += len(faces)
             counts["frames"] += 1
     except VideoError as stopped:
@@ -415,12 +456,12 @@ def _predict_video(out: Output, path: Path, predictor, every: int, target: Path 
             if line["face"] is not None:
                 line["annotated"] = str(target)
     for line in lines:
-        out.write(json.dumps(line) + "\n")
+        out.write(line)
     if lines:
         counts["read"] += 1
     if error is not None:
         counts["unreadable"] += 1
-        out.write(json.dumps({"file": str(path), "frame": error.frames, "face": None, "error": str(error)}) + "\n")
+        out.write({"file": str(path), "frame": error.frames, "face": None, "error": str(error)})
         tqdm.write(f"{'stopped' if lines else 'skipped'} {path}: {error}", file=sys.stderr)
 
 
