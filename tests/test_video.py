@@ -1,9 +1,12 @@
 """Videos through `fkp predict` (fkp.video): one line per frame and face with frame, time and track id,
-the annotated VP9 WebM, --every, animated GIFs and a truncated clip."""
+the annotated VP9 WebM, --csv (fkp.records) for clips and photos, --every, animated GIFs and a truncated
+clip."""
 
+import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
+from fkp.records import CSV_COLUMNS, csv_row
 from fkp.video import is_video, read_video
 
 ENV_EXTRA = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -46,8 +50,23 @@ def lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annotated_webm(clip, tmp_path):
-    result = predict(clip, "--out", tmp_path / "out.jsonl", "--annotated", tmp_path / "drawn")
+def table(path) -> tuple[list[str], list[list[str]]]:
+    """A CSV file's header and rows, as strings."""
+    with open(path, newline="") as handle:
+        header, *rows = csv.reader(handle)
+    return header, rows
+
+
+@pytest.fixture(scope="module")
+def clip_run(clip, tmp_path_factory):
+    """The clip through `fkp predict` once, with --out, --csv and --annotated: (folder, completed process)."""
+    folder = tmp_path_factory.mktemp("clip_run")
+    args = ["--out", folder / "out.jsonl", "--csv", folder / "out.csv", "--annotated", folder / "drawn"]
+    return folder, predict(clip, *args)
+
+
+def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annotated_webm(clip_run):
+    tmp_path, result = clip_run
     assert result.returncode == 0, result.stderr
     records = lines(tmp_path / "out.jsonl")
     assert sorted({r["frame"] for r in records}) == list(range(FRAMES))
@@ -66,6 +85,80 @@ def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annota
     assert b"V_VP9" in video.read_bytes()[:4096] and b"webm" in video.read_bytes()[:64]  # VP9 in WebM
     read = sum(1 for _ in iter(lambda: capture.read()[0] or None, None))
     assert read == FRAMES
+
+
+def test_a_clip_as_csv_gives_a_row_per_frame_and_face_with_its_track(clip_run):
+    tmp_path, result = clip_run
+    assert result.returncode == 0, result.stderr
+    header, rows = table(tmp_path / "out.csv")
+    assert header == list(CSV_COLUMNS) and "nose_tip_confidence" in header and "box_roll_degrees" in header
+    records = lines(tmp_path / "out.jsonl")
+    assert len(rows) == len(records) == 2 * FRAMES  # two faces in each frame
+    assert rows == [[str(value) for value in csv_row(record)] for record in records]  # the same lines
+    column = {name: header.index(name) for name in header}
+    for row in rows:
+        assert row[column["file"]].endswith("clip.avi") and row[column["error"]] == ""
+        assert float(row[column["time"]]) == pytest.approx(int(row[column["frame"]]) / FPS, abs=1e-3)
+        assert 0 <= float(row[column["nose_tip_x"]]) < 474 and 0 <= float(row[column["nose_tip_y"]]) < 256
+    tracks = {(int(row[column["frame"]]), int(row[column["face"]])): int(row[column["track"]]) for row in rows}
+    assert sorted({frame for frame, _ in tracks}) == list(range(FRAMES))
+    assert {tracks[frame, 1] for frame in range(FRAMES)} == {tracks[0, 1]} != {tracks[0, 2]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "out.csv", "out.jsonl"]  # no temporary left
+
+
+def test_photos_as_csv_alone_one_row_per_face_and_one_for_a_photo_without_one(tmp_path):
+    from fkp.predict import main
+
+    examples = ROOT / "examples"
+    out = tmp_path / "faces.csv"
+    assert main([str(examples / "two_faces.jpg"), str(examples / "no_face_cat.jpg"), "--csv", str(out)]) == 0
+    header, rows = table(out)
+    assert header == list(CSV_COLUMNS)
+    column = {name: header.index(name) for name in header}
+    assert [(Path(r[column["file"]]).name, r[column["face"]]) for r in rows] == [
+        ("two_faces.jpg", "1"),
+        ("two_faces.jpg", "2"),
+        ("no_face_cat.jpg", ""),
+    ]
+    for row in rows[:2]:  # photos: no frame, time or track; every keypoint filled in
+        assert row[column["frame"]] == row[column["time"]] == row[column["track"]] == ""
+        assert all(row[i] != "" for i, name in enumerate(header) if name.endswith(("_x", "_y", "_confidence")))
+    assert float(rows[0][column["box_x"]]) < float(rows[1][column["box_x"]])  # reading order
+    assert rows[2][column["error"]] == "no face found" and rows[2][column["nose_tip_x"]] == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+
+
+def test_csv_is_written_atomically_an_earlier_file_survives_a_failed_run(tmp_path, monkeypatch):
+    from fkp import predict as command
+
+    earlier = tmp_path / "faces.csv"
+    earlier.write_text("earlier\n")
+    photo = str(ROOT / "examples" / "grace_hopper.jpg")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(command, "predict_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        command.main([photo, "--csv", str(earlier), "--out", str(tmp_path / "out.jsonl")])
+    assert earlier.read_text() == "earlier\n" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+    assert command.main([str(tmp_path / "missing.jpg"), "--csv", str(earlier)]) == 1  # nothing read
+    assert earlier.read_text() == "earlier\n" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+
+
+def test_csv_usage_errors(tmp_path):
+    from fkp.errors import run_cli
+    from fkp.predict import main
+
+    photo = str(ROOT / "examples" / "grace_hopper.jpg")
+    with pytest.raises(SystemExit) as usage:
+        main([photo])
+    assert usage.value.code == 2  # neither --out nor --csv
+    same = str(tmp_path / "r.txt")
+    assert run_cli(main, [photo, "--out", same, "--csv", same]) == 2
+    assert run_cli(main, [photo, "--csv", str(tmp_path)]) == 2  # a folder
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_every_nth_frame_and_an_animated_gif(tmp_path):
