@@ -11,6 +11,11 @@
 Both print the mean signed error (prediction - label) in photo pixels. A bias common to every
 region in x, and absent in y, is a label offset: pass that mean x error as ``--label-x-shift``
 (photo pixels added to every x label) to move the labels onto where the landmarkers put the points.
+
+3. dlib's error per Kaggle keypoint in pixels of the 96x96 frame (scale-free: the frame is fitted to
+   the face), the label convention of a folder relative to 300-W's (dlib's predictor was trained on
+   300-W's human annotation). ``--split train`` measures on the training people only and
+   ``--save-offsets FILE`` writes these (15, 2) offsets as JSON (see fkp.data.conventions).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fkp.data import read_ytf68_photos, ytf68_frame  # noqa: E402
 from fkp.geometry import apply_affine, invert_affine  # noqa: E402
-from fkp.keypoints import ibug68_to_kaggle  # noqa: E402
+from fkp.keypoints import KEYPOINT_NAMES, ibug68_to_kaggle  # noqa: E402
 
 REGIONS = {
     "jaw": range(0, 17),
@@ -66,9 +71,15 @@ def main() -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ytf68"))
     parser.add_argument("--model", default=None, help="fkp model (default: the shipped weights)")
     parser.add_argument("--every", type=int, default=1, help="use every N-th photo")
+    parser.add_argument("--label-x-shift", type=float, default=0.0, help="photo px added to x labels when read")
+    parser.add_argument("--split", choices=["all", "train"], default="all", help="train: the training people only")
+    parser.add_argument("--save-offsets", default=None, help="write dlib's per-keypoint frame offsets as JSON")
     args = parser.parse_args()
-    print(f"command: python benchmarks/label_offset.py --data {args.data} --every {args.every}")
-
+    print(
+        f"command: python benchmarks/label_offset.py --data {args.data} --every {args.every} "
+        f"--label-x-shift {args.label_x_shift} --split {args.split}"
+    )
+    from fkp.data.splits import in_validation
     from fkp.landmarker import FaceKeypoints, default_model_source
     from fkp.model import load_model
     from fkp.offsets import without_offsets
@@ -76,15 +87,19 @@ def main() -> None:
     # without the model's calibrated keypoint offsets: they are measured against these very labels
     predictor = FaceKeypoints(without_offsets(load_model(args.model or default_model_source())), flip_test=True)
     landmarker = dlib_predictor()
-    dlib_errors, frames, matrices, labels15 = [], [], [], []
-    for index, (_, _, photo, landmarks) in enumerate(read_ytf68_photos(args.data)):
-        if index % args.every:
+    dlib_errors, dlib_frame_errors, frames, matrices, labels15 = [], [], [], [], []
+    photos = read_ytf68_photos(args.data, label_x_shift=args.label_x_shift)
+    for index, (row_id, person, photo, landmarks) in enumerate(photos):
+        if index % args.every or (args.split == "train" and in_validation(person, row_id)):
             continue
+        gray = (photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114])).round().astype(np.uint8)
+        frame, _, matrix = ytf68_frame(gray, landmarks)
         found = None if landmarker is None else landmarker(photo, landmarks)
         if found is not None:
             dlib_errors.append(found - landmarks)
-        gray = (photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114])).round().astype(np.uint8)
-        frame, _, matrix = ytf68_frame(gray, landmarks)
+            dlib_frame_errors.append(
+                apply_affine(matrix, ibug68_to_kaggle(found)) - apply_affine(matrix, ibug68_to_kaggle(landmarks))
+            )
         frames.append(frame)
         matrices.append(matrix)
         labels15.append(ibug68_to_kaggle(landmarks))
@@ -102,6 +117,17 @@ def main() -> None:
             print(f"  {region:6s} x {dx:+.2f}   y {dy:+.2f}")
         dx, dy = errors.reshape(-1, 2).mean(0)
         print(f"  {'all':6s} x {dx:+.2f}   y {dy:+.2f}   (median x {np.median(errors[..., 0]):+.2f})")
+        frame_errors = np.stack(dlib_frame_errors)  # (N, 15, 2)
+        offsets = frame_errors.mean(0)
+        spread = frame_errors.std(0) / np.sqrt(len(frame_errors))
+        print("\ndlib - label per Kaggle keypoint, 96x96 frame px (mean +- standard error)")
+        for name, (ox, oy), (sx, sy) in zip(KEYPOINT_NAMES, offsets, spread):
+            print(f"  {name:26s} x {ox:+.2f} +- {sx:.2f}   y {oy:+.2f} +- {sy:.2f}")
+        if args.save_offsets:
+            import json
+
+            Path(args.save_offsets).write_text(json.dumps(np.round(offsets, 3).tolist()) + "\n")
+            print(f"saved to {args.save_offsets}")
 
     predicted, _, _ = predictor.predict_frames(np.stack(frames))
     in_photo = np.stack([apply_affine(invert_affine(m), p) for m, p in zip(matrices, predicted)])

@@ -225,7 +225,7 @@ def build_model(name: str = "fkp", **overrides) -> StackedHourglass:
     return StackedHourglass(**{**MODEL_CONFIGS[name], **overrides})
 
 
-GROWABLE = ("channels", "num_stacks")
+GROWABLE = ("channels", "num_stacks")  # and the stride, by `restride`
 
 
 @torch.no_grad()
@@ -265,6 +265,25 @@ def grow(model: StackedHourglass, channels: int | None = None, num_stacks: int |
         new[tuple(slice(0, n) for n in trained.shape)] = trained
     grown.load_state_dict(new_state, strict=True)
     return grown.to(next(model.parameters()).device).train(model.training)
+
+
+@torch.no_grad()
+def restride(model: StackedHourglass, stride: int) -> StackedHourglass:
+    """A copy of a 'conv'-stem ``model`` with output stride 2 or 4 and the same weights: a warm start
+    for fine-tuning, not the same heatmaps. Strides 2 and 4 differ only by a pooling layer in the stem
+    (no weights), so every trained tensor carries over; the hourglasses then see features at half
+    (or twice) the resolution they were trained on, which fine-tuning adapts them to."""
+    old = model.architecture
+    if old["stem"] != "conv" or {old["stride"], stride} - {2, 4}:
+        raise ValueError(f"restride converts 'conv'-stem models between strides 2 and 4, not {old['stride']} -> {stride}")
+    changed = StackedHourglass(**{**old, "stride": stride})
+    last_stem = {2: "stem.2.", 4: "stem.3."}  # the stem's last residual block, after the pooling at stride 4
+    state = {
+        key.replace(last_stem[old["stride"]], last_stem[stride], 1) if key.startswith("stem.") else key: value
+        for key, value in model.state_dict().items()
+    }
+    changed.load_state_dict(state, strict=True)
+    return changed.to(next(model.parameters()).device).train(model.training)
 
 
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:

@@ -41,6 +41,7 @@ RUN_IDENTITY = (
     "val_dataset",
     "val_fraction",
     "label_x_shift",
+    "label_correction",
     "model_config",
     "num_stacks",
     "depth",
@@ -155,9 +156,12 @@ def save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, state, ident
 def run_identity(values: dict, num_processes: int | None) -> dict:
     """The RUN_IDENTITY arguments of a run (local paths made absolute), plus its number of processes."""
     identity = {key: values.get(key) for key in RUN_IDENTITY}
+    def absolute(path):
+        return str(Path(path).resolve()) if path and Path(path).exists() else path
+
     for key in ("dataset", "val_dataset", "init_from"):
-        if identity[key] and Path(identity[key]).exists():
-            identity[key] = str(Path(identity[key]).resolve())
+        value = identity[key]
+        identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if num_processes is not None:
         identity["num_processes"] = num_processes
     return identity

@@ -44,7 +44,7 @@ from fkp.data import HeatmapDataset, load_source, split_dataset, to_arrays
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
-from fkp.model import GROWABLE, build_model, grow, load_model, predict_with
+from fkp.model import GROWABLE, build_model, grow, load_model, predict_with, restride
 from fkp.run_folder import (
     LOAD_ERRORS,
     STAGING,
@@ -56,7 +56,7 @@ from fkp.run_folder import (
     staging_folder,
     write_json,
 )
-from fkp.training_args import parse_args
+from fkp.training_args import parse_args, per_source
 
 logger = get_logger(__name__)
 
@@ -130,7 +130,15 @@ def heatmap_loss(
     return per_keypoint.sum(dim=(1, 2)).mean()
 
 
-def evaluate(model, loader, accelerator, codec: HeatmapCodec) -> dict:
+def source_name(source: str) -> str:
+    """A short name for a data source in logs and cards: its folder or file name, or the Hub id."""
+    path = Path(source)
+    return path.stem if path.suffix else path.name or str(source)
+
+
+def evaluate(model, loader, accelerator, codec: HeatmapCodec, sources: dict[str, slice] | None = None) -> dict:
+    """Validation metrics (`keypoint_metrics`) of all rows; with ``sources`` (name -> the rows of that
+    source), also each source's as ``metrics["sources"][name]`` (rmse, nme, count)."""
     model.eval()
     predictions, targets = [], []
     for images, _, _, keypoints in loader:
@@ -140,7 +148,14 @@ def evaluate(model, loader, accelerator, codec: HeatmapCodec) -> dict:
         predictions.append(predicted.cpu().numpy())
         targets.append(keypoints.cpu().numpy())
     model.train()
-    return keypoint_metrics(np.concatenate(predictions), np.concatenate(targets))
+    predictions, targets = np.concatenate(predictions), np.concatenate(targets)
+    metrics = keypoint_metrics(predictions, targets)
+    if sources and len(sources) > 1:
+        metrics["sources"] = {}
+        for name, rows in sources.items():
+            part = keypoint_metrics(predictions[rows], targets[rows])
+            metrics["sources"][name] = {"rmse": part["rmse"], "nme": part["nme"], "count": rows.stop - rows.start}
+    return metrics
 
 
 def main(args: argparse.Namespace) -> dict | None:
@@ -161,7 +176,7 @@ def main(args: argparse.Namespace) -> dict | None:
         for k in ("num_stacks", "depth", "channels", "stride", "sigma")
         if getattr(args, k) is not None
     }
-    fixed = [k for k in overrides if k not in GROWABLE]
+    fixed = [k for k in overrides if k not in (*GROWABLE, "stride")]
     if args.init_from and fixed:
         raise FkpError(
             f"--init_from takes the architecture from {args.init_from}'s config.json "
@@ -186,25 +201,43 @@ def main(args: argparse.Namespace) -> dict | None:
         output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(args.seed)
 
+    sources = args.dataset
+    shifts = per_source(args.label_x_shift, len(sources))
+    corrections = per_source(args.label_correction, len(sources))
     with accelerator.main_process_first():
-        dataset = load_source(args.dataset, label_x_shift=args.label_x_shift)
+        train_parts, val_parts = [], []
+        for source, shift, correction in zip(sources, shifts, corrections):
+            dataset = load_source(source, label_x_shift=shift, label_correction=correction)
+            if len(dataset) == 0:
+                raise FkpError(f"{source}: no rows to train on")
+            if args.val_dataset:
+                train_parts.append(to_arrays(dataset))
+            else:
+                train_side, val_side = split_dataset(dataset, args.val_fraction)
+                train_parts.append(to_arrays(train_side))
+                val_parts.append((source_name(source), to_arrays(val_side)))
         if args.val_dataset:
-            train_set, val_set = dataset, load_source(args.val_dataset, label_x_shift=args.label_x_shift)
-        elif len(dataset) == 0:
-            raise FkpError(f"{args.dataset}: no rows to train on")
-        else:
-            train_set, val_set = split_dataset(dataset, args.val_fraction)
-        train_images, train_keypoints = to_arrays(train_set)
-        val_images, val_keypoints = to_arrays(val_set)
+            val_set = load_source(args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0])
+            val_parts = [(source_name(args.val_dataset), to_arrays(val_set))]
+        train_images = np.concatenate([images for images, _ in train_parts])
+        train_keypoints = np.concatenate([keypoints for _, keypoints in train_parts])
+        val_images = np.concatenate([images for _, (images, _) in val_parts])
+        val_keypoints = np.concatenate([keypoints for _, (_, keypoints) in val_parts])
+        # each source's rows in the concatenated validation set, for figures per source
+        ends = np.cumsum([len(images) for _, (images, _) in val_parts])
+        val_sources = {name: slice(end - len(images), end) for (name, (images, _)), end in zip(val_parts, ends)}
     if len(train_images) == 0 or len(val_images) == 0:
         raise FkpError(
-            f"{args.dataset}: need training and validation rows, got {len(train_images)} and "
+            f"{' '.join(sources)}: need training and validation rows, got {len(train_images)} and "
             f"{len(val_images)} (see --val_fraction and --val_dataset)"
         )
 
     if args.init_from:
         try:
-            model = grow(load_model(args.init_from), **overrides).train()
+            start = load_model(args.init_from)
+            if "stride" in overrides and overrides["stride"] != start.stride:
+                start = restride(start, overrides["stride"])
+            model = grow(start, **{k: v for k, v in overrides.items() if k in GROWABLE}).train()
         except FkpError:
             raise
         except ValueError as error:  # grow's "only adds" message
@@ -316,7 +349,7 @@ def main(args: argparse.Namespace) -> dict | None:
                 save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
         epoch_seconds = time.time() - epoch_start
         state.batches_in_epoch, state.epoch_seconds, state.epoch_losses = 0, 0.0, []
-        metrics = evaluate(model, val_loader, accelerator, codec)
+        metrics = evaluate(model, val_loader, accelerator, codec, val_sources)
         train_loss = accelerator.reduce(torch.tensor(np.mean(losses), device=accelerator.device), "mean").item()
         state.epoch += 1
         state.elapsed = time.time() - started
@@ -332,6 +365,8 @@ def main(args: argparse.Namespace) -> dict | None:
             "elapsed_seconds": state.elapsed,
             "lr": scheduler.get_last_lr()[0],
         }
+        for name, figures in metrics.get("sources", {}).items():
+            record[f"val_rmse/{name}"], record[f"val_nme/{name}"] = figures["rmse"], figures["nme"]
         state.history.append(record)
         accelerator.log(record, step=state.epoch)
         logger.info(
@@ -343,6 +378,8 @@ def main(args: argparse.Namespace) -> dict | None:
             metrics["nme"],
             record["images_per_second"],
         )
+        for name, figures in metrics.get("sources", {}).items():
+            logger.info("  %s: val RMSE %.3f px, NME %.4f (%d frames)", name, *figures.values())
 
         improved = metrics["rmse"] < state.best_rmse
         if improved:
@@ -368,7 +405,7 @@ def main(args: argparse.Namespace) -> dict | None:
         save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
 
     if state.average is not None and state.average_metrics is None:
-        evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, codec)
+        evaluate_average(state, model, val_loader, accelerator, output_dir, args, world, rank, codec, val_sources)
         # a resume must know the average's result: this replaces the last epoch's checkpoint
         save_checkpoint(accelerator, checkpoint_dir, state, identity, args.checkpoints_total_limit)
 
@@ -395,11 +432,12 @@ def evaluate_average(
     world: int,
     rank: int,
     codec: HeatmapCodec,
+    val_sources: dict[str, slice] | None = None,
 ) -> None:
     """Evaluate the --average_last weights; export them if they beat the best single epoch."""
     averaged = copy.deepcopy(accelerator.unwrap_model(model))
     averaged.load_state_dict(state.average)
-    metrics = evaluate(averaged, val_loader, accelerator, codec)
+    metrics = evaluate(averaged, val_loader, accelerator, codec, val_sources)
     first, last = state.averaged_epochs[0], state.averaged_epochs[-1]
     state.average_metrics = {"epochs": [first, last], "val_rmse": metrics["rmse"], "val_nme": metrics["nme"]}
     logger.info(

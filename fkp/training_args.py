@@ -8,6 +8,7 @@ import shlex
 
 from .augment import Augmentation
 from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
+from .data.conventions import LABEL_CORRECTION_HELP
 from .model import MODEL_CONFIGS
 
 DESCRIPTION = """Train fkp's stacked hourglass with Hugging Face Accelerate (CPU, one GPU, many GPUs or nodes).
@@ -25,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--dataset",
         required=True,
-        help="data source: Kaggle csv/zip, parquet, save_to_disk folder, ytf68-layout folder or Hub dataset id",
+        nargs="+",
+        help="data source(s): Kaggle csv/zip, parquet, save_to_disk folder, ytf68-layout folder or Hub dataset id; "
+        "several are trained on together, each split by person, with validation figures per source",
     )
     p.add_argument(
         "--val_dataset", default=None, help="separate validation source (default: a deterministic split of --dataset)"
@@ -33,7 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--val_fraction", type=float, default=VAL_FRACTION, help="validation share of the split (by person where known)"
     )
-    p.add_argument("--label_x_shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
+    p.add_argument(
+        "--label_x_shift", type=float, nargs="+", default=[0.0], help=LABEL_X_SHIFT_HELP + "; one value, or one per --dataset"
+    )
+    p.add_argument(
+        "--label_correction", nargs="+", default=["none"], help=LABEL_CORRECTION_HELP + "; one, or one per --dataset"
+    )
     p.add_argument(
         "--output_dir",
         required=True,
@@ -119,7 +127,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("label_x_shift", "label_correction"):
+        values = getattr(args, name)
+        if len(values) not in (1, len(args.dataset)):
+            p.error(f"--{name}: give one value, or one per --dataset ({len(args.dataset)}), not {len(values)}")
+    return args
+
+
+def per_source(values: list, count: int) -> list:
+    """One value per source from a one-or-one-per-source argument list."""
+    return list(values) * count if len(values) == 1 else list(values)
 
 
 def training_command(args: dict) -> str:
@@ -133,6 +151,8 @@ def training_command(args: dict) -> str:
         if key in ("dataset", "output_dir") or value != defaults[key]:
             if isinstance(value, bool):
                 parts += [f"--{key}"] if value else []
+            elif isinstance(value, list):
+                parts += [f"--{key}", *map(str, value)]
             elif value is not None:
                 parts += [f"--{key}", str(value)]
     return shlex.join(parts)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import DataError
+from .conventions import label_correction as label_correction_for
 from .kaggle import read_kaggle_csv
 from .schema import check_keypoints, check_schema, from_rows
 from .splits import SPLIT_SIDES, VAL_FRACTION, split_dataset
@@ -29,12 +30,14 @@ def load_source(
     label_x_shift: float = 0.0,
     val_fraction: float = VAL_FRACTION,
     skipped: list[str] | None = None,
+    label_correction: str | None = None,
 ):
     """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema.
 
     ``split``: None for all rows (the "train" split of a Hub / save_to_disk dataset), a named split
     of such a dataset, or "train" / "val" for the sides of train.py's person-wise split (see
-    `_pick_split`). ``label_x_shift``: see `read_ytf68_photos` (ytf68 layout only).
+    `_pick_split`). ``label_x_shift``: see `read_ytf68_photos`; ``label_correction``: a name or JSON file
+    of `fkp.data.conventions.label_correction` (both for ytf68-layout folders only).
 
     Bad input raises a DataError naming the file, line (or row) and field: an empty or header-only
     file, a ragged row, a value that is not a number, text that is not UTF-8, missing columns, a
@@ -42,7 +45,8 @@ def load_source(
     ``on_error="skip"`` bad rows are skipped instead, logged and counted (their messages appended
     to ``skipped`` when given); a source without any good row is still an error.
     """
-    dataset = _read_source(source, on_error, label_x_shift, skipped)
+    correction = label_correction_for(label_correction)
+    dataset = _read_source(source, on_error, label_x_shift, skipped, correction)
     return _pick_split(dataset, split, str(source), val_fraction, on_error, skipped)
 
 
@@ -108,10 +112,14 @@ def _rows_of(path: Path, rows: Iterable[dict]):
     return from_rows(rows)
 
 
-def _read_source(source: str | Path, on_error: str, label_x_shift: float, skipped: list[str] | None = None):
+def _read_source(
+    source: str | Path, on_error: str, label_x_shift: float, skipped: list[str] | None = None, correction=None
+):
     """A source as a Dataset or DatasetDict (schema not yet checked)."""
     import datasets
 
+    if correction is not None and not _is_ytf68(source):
+        raise DataError(f"{source}: a label correction applies to ytf68-layout folders only")
     path = Path(source)
     if not path.exists():
         if str(source).startswith((".", "/", "~")) or path.suffix:
@@ -121,7 +129,7 @@ def _read_source(source: str | Path, on_error: str, label_x_shift: float, skippe
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
             return _load_arrow(path, lambda: datasets.load_from_disk(str(path)))
         if ytf68_tables(path):
-            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction))
         parquet = sorted(str(p) for p in path.rglob("*.parquet"))
         if parquet:
             return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=parquet, split="train"))
@@ -131,9 +139,14 @@ def _read_source(source: str | Path, on_error: str, label_x_shift: float, skippe
         return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=str(path), split="train"))
     if suffix in (".csv", ".zip"):
         if path.name.endswith("_frames_keypoints.csv"):
-            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction))
         return _rows_of(path, read_kaggle_csv(path, on_error, skipped))
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
+
+
+def _is_ytf68(source: str | Path) -> bool:
+    path = Path(source)
+    return (path.is_dir() and bool(ytf68_tables(path))) or path.name.endswith("_frames_keypoints.csv")
 
 
 def _pick_split(

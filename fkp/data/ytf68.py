@@ -121,12 +121,19 @@ def ytf68_frame(
 
 
 def read_ytf68(
-    folder: str | Path, on_error: str = "raise", label_x_shift: float = 0.0, skipped: list[str] | None = None
+    folder: str | Path,
+    on_error: str = "raise",
+    label_x_shift: float = 0.0,
+    skipped: list[str] | None = None,
+    label_correction: np.ndarray | None = None,
 ) -> Iterator[dict]:
-    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`)."""
+    """Rows of a ytf68-layout folder converted to Kaggle-like 96x96 frames (see `read_ytf68_photos`).
+    ``label_correction``: (15, 2) frame pixels added to every row's keypoints (`fkp.data.conventions`)."""
     for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         gray = np.asarray(Image.fromarray(photo).convert("L"))
         frame, keypoints, _ = ytf68_frame(gray, landmarks)
+        if label_correction is not None:
+            keypoints = keypoints + label_correction
         yield {"id": row_id, "person": person, "image": frame, "keypoints": keypoints}
 
 
