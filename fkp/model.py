@@ -275,7 +275,9 @@ def restride(model: StackedHourglass, stride: int) -> StackedHourglass:
     (or twice) the resolution they were trained on, which fine-tuning adapts them to."""
     old = model.architecture
     if old["stem"] != "conv" or {old["stride"], stride} - {2, 4}:
-        raise ValueError(f"restride converts 'conv'-stem models between strides 2 and 4, not {old['stride']} -> {stride}")
+        raise ValueError(
+            f"restride converts 'conv'-stem models between strides 2 and 4, not {old['stride']} -> {stride}"
+        )
     changed = StackedHourglass(**{**old, "stride": stride})
     last_stem = {2: "stem.2.", 4: "stem.3."}  # the stem's last residual block, after the pooling at stride 4
     state = {

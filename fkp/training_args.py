@@ -37,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val_fraction", type=float, default=VAL_FRACTION, help="validation share of the split (by person where known)"
     )
     p.add_argument(
-        "--label_x_shift", type=float, nargs="+", default=[0.0], help=LABEL_X_SHIFT_HELP + "; one value, or one per --dataset"
+        "--label_x_shift",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help=LABEL_X_SHIFT_HELP + "; one value, or one per --dataset",
     )
     p.add_argument(
         "--label_correction", nargs="+", default=["none"], help=LABEL_CORRECTION_HELP + "; one, or one per --dataset"
