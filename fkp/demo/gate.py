@@ -2,8 +2,8 @@
 
 - request bodies are bounded (Gradio's ``max_file_size`` covers only /upload, and a JSON body is
   parsed whole before any handler sees it);
-- each client may have only so many events queued or running, and one webcam stream, so that one
-  address cannot fill the queue or hold every stream slot;
+- each client may have only so many events queued or running, one webcam stream and one clip
+  analysis, so that one address cannot fill the queue or hold every stream or video slot;
 - uploads are limited per client and minute, and refused while Gradio's cache holds too much;
 - file payloads naming a URL are refused (the demo takes photos as uploads; Gradio would try to
   download them and leave a cache folder behind for each).
@@ -30,6 +30,7 @@ API = "/gradio_api/"
 BODY_ROUTES = ("queue/join", "run/", "call/", "stream/")
 URL_PAYLOAD = re.compile(rb'"path"\s*:\s*"\s*[a-zA-Z][a-zA-Z0-9+.-]*://')
 FN_INDEX = re.compile(rb'"fn_index"\s*:\s*(\d+)')
+VIDEO_EVENTS = "video"  # the concurrency id of the Video tab's analysis (fkp.demo.page)
 
 
 def trust_proxy() -> bool:
@@ -160,6 +161,10 @@ class Gate:
             streams = [event for event in mine if event.streaming and not event.closed]
             if len(streams) >= limits.STREAMS_PER_CLIENT:
                 return 429, "Your address already has a webcam stream open; stop it first."
+        if fn is not None and fn.concurrency_id == VIDEO_EVENTS:
+            clips = [event for event in mine if event.concurrency_id == VIDEO_EVENTS]
+            if len(clips) >= limits.VIDEOS_PER_CLIENT:
+                return 429, "Your address already has a clip being analysed or waiting; wait for it to finish."
         return None
 
     @staticmethod

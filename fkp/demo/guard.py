@@ -10,10 +10,21 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import stat
 from pathlib import Path
 
 from .limits import MAX_INLINE_BYTES
-from .results import BAD_CAPTURE, NO_IMAGE, NOT_AN_UPLOAD, START_HINT, InputError, too_large
+from .results import (
+    BAD_CAPTURE,
+    CLIP_NOT_AN_UPLOAD,
+    NO_CLIP,
+    NO_IMAGE,
+    NOT_AN_UPLOAD,
+    START_HINT,
+    VIDEO_HINT,
+    InputError,
+    too_large,
+)
 
 # the example photos shipped in the package (fkp.EXAMPLES), so pip-installed demos offer them too
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -41,6 +52,26 @@ def received_image(upload: dict | None, max_bytes: int | None = None) -> tuple[s
             raise InputError(BAD_CAPTURE) from None
     name = upload.get("orig_name")
     return str(received_file(upload.get("path"))), name if isinstance(name, str) else None
+
+
+def received_clip(upload: dict | list | None) -> tuple[Path, str | None]:
+    """(path, display name) of the clip a request carries: only a file Gradio received (no inline data,
+    no path of the server's: `received_file`), and only a regular file. Raises InputError."""
+    if isinstance(upload, list) and len(upload) == 1:  # a file input may send a list of one
+        upload = upload[0]
+    if not upload:
+        raise InputError(VIDEO_HINT)
+    if not isinstance(upload, dict):
+        raise InputError(NO_CLIP)
+    try:
+        path = received_file(upload.get("path"))
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except (InputError, OSError):
+        regular = False
+    if not regular:
+        raise InputError(CLIP_NOT_AN_UPLOAD)
+    name = upload.get("orig_name")
+    return path, name if isinstance(name, str) else None
 
 
 def received_file(path: str | None) -> Path:

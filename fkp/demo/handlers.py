@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,14 +25,18 @@ from ..landmarker import DEFAULT_MODEL, FaceKeypoints, default_model_source
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
 from ..tracking import LiveTracker
-from . import streams
-from .guard import received_image
+from . import limits, streams
+from .guard import received_clip, received_image
 from .limits import DECODE_PIXELS, LIVE_MAX_BYTES, LIVE_MAX_PIXELS, MAX_FACES
 from .memory import release_memory
 from .results import (
     FRAME_FAILED,
     START_HINT,
+    VIDEO_FAILED,
+    VIDEO_HINT,
     InputError,
+    clip_refusal,
+    clip_status,
     display_name,
     face_caption,
     keypoint_rows,
@@ -42,7 +51,7 @@ from .results import (
     skipped_frame,
     table,
 )
-from .storage import request_folder, write_jpeg, write_tables
+from .storage import end_session, request_folder, session_folder, write_jpeg, write_tables
 
 if TYPE_CHECKING:
     from ..detect import FaceDetector
@@ -227,3 +236,108 @@ async def live_event(frame: dict | None, tracker: LiveTracker | None, request: g
     if blocks is not None:
         streams.watch(blocks)
     return await anyio.to_thread.run_sync(live_frame, frame, tracker, getattr(request, "session_hash", "") or "")
+
+
+def analyse_video(upload: dict | list | None, session: str = "", progress: Callable | None = None) -> tuple:
+    """A clip (the raw payload of the clip input) through the Video tab: checked from its size and
+    container header before anything decodes it, then followed frame by frame within the time budget
+    (`clips.analyse_clip`). Returns (status, annotated clip path, track selector update, x plot, y plot,
+    [JSONL, CSV] paths, session state with each track's keypoints). Raises InputError with a plain message;
+    the files go into the session's folder (`storage.session_folder`), which replaces its last clip's."""
+    from .clips import analyse_clip, track_series
+    from .probe import ProbeError, read_header
+
+    clip, name = received_clip(upload)
+    name = display_name(name, clip)
+    size = clip.stat().st_size
+    if size > limits.VIDEO_MAX_BYTES:
+        raise InputError(
+            f"{name} is {size / 2**20:.0f} MB: a clip may be at most {limits.VIDEO_MAX_BYTES // 2**20} MB."
+        )
+    try:
+        header = read_header(clip)
+    except ProbeError as error:
+        raise InputError(f"{name} could not be read: {str(error).rstrip('.')}.") from None
+    except OSError:
+        raise InputError(f"{name} could not be read.") from None
+    refusal = clip_refusal(
+        name, header, limits.VIDEO_MAX_SIDE, limits.VIDEO_MAX_PIXELS, limits.VIDEO_MAX_FRAMES, limits.VIDEO_MAX_SECONDS
+    )
+    if refusal:
+        raise InputError(refusal)
+
+    folder = session_folder(session or uuid.uuid4().hex)
+    deadline = time.monotonic() + limits.VIDEO_BUDGET_SECONDS
+    with tempfile.TemporaryDirectory(prefix="fkp-clip-") as private:
+        link = Path(private) / f"clip{header.suffix}"  # the decoder reads a clip by its extension: the content's
+        link.symlink_to(clip)
+        result = analyse_clip(link, name, header, folder, predictor(), detector(), deadline, progress)
+    if not result.frames:
+        shutil.rmtree(folder, ignore_errors=True)
+        reason = str(result.stopped or "no frame could be decoded").rstrip(".")
+        raise InputError(reason if reason.startswith(name) else f"{name} could not be read: {reason}.")
+    status = clip_status(name, result, limits.VIDEO_BUDGET_SECONDS)
+    longest = sorted(result.tracks, key=lambda t: -result.tracks[t].frames)[: limits.MAX_FACES]
+    state = {"tracks": {track: track_series(result.tracks[track]) for track in sorted(longest)}}
+    choices = [(track_label(track, series), str(track)) for track, series in state["tracks"].items()]
+    first = str(longest[0]) if longest else None
+    selector = gr.update(choices=choices, value=first, visible=bool(choices))
+    plot_x, plot_y = video_plots(state, first)
+    annotated = str(result.annotated) if result.annotated else None
+    return status, annotated, selector, plot_x, plot_y, [str(result.jsonl), str(result.csv)], state
+
+
+def track_label(track: int, series: dict) -> str:
+    times = series["times"]
+    return f"track {track} · {float(times[0]):.1f}–{float(times[-1]):.1f} s ({len(times)} frames)"
+
+
+def analyse_video_on_page(upload: dict | list | None, request: gr.Request, progress=gr.Progress()) -> tuple:  # noqa: B008
+    """The Video tab's handler: `analyse_video` for the page, with a frame counter as progress; an error
+    or a cleared input clears the old results and shows its message alone. The last two outputs show
+    the results column and its panels."""
+    session = getattr(request, "session_hash", "") or ""
+    empty = (None, gr.update(choices=[], value=None, visible=False), None, None, None, None)
+    if not upload:
+        end_session(session)
+        return (VIDEO_HINT, *empty, gr.update(visible=False), gr.update(visible=False))
+
+    def frames_done(done: int, total: int) -> None:
+        progress((done, total or None), desc="Following faces", unit="frames")
+
+    try:
+        outputs = analyse_video(upload, session, frames_done)
+    except InputError as error:
+        return (f"⚠️ {error}", *empty, gr.update(visible=True), gr.update(visible=False))
+    except Exception:  # a plain message on the page; the details in the log
+        logger.exception("video analysis failed")
+        return (VIDEO_FAILED, *empty, gr.update(visible=True), gr.update(visible=False))
+    finally:
+        release_memory()
+    return (*outputs, gr.update(visible=True), gr.update(visible=True))
+
+
+PLOT_POINTS = 300  # time points drawn per keypoint (a long track is thinned for the plot; the files keep all)
+
+
+def video_plots(state: dict | None, track: str | int | None) -> tuple:
+    """The x and y plots of one track's keypoints over time, from the session state (the raw value of
+    the track selector: a track that is not in the state is the first one)."""
+    from .clips import plot_frames
+
+    tracks = (state or {}).get("tracks") or {}
+    if not tracks:
+        return plot_frames(None, 0), plot_frames(None, 1)
+    try:
+        key = int(track)
+    except (TypeError, ValueError):
+        key = -1
+    series = tracks.get(key) or next(iter(tracks.values()))
+    step = max(1, -(-len(series["times"]) // PLOT_POINTS))
+    series = {name: values[::step] for name, values in series.items()}
+    return plot_frames(series, 0), plot_frames(series, 1)
+
+
+def end_video_session(request: gr.Request) -> None:
+    """The page was closed or reloaded: its clip results go."""
+    end_session(getattr(request, "session_hash", "") or "")

@@ -31,3 +31,18 @@ EVENTS_PER_CLIENT = 8  # one address's requests waiting or running at once (the 
 STREAMS_PER_CLIENT = 1  # one address's webcam streams at once
 UPLOADS_PER_MINUTE = 30  # one address's uploads
 MAX_CACHE_BYTES = 4 * 2**30  # uploads are refused while Gradio's cache holds more than this
+
+# Video tab: a clip is checked from its container header (fkp.demo.probe) before anything decodes it,
+# decoded in a child process with bounded memory and CPU (fkp.demo.decoder), and analysed within a time budget.
+VIDEO_MAX_BYTES = 25 * 2**20  # the same as MAX_UPLOAD
+VIDEO_MAX_SIDE = 4096  # either side of a frame, as the header declares it or as decoded
+VIDEO_MAX_PIXELS = 3840 * 2160  # 4K
+VIDEO_MAX_FRAMES = 900  # 30 s at 30 frames a second
+VIDEO_MAX_SECONDS = 30.0
+VIDEO_WORK_SIDE = 1280  # larger frames are analysed reduced to this longer side (coordinates in original pixels)
+VIDEO_OUTPUT_SIDE = 640  # the annotated clip's longer side
+VIDEO_MAX_FACES = 6  # faces followed per frame (largest first)
+VIDEO_BUDGET_SECONDS = 120.0  # one clip's analysis; past it the job stops and keeps the frames done
+VIDEO_DECODER_BYTES = 1 * 2**30  # the decoding process's address space (a frame bomb fails there, not here)
+VIDEO_CONCURRENCY = 1  # clips analysed at once on the server (each uses both cores); the rest wait in the queue
+VIDEOS_PER_CLIENT = 1  # one address's clips waiting or running at once

@@ -19,9 +19,18 @@ from ..framing import MEAN_FRAME_KEYPOINTS
 from ..keypoints import KEYPOINT_COLORS, KEYPOINT_NAMES
 from ..pipeline import FACE_SCORE_THRESHOLD
 from ..render import hex_color, points_diagram
-from .gate import Gate
+from .gate import VIDEO_EVENTS, Gate
 from .guard import EXAMPLES
-from .handlers import analyse_on_page, analyse_upload, heatmap_tile_list, live_event, warm_up
+from .handlers import (
+    analyse_on_page,
+    analyse_upload,
+    analyse_video_on_page,
+    end_video_session,
+    heatmap_tile_list,
+    live_event,
+    video_plots,
+    warm_up,
+)
 from .limits import (
     FILE_SECONDS,
     HEATMAP_CONCURRENCY,
@@ -32,9 +41,15 @@ from .limits import (
     PHOTO_CONCURRENCY,
     QUEUE_SIZE,
     STATE_SECONDS,
+    VIDEO_BUDGET_SECONDS,
+    VIDEO_CONCURRENCY,
+    VIDEO_MAX_BYTES,
+    VIDEO_MAX_FRAMES,
+    VIDEO_MAX_SECONDS,
+    VIDEO_WORK_SIDE,
 )
 from .memory import glibc
-from .results import TABLE_COLUMNS
+from .results import TABLE_COLUMNS, VIDEO_HINT, video_limits_text
 from .storage import clean_up, gradio_cache, prune_downloads
 
 # The browser sends the next frame only when the previous answer is back, so the frame rate is one
@@ -61,8 +76,11 @@ CSS = """
   content: "This file is not a picture that can be shown."; position: absolute; inset: 0; display: flex;
   align-items: center; justify-content: center; text-align: center; padding: 1em; pointer-events: none;
   color: var(--body-text-color-subdued)}
+#video-annotated video {max-height: 440px}
+#video-legend .fkp-legend {columns: 3}    /* the plots' colours: 15 keypoints in 3 columns (1 on a phone) */
 @media (max-width: 768px) {
-  #main-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
+  #main-row, #video-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
+  #video-legend .fkp-legend {columns: 1}
   #faces .grid-container {--grid-cols: 1 !important}    /* face views the width of the phone */
   #faces .grid-wrap {max-height: 620px}
   #annotated {height: auto !important}    /* the photo's own height, at most 440 px, no empty band */
@@ -99,6 +117,21 @@ HEATMAP_NOTE = (
     "doubt. Dark gray: the crop reached past the photo's edge. *Zoom on each point* shows the middle "
     "half of the crop around each point. Click a tile to enlarge it."
 )
+VIDEO_HELP = (
+    "Upload a short clip: every face is followed from frame to frame (detected on the first frame and "
+    "every 15 frames, its points smoothed over time) and keeps its **track** number throughout. You get "
+    "the clip with the points drawn, each keypoint's x and y over time for the face you choose, and the "
+    "results as JSON lines and CSV (one line per frame and face, as `fkp predict` writes them)."
+)
+VIDEO_LIMITS = video_limits_text(
+    VIDEO_MAX_BYTES // 2**20,
+    VIDEO_MAX_SECONDS,
+    VIDEO_MAX_FRAMES,
+    VIDEO_WORK_SIDE,
+    VIDEO_BUDGET_SECONDS,
+    STATE_SECONDS // 60,
+)
+CLIP_TYPES = [".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"]
 LIVE_HELP = (
     "Click *Click to Access Webcam*, allow the camera, then press *Record*: the keypoints follow your "
     f"face live. A stream stops after {LIVE_SECONDS // 60} minutes; press *Record* again to go on."
@@ -113,6 +146,7 @@ crop may not be a face. Up to {MAX_FACES} faces are shown per photo, numbered as
 the table use the same numbers, and the JSON lists the faces in that order.
 Results and files are kept for {FILE_SECONDS // 60} minutes.
 """
+POINT_COLORS = {name: hex_color(KEYPOINT_COLORS[name]) for name in KEYPOINT_NAMES}
 LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD, css=CSS, head=HEAD)
 
 
@@ -231,6 +265,39 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(ABOUT)
             api_button = gr.Button("predict", visible=False)
 
+        with gr.Tab("Video", elem_id="video-tab"):
+            gr.Markdown(VIDEO_HELP)
+            clip_state = gr.State(time_to_live=STATE_SECONDS)
+            with gr.Row(elem_id="video-row"):
+                with gr.Column(scale=2, min_width=320):
+                    clip = gr.File(label="Clip", file_types=CLIP_TYPES, elem_id="clip", height=160)
+                    gr.Markdown(VIDEO_LIMITS, elem_id="video-limits", elem_classes="fkp-note")
+                with gr.Column(scale=3, min_width=320, visible=False, elem_id="video-results") as video_results:
+                    video_status = gr.Markdown(VIDEO_HINT, elem_id="video-status")
+                    with gr.Column(elem_id="video-panels") as video_panels:
+                        annotated_clip = gr.Video(
+                            label="Keypoints, faces labelled by track",
+                            interactive=False,
+                            loop=True,
+                            elem_id="video-annotated",
+                        )
+                        track = gr.Dropdown(label="Plot the keypoints of", choices=[], elem_id="track-select")
+                        plot_options = dict(
+                            x="time (s)", color="keypoint", color_map=POINT_COLORS, colors_in_legend=[], height=280
+                        )
+                        plot_x = gr.LinePlot(
+                            y="x (px)", label="x over time (pixels from the left)", elem_id="plot-x", **plot_options
+                        )
+                        plot_y = gr.LinePlot(
+                            y="y (px)", label="y over time (pixels from the top)", elem_id="plot-y", **plot_options
+                        )
+                        gr.HTML(legend_html(), elem_id="video-legend")
+                        clip_files = gr.File(
+                            label="Downloads: JSON lines and CSV, one line per frame and face (the clip's pixels)",
+                            file_count="multiple",
+                            elem_id="video-downloads",
+                        )
+
         with gr.Tab("Live webcam", elem_id="live-tab"):
             gr.Markdown(LIVE_HELP)
             tracker = gr.State(time_to_live=LIVE_SECONDS + 60)
@@ -274,6 +341,28 @@ def build_demo() -> gr.Blocks:
                 concurrency_id="heatmaps",
                 preprocess=False,
             )
+        video_outputs = [video_status, annotated_clip, track, plot_x, plot_y, clip_files, clip_state]
+        clip.change(
+            analyse_video_on_page,
+            [clip],
+            [*video_outputs, video_results, video_panels],
+            api_visibility="private",
+            trigger_mode="always_last",
+            concurrency_limit=VIDEO_CONCURRENCY,
+            concurrency_id=VIDEO_EVENTS,
+            preprocess=False,
+        )
+        track.change(
+            video_plots,
+            [clip_state, track],
+            [plot_x, plot_y],
+            api_visibility="private",
+            trigger_mode="always_last",
+            concurrency_limit=HEATMAP_CONCURRENCY,
+            concurrency_id="plots",
+            preprocess=False,
+        )
+        demo.unload(end_video_session)
         camera.stream(
             live_event,
             [camera, tracker],

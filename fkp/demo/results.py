@@ -145,3 +145,72 @@ def skipped_frame(reason: str) -> str:
 
 def refused_frame(message: str) -> str:
     return f"⚠️ A frame was skipped: {message} The stream goes on."
+
+
+# The Video tab's words.
+VIDEO_HINT = "Upload a clip (MP4, MOV, WebM, MKV, AVI or an animated GIF) to follow its faces."
+NO_CLIP = "This request did not carry a clip. Upload a video file."
+CLIP_NOT_AN_UPLOAD = "This clip did not arrive as an upload. Upload a video file."
+VIDEO_FAILED = "⚠️ This clip could not be analysed. Try another clip, or a shorter one."
+
+
+def video_limits_text(
+    max_mb: int, max_seconds: float, max_frames: int, work_side: int, budget: float, minutes: int
+) -> str:
+    """The Video tab's limits, in plain words, as the page states them."""
+    return (
+        f"**Limits:** clips of up to {max_mb} MB, {max_seconds:g} seconds and {max_frames} frames, "
+        f"and up to 4K (3840x2160). Frames larger than {work_side} pixels are analysed at {work_side} "
+        "pixels (the coordinates are still in the clip's own pixels). One clip at a time per visitor; "
+        f"an analysis stops after {budget / 60:g} minutes and keeps the frames it has done. Your results are "
+        f"deleted when you close the page, or after {minutes} minutes."
+    )
+
+
+def clip_refusal(name: str, header, max_side: int, max_pixels: int, max_frames: int, max_seconds: float) -> str | None:
+    """Why a clip is refused from its header (a `probe.ClipHeader`), or None if it is within the limits."""
+    width, height = header.width, header.height
+    if width <= 0 or height <= 0:
+        return f"{name} could not be read: its header gives no frame size."
+    if max(width, height) > max_side or width * height > max_pixels:
+        return (
+            f"{name} is {width}x{height}: frames may be at most 4K (3840x2160 pixels, {max_side} pixels a side). "
+            "Use a smaller clip."
+        )
+    if header.frames > max_frames:
+        return f"{name} has {header.frames:,} frames: a clip may have at most {max_frames}. Cut it shorter."
+    if header.seconds > max_seconds + 0.5:
+        return f"{name} lasts {header.seconds:.0f} seconds: a clip may last at most {max_seconds:g}. Cut it shorter."
+    return None
+
+
+def clip_status(name: str, result, budget: float) -> str:
+    """The line over a clip's results (a `clips.ClipResult`): faces and tracks, frames, size, and where
+    and why it stopped early."""
+    width, height = result.size
+    tracks = sorted(result.tracks)
+    where = f"in {result.frames} frames of this {width}x{height} clip."
+    if tracks:
+        ids = ", ".join(str(t) for t in tracks[:12]) + (", ..." if len(tracks) > 12 else "")
+        plural = "s" if len(tracks) > 1 else ""
+        status = f"**{len(tracks)} face{plural} followed** (track{plural} {ids}) {where}"
+    else:
+        status = f"**No face found** {where}"
+    if result.work_size != result.size:
+        status += (
+            f" Its frames were analysed at {result.work_size[0]}x{result.work_size[1]}; "
+            "coordinates are in the clip's own pixels."
+        )
+    stopped = result.stopped
+    if stopped is None:
+        return status
+    done = f"the results cover frames 0 to {stopped.frames - 1}" if stopped.frames else "no frame was analysed"
+    if stopped.reason == "budget":
+        reason = (
+            f"The analysis stopped at frame {stopped.frames}, when the {budget:g} seconds one clip may take ran out"
+        )
+    elif stopped.reason in ("frames", "seconds", "size"):
+        reason = f"{name} was stopped at frame {stopped.frames}: {stopped} (more than its header said)"
+    else:
+        reason = str(stopped).rstrip(".")
+    return f"{status}\n\n⚠️ {reason}: {done}."

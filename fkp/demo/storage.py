@@ -2,6 +2,9 @@
 
 The downloads folder is made on first use (one per process) and removed at exit; Gradio's own cache
 is pruned of the empty folders it leaves, and `clean_up` deletes a page's cached files at exit.
+A session's video results live in one folder of its own inside Gradio's cache (served from there, not
+copied), replaced by its next clip and deleted when the session ends (`end_session`), after
+FILE_SECONDS, or at exit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .limits import DOWNLOAD_SECONDS
+from .limits import DOWNLOAD_SECONDS, FILE_SECONDS
 from .results import TABLE_COLUMNS
 
 
@@ -60,6 +64,52 @@ def write_tables(folder: Path, stem: str, payload: dict, rows: list) -> list[str
     return [str(json_path), str(csv_path)]
 
 
+SESSION_PREFIX = "fkp-session-"
+SESSION_FOLDERS: dict[str, Path] = {}  # session hash -> the folder of its latest clip's results
+_SESSIONS_LOCK = threading.Lock()
+
+
+def session_folder(session: str) -> Path:
+    """A new folder for a session's clip results, inside Gradio's cache; the session's earlier results
+    are deleted first, so a session holds one clip's files at most."""
+    end_session(session)
+    folder = gradio_cache() / f"{SESSION_PREFIX}{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    with _SESSIONS_LOCK:
+        SESSION_FOLDERS[session] = folder
+    return folder
+
+
+def end_session(session: str) -> None:
+    """Delete a session's clip results (when it ends: the page was closed or reloaded)."""
+    with _SESSIONS_LOCK:
+        folder = SESSION_FOLDERS.pop(session, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def prune_sessions(max_age: float = FILE_SECONDS) -> None:
+    """Delete session folders older than ``max_age`` seconds (sessions that never ended: API clients,
+    lost connections), and forget the sessions whose folder is gone."""
+    cutoff = time.time() - max_age
+    for folder in gradio_cache().glob(f"{SESSION_PREFIX}*"):
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    with _SESSIONS_LOCK:
+        for session, folder in list(SESSION_FOLDERS.items()):
+            if not folder.exists():
+                del SESSION_FOLDERS[session]
+
+
+@atexit.register
+def end_all_sessions() -> None:
+    for session in list(SESSION_FOLDERS):
+        end_session(session)
+
+
 def prune_downloads(max_age: float = DOWNLOAD_SECONDS) -> None:
     """Delete our per-request download folders once Gradio has copied them into its cache (which
     `delete_cache` prunes): anything older than ``max_age`` seconds. Also removes the empty folders
@@ -71,6 +121,7 @@ def prune_downloads(max_age: float = DOWNLOAD_SECONDS) -> None:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         except FileNotFoundError:  # another request pruned it first
             pass
+    prune_sessions()
     remove_empty_folders(gradio_cache(), max_age)
 
 
