@@ -141,3 +141,115 @@ def jpeg_bytes(photo: np.ndarray, quality: int = 85) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(photo).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+# Clips for the Video tab: real ones made with OpenCV, and hostile ones patched from them.
+
+
+def clip_bytes(
+    frames: int = 12, size: tuple[int, int] = (320, 174), fourcc: str = "MJPG", suffix: str = ".avi"
+) -> bytes:
+    """A short real clip of examples/two_faces.jpg drifting right (10 frames a second), as bytes."""
+    import tempfile
+
+    import cv2
+
+    photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "examples" / "two_faces.jpg"))
+    scale = size[0] / photo.shape[1]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"clip{suffix}"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, size)
+        for index in range(frames):
+            writer.write(cv2.warpAffine(photo, np.float32([[scale, 0, 2 * index], [0, scale, 0]]), size))
+        writer.release()
+        return path.read_bytes()
+
+
+def avi_claiming(data: bytes, width: int | None = None, height: int | None = None, frames: int | None = None) -> bytes:
+    """An AVI whose headers (main header, video stream header and format) claim another frame size or
+    frame count than its frames have."""
+    data = bytearray(data)
+    main, stream, form = data.find(b"avih") + 8, data.find(b"strh") + 8, data.find(b"strf") + 8
+    if frames is not None:
+        struct.pack_into("<I", data, main + 16, frames)
+        struct.pack_into("<I", data, stream + 32, frames)
+    if width is not None:
+        struct.pack_into("<I", data, main + 32, width)
+        struct.pack_into("<i", data, form + 4, width)
+    if height is not None:
+        struct.pack_into("<I", data, main + 36, height)
+        struct.pack_into("<i", data, form + 8, height)
+    return bytes(data)
+
+
+def mp4_claiming(data: bytes, width: int | None = None, height: int | None = None, frames: int | None = None) -> bytes:
+    """An MP4 whose sample description (frame size) or sample table (frame count) claims other values."""
+    data = bytearray(data)
+    entry, sizes = data.find(b"stsd") + 4, data.find(b"stsz") + 4
+    if width is not None or height is not None:
+        old_width, old_height = struct.unpack_from(">HH", data, entry + 40)
+        struct.pack_into(">HH", data, entry + 40, width or old_width, height or old_height)
+    if frames is not None:
+        struct.pack_into(">I", data, sizes + 8, frames)
+    return bytes(data)
+
+
+def mjpeg_frame_bomb(side: int = 16000, frames: int = 3) -> bytes:
+    """An MJPEG AVI of a few hundred bytes a frame whose headers say 64x36 but whose JPEG frames each say
+    ``side`` x ``side``: decoding one means a frame of side² pixels (16000: 768 MB as RGB)."""
+    data = bytearray(clip_bytes(frames, (64, 36)))
+    start = 0
+    while (marker := data.find(b"\xff\xc0", start)) >= 0:  # each frame's SOF0: length, precision, height, width
+        struct.pack_into(">HH", data, marker + 5, side, side)
+        start = marker + 9
+    return bytes(data)
+
+
+def gif_bytes(frames: int, size: tuple[int, int] = (8, 8)) -> bytes:
+    """An animated GIF of ``frames`` tiny distinct frames (a few dozen bytes each)."""
+    images = [Image.new("L", size, color=index % 256) for index in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
+    return buffer.getvalue()
+
+
+def gif_claiming(width: int, height: int) -> bytes:
+    """A two-frame GIF whose logical screen says ``width`` x ``height`` (a 65535x65535 screen is 4.3
+    gigapixels to composite frames onto)."""
+    data = bytearray(gif_bytes(2))
+    struct.pack_into("<HH", data, 6, width, height)
+    return bytes(data)
+
+
+def join(url: str, fn_index: int, data: list, session: str | None = None, address: str | None = None) -> httpx.Response:
+    """Join an event of the queue over raw HTTP (what the page does for each event), optionally as another
+    address behind a trusted proxy."""
+    body = {"data": data, "fn_index": fn_index, "session_hash": session or uuid.uuid4().hex[:11], "event_data": None}
+    headers = {"X-Forwarded-For": address} if address else {}
+    return httpx.post(f"{url}gradio_api/queue/join", json=body, headers=headers, timeout=30)
+
+
+def event_fn_index(url: str, elem_id: str, trigger: str = "change") -> int:
+    """The fn_index of the ``trigger`` event of the component with ``elem_id``."""
+    config = httpx.get(f"{url}config", timeout=30).json()
+    component = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    for index, dependency in enumerate(config["dependencies"]):
+        if [component, trigger] in [list(t) for t in dependency["targets"]]:
+            return dependency.get("id", index)
+    raise LookupError(f"no {trigger} event on #{elem_id}")
+
+
+def completed(url: str, session: str, timeout: float = 120.0) -> dict | None:
+    """The "process_completed" message of a session's event, read from the queue's Server-Sent Events."""
+    deadline = time.monotonic() + timeout
+    with httpx.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=httpx.Timeout(30, read=timeout)
+    ) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+            if time.monotonic() > deadline:
+                break
+    return None

@@ -1,5 +1,6 @@
 """fkp demo: upload a photo (or take one with the webcam, or paste one) and get the 15 Kaggle facial
 keypoints of every face, with a zoomed view of each face, its heatmaps, a table, JSON and downloads;
+upload a clip and get its faces followed through it (an annotated clip, plots, JSON lines and CSV);
 or follow the keypoints live on the webcam.
 
     fkp demo [--port 7860]             # or `python app.py` in the repository (the Space's entry point)
@@ -13,9 +14,13 @@ The package, in the order its imports run (each imports only those above it):
     limits.py    every bound of the public server (sizes, counts, concurrency, time)
     results.py   what the user is told, as plain data: face order, table rows, JSON, status lines
     guard.py     what a request may carry: a bounded inline capture or a file Gradio received
-    storage.py   the downloads folder (made on first use), its pruning, nothing left at exit
+    storage.py   the downloads folder (made on first use), each session's clip results, their pruning,
+                 nothing left at exit
     memory.py    freed memory given back to the system after each request
     streams.py   the watchdog that closes abandoned webcam streams
+    probe.py     what a clip's container header says (size, frames, duration), read without decoding
+    decoder.py   a clip's frames decoded in a child process with bounded memory, CPU time and no disk
+    clips.py     one clip followed frame by frame into an annotated WebM, JSON lines, CSV and plot data
     handlers.py  the event handlers; the model and the detector, loaded on first use
     page.py      layout, CSS, texts, events; build_demo(), launch()
 

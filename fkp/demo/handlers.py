@@ -266,12 +266,13 @@ def analyse_video(upload: dict | list | None, session: str = "", progress: Calla
     if refusal:
         raise InputError(refusal)
 
+    model, faces = predictor(), detector()  # loaded (on the first request) before the clock starts
     folder = session_folder(session or uuid.uuid4().hex)
     deadline = time.monotonic() + limits.VIDEO_BUDGET_SECONDS
     with tempfile.TemporaryDirectory(prefix="fkp-clip-") as private:
         link = Path(private) / f"clip{header.suffix}"  # the decoder reads a clip by its extension: the content's
         link.symlink_to(clip)
-        result = analyse_clip(link, name, header, folder, predictor(), detector(), deadline, progress)
+        result = analyse_clip(link, name, header, folder, model, faces, deadline, progress)
     if not result.frames:
         shutil.rmtree(folder, ignore_errors=True)
         reason = str(result.stopped or "no frame could be decoded").rstrip(".")
