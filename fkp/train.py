@@ -225,7 +225,9 @@ def main(args: argparse.Namespace) -> dict | None:
         val_keypoints = np.concatenate([keypoints for _, (_, keypoints) in val_parts])
         # each source's rows in the concatenated validation set, for figures per source
         ends = np.cumsum([len(images) for _, (images, _) in val_parts])
-        val_sources = {name: slice(end - len(images), end) for (name, (images, _)), end in zip(val_parts, ends)}
+        val_sources = {
+            name: slice(int(end) - len(images), int(end)) for (name, (images, _)), end in zip(val_parts, ends)
+        }
     if len(train_images) == 0 or len(val_images) == 0:
         raise FkpError(
             f"{' '.join(sources)}: need training and validation rows, got {len(train_images)} and "
