@@ -286,11 +286,19 @@ def test_over_http_one_clip_per_address_one_at_a_time_and_no_server_file(server,
 
     from fkp.demo import clips
 
+    from fkp.demo import probe
+
     index = event_fn_index(server, "clip")
-    session = uuid.uuid4().hex[:11]
-    assert join(server, index, [{"path": str(ROOT / "README.md")}], session).status_code == 200
-    status = output_of(completed(server, session))[0]
-    assert status.startswith("⚠️ This clip did not arrive as an upload") and "README" not in status
+    opened = []
+    monkeypatch.setattr(probe, "read_header", lambda path: opened.append(path))
+    secret = str(ROOT / "tests" / "fixtures")  # any server path
+    for payload in ({"path": secret}, file_payload(secret), {"path": secret, "meta": {"_type": "gradio.FileData"}}):
+        session = uuid.uuid4().hex[:11]
+        assert join(server, index, [payload], session).status_code == 200
+        message = completed(server, session)
+        assert message is not None and not message.get("success") and message["output"] == {"error": None}
+    assert opened == []
+    monkeypatch.undo()
 
     running, peak, real = [0], [0], clips.analyse_clip
 
