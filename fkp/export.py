@@ -1,9 +1,18 @@
 """Export a trained model folder: its model card (README.md + learning_curve.png), optionally with
-validation figures from `fkp evaluate`, and optionally an ONNX copy of the network.
+validation figures from `fkp evaluate` for each data source, and optionally an ONNX copy of the network.
 
     fkp export runs/fkp                                     # card from what training recorded
     fkp export fkp/weights --data ../shared/data/ytf68 --label-x-shift -1.3 --split val
+    fkp export runs/fkp --data --pipeline photo             # the run's own sources, frames and whole photos
+    fkp export runs/fkp --data ../shared/data/ytf68 ../shared/data/helen_afw68 \\
+        --label-x-shift -1.3 0 --label-correction ytf68 none --pipeline photo
     fkp export runs/fkp --onnx runs/fkp/model.onnx          # + ONNX (pip install 'fkp[onnx]')
+
+Each source is evaluated on its own (`--split val`: the rows train.py held out of it) with and without
+flip test, and with ``--pipeline photo`` also through the whole-photo pipeline (the default face
+detector, crop and model; ytf68-layout folders), each figure with the `fkp evaluate` command that
+gives it. ``--label-x-shift`` and ``--label-correction`` take one value or one per source; by default
+each source gets the values the run read it with (training_args.json).
 
 The ONNX graph maps (B, 1, 96, 96) float32 images in [0, 1] to the last stack's (B, 15, H, W)
 heatmaps; decode them with `fkp.heatmaps.decode` (blur_sigma = the config's sigma) and subtract the
@@ -14,10 +23,121 @@ same graph in memory and does both.
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 from pathlib import Path
 
 from .options import LABEL_X_SHIFT_HELP, VAL_FRACTION
+
+
+def choose_sources(
+    recorded: list[dict], data: list[str], shifts: list[float] | None = None, corrections: list[str] | None = None
+) -> list[dict]:
+    """The sources to evaluate, as `fkp.card.run_sources` gives them: ``data`` (empty: the run's own
+    ``recorded`` sources) with ``shifts`` / ``corrections`` (one value or one per source; None: the values
+    the run read that source with, or the run's one value when it read all its sources alike)."""
+    from .card import source_name
+    from .errors import FkpError
+    from .training_args import per_source
+
+    if not data:
+        if not recorded:
+            raise FkpError("--data: the run recorded no --dataset; name the sources to evaluate on")
+        data = [source["data"] for source in recorded]
+    for flag, values in (("--label-x-shift", shifts), ("--label-correction", corrections)):
+        if values is not None and len(values) not in (1, len(data)):
+            raise FkpError(f"{flag}: give one value, or one per --data source ({len(data)}), not {len(values)}")
+
+    def default(source: str, key: str):
+        same = [s[key] for s in recorded if s["data"] == source or s["name"] == source_name(source)]
+        if same:
+            return same[0]
+        if len({s[key] for s in recorded}) <= 1:
+            return recorded[0][key] if recorded else {"label_x_shift": 0.0, "label_correction": "none"}[key]
+        flag = "--" + key.replace("_", "-")
+        raise FkpError(
+            f"{flag}: {source} is none of the run's sources ({', '.join(s['name'] for s in recorded)}), which "
+            f"were read with different {flag} values; give {flag} for it"
+        )
+
+    shifts = per_source(shifts, len(data)) if shifts is not None else [default(d, "label_x_shift") for d in data]
+    corrections = (
+        per_source(corrections, len(data))
+        if corrections is not None
+        else [default(d, "label_correction") for d in data]
+    )
+    return [
+        {"data": d, "name": source_name(d), "label_x_shift": float(shift), "label_correction": fix}
+        for d, shift, fix in zip(data, shifts, corrections)
+    ]
+
+
+def evaluate_command(folder: str, source: dict, split: str, val_fraction: float, *extra: str) -> str:
+    """The `fkp evaluate` command line that gives one source's figures (``extra``: e.g. "--flip-test")."""
+    command = ["fkp", "evaluate", "--model", folder]
+    if "--pipeline" in extra:  # read as `fkp evaluate --pipeline photo --data ...`
+        index = extra.index("--pipeline")
+        command += extra[index : index + 2]
+        extra = extra[:index] + extra[index + 2 :]
+    command += ["--data", source["data"], "--split", split, "--label-x-shift", f"{source['label_x_shift']:g}"]
+    if source["label_correction"] != "none":
+        command += ["--label-correction", source["label_correction"]]
+    if val_fraction != VAL_FRACTION:
+        command += ["--val-fraction", f"{val_fraction:g}"]
+    return shlex.join([*command, *extra])
+
+
+def evaluate_sources(
+    folder: str, sources: list[dict], split: str = "val", val_fraction: float = VAL_FRACTION, photo: bool = False
+) -> dict:
+    """Each source's figures for the model card ({"sources": [...]}, see `fkp.card.write_model_card`):
+    the frame pipeline without and with flip test, and with ``photo`` the whole-photo pipeline (default
+    detector), each with its `fkp evaluate` command. Every source's data is read before any evaluation,
+    so bad data is reported at once."""
+    from .errors import FkpError
+    from .evaluate import evaluate_frames, evaluate_photos, load_frames
+    from .landmarker import FaceKeypoints
+
+    if photo:
+        for source in sources:
+            if not Path(source["data"]).is_dir():
+                raise FkpError(f"--pipeline photo: {source['data']} is not a ytf68-layout folder of photos")
+
+    def options(source: dict) -> dict:
+        fix = source["label_correction"]
+        return dict(
+            split=split,
+            label_x_shift=source["label_x_shift"],
+            val_fraction=val_fraction,
+            label_correction=None if fix == "none" else fix,
+        )
+
+    frames = [load_frames(source["data"], **options(source)) for source in sources]
+    predictor = FaceKeypoints(folder)
+    flipped = copy.copy(predictor)  # the same network, flip test on
+    flipped.flip_test = True
+    entries = []
+    for source, loaded in zip(sources, frames):
+        entry = {
+            **source,
+            "command": evaluate_command(folder, source, split, val_fraction),
+            "metrics": evaluate_frames(predictor, source["data"], frames=loaded, **options(source)),
+            "flip_metrics": evaluate_frames(flipped, source["data"], frames=loaded, **options(source)),
+        }
+        m, f = entry["metrics"], entry["flip_metrics"]
+        report = (
+            f"{source['name']}: RMSE {m['rmse']:.3f} px, NME {m['nme']:.4f} (flip test {f['rmse']:.3f}, {f['nme']:.4f})"
+        )
+        if photo:
+            photos = evaluate_photos(predictor, source["data"], None, **options(source))
+            entry["photo"] = {
+                "command": evaluate_command(folder, source, split, val_fraction, "--pipeline", "photo"),
+                "metrics": photos,
+            }
+            report += f"; whole photos NME {photos['nme']:.4f}, {photos['n_missed']} of {photos['n_photos']} missed"
+        print(report, flush=True)
+        entries.append(entry)
+    return {"sources": entries}
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> int:
@@ -27,7 +147,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     parser.add_argument(
         "folder", help="a model folder written by train.py (config.json + model.safetensors + its JSON records)"
     )
-    parser.add_argument("--data", default=None, help="evaluate on this source and put the figures in the card")
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=None,
+        help="evaluate on these sources and put each one's figures in the card; --data alone: the run's own sources",
+    )
     parser.add_argument(
         "--split", default="val", help="with --data: 'val' (train.py's validation people), 'train', or a named split"
     )
@@ -35,7 +160,25 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
         "--val-fraction", type=float, default=None, help="with --data: default: the run's --val_fraction"
     )
     parser.add_argument(
-        "--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift"
+        "--label-x-shift",
+        type=float,
+        nargs="+",
+        default=None,
+        help=LABEL_X_SHIFT_HELP + "; one, or one per --data source; default: what the run read each source with",
+    )
+    parser.add_argument(
+        "--label-correction",
+        nargs="+",
+        default=None,
+        help="'none', 'ytf68' or a JSON file (see fkp evaluate); one, or one per --data source; "
+        "default: what the run read each source with",
+    )
+    parser.add_argument(
+        "--pipeline",
+        choices=["frame", "photo"],
+        default="frame",
+        help="with --data: 'photo' adds each source's whole-photo figures (default detector, crop, model; NME and "
+        "faces missed) to the 96x96-frame figures; ytf68-layout folders",
     )
     parser.add_argument(
         "--notes", default=None, help="a Markdown file whose text goes into the card (e.g. measured speed)"
@@ -43,9 +186,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     parser.add_argument("--onnx", metavar="PATH", default=None, help="also write the network as ONNX")
     args = parser.parse_args(argv)
 
-    from .card import read_record, write_model_card
+    from .card import read_record, run_sources, write_model_card
     from .errors import FkpError
-    from .landmarker import FaceKeypoints
 
     folder = Path(args.folder)
     if not (folder / "config.json").is_file():
@@ -59,31 +201,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
             raise FkpError(f"--notes {args.notes}: cannot read it ({reason})") from None
     run_args = read_record(folder, "training_args.json")
     evaluation = None
-    if args.data:
-        from .evaluate import evaluate_frames
-
-        shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
+    if args.data is not None:
+        sources = choose_sources(run_sources(run_args), args.data, args.label_x_shift, args.label_correction)
         fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
-        options = dict(split=args.split, label_x_shift=shift, val_fraction=fraction)
-        command = [
-            "fkp",
-            "evaluate",
-            "--model",
-            str(folder),
-            "--data",
-            args.data,
-            "--split",
-            args.split,
-            "--label-x-shift",
-            f"{shift:g}",
-        ]
-        if fraction != VAL_FRACTION:
-            command += ["--val-fraction", f"{fraction:g}"]
-        evaluation = {
-            "command": shlex.join(command),
-            "metrics": evaluate_frames(FaceKeypoints(str(folder)), args.data, **options),
-            "flip_metrics": evaluate_frames(FaceKeypoints(str(folder), flip_test=True), args.data, **options),
-        }
+        evaluation = evaluate_sources(str(folder), sources, args.split, fraction, photo=args.pipeline == "photo")
     print(f"wrote {write_model_card(folder, evaluation, notes)}")
     if args.onnx:
         from .model import load_model
