@@ -1,11 +1,13 @@
-"""Keypoints on a video stream (the demo's webcam tab, `FaceKeypoints.detect_for_video`), after
-MediaPipe's face pipeline: the
-detector runs only when no face is tracked (and every ``redetect_every`` frames, to pick up new
-faces); otherwise each face's crop is re-fitted to its keypoints in the previous frame, which costs
-one model pass instead of a detection. A One Euro filter per face smooths the keypoints so that they
-hold still when the face does and follow it without lag when it moves (Casiez et al., CHI 2012).
-Each followed face has an id (`FaceResult.track`) that stays with it: detections are matched to
-tracks by keypoint distance, not by the detector's order, so faces that cross keep theirs.
+"""Keypoints on a video stream (the demo's webcam tab, `FaceKeypoints.detect_for_video`, `fkp predict
+clip.mp4`), after MediaPipe's face pipeline: the detector runs on the first frame, when a face is lost
+and every ``redetect_every`` frames (to pick up new faces); in between, each face's crop comes from its
+keypoints in the previous frame, which costs one model pass instead of a detection. The crop is moved
+only when the face has (CROP_TOLERANCE): the model's answer shifts a little with its crop, so a crop
+re-fitted to every frame's noisy keypoints would wander. A One Euro filter per face smooths the
+keypoints so that they hold still when the face does and follow it without lag when it moves (Casiez
+et al., CHI 2012). Each followed face has an id (`FaceResult.track`) that stays with it: detections are
+matched to tracks by keypoint distance, not by the detector's order, so faces that cross keep theirs.
+Measured by benchmarks/video.py on a clip with known motion and sensor noise.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import cv2
 import numpy as np
 
 from .detect import FaceDetector
-from .framing import refined_crop
+from .framing import MEAN_FRAME_KEYPOINTS, refined_crop
+from .geometry import apply_affine, invert_affine
 from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
 
 # The mean heatmap peak under which a tracked face is dropped between detections; it depends on the
@@ -29,6 +32,17 @@ TRACK_PEAK_THRESHOLD = 0.70
 # tracks closer than DUPLICATE_DISTANCE have locked onto one face, and the one that jumped is dropped.
 MATCH_DISTANCE = 0.35
 DUPLICATE_DISTANCE = 0.15
+# A track's crop moves to its re-fitted place only when that moves the face's keypoints by this much on
+# average (96x96 frame px). Still faces with sensor noise (benchmarks/video.py, sigma 4-8) re-fit by
+# 0.2-0.42; crops re-fitted every frame made the keypoints of a still face wander 1.7x as far as
+# independent photos' do, against 0.57x with this tolerance.
+CROP_TOLERANCE = 0.5
+# The tracker's One Euro settings (`OneEuroFilter`'s arguments; speeds in face sizes per second), chosen
+# with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4 and 8, motions over 0.5-2 s): the
+# tracker's keypoints jitter 0.2-0.3x as much as independent photos' while still, and err 1.0-1.12x as
+# much while moving. The generic defaults (0.8, 3, 1) lagged 2.6x their error; a high beta opens the
+# filter as soon as the face moves, which the tracker's steady keypoints allow.
+SMOOTHING = {"min_cutoff": 1.0, "beta": 100.0, "derivative_cutoff": 2.0}
 
 
 class OneEuroFilter:
@@ -63,17 +77,29 @@ class OneEuroFilter:
 
 @dataclass
 class Track:
-    """One followed face: its last (raw) result, its keypoint filter and its id."""
+    """One followed face: its last (raw) result, its keypoint filter, its id and its crop (2x3 photo ->
+    frame matrix) for the next frame (None: re-fitted to ``face``'s keypoints)."""
 
     face: FaceResult
     smoother: OneEuroFilter = field(default_factory=OneEuroFilter)
     id: int = 0
+    crop: np.ndarray | None = None
+
+    def follow(self, face: FaceResult) -> None:
+        """Take this frame's raw result; the crop moves with the face, past CROP_TOLERANCE."""
+        self.face = face
+        fitted = refined_crop(face.keypoints)
+        if self.crop is None or crop_shift(self.crop, fitted) >= CROP_TOLERANCE:
+            self.crop = fitted
 
 
 class LiveTracker:
     """Follows the faces of a video stream frame by frame; `update` returns each frame's faces with
     smoothed keypoints (photo pixels of that frame) and each face's track id (`FaceResult.track`:
-    0, 1, 2, ... in order of first appearance; a lost face's id is never reused)."""
+    0, 1, 2, ... in order of first appearance; a lost face's id is never reused). ``smoothing``: the
+    `OneEuroFilter` arguments of each track (default SMOOTHING). The crops follow each track's raw
+    keypoints (``tracks[i].face``), so the smoothing changes what `update` returns, never what it sees."""
+
 
     def __init__(
         self,
@@ -82,8 +108,10 @@ class LiveTracker:
         max_faces: int = 4,
         redetect_every: int = 15,
         threshold: float = FACE_SCORE_THRESHOLD,
+        smoothing: dict[str, float] | None = None,
     ):
         self.predictor, self.detector = predictor, detector
+        self.smoothing = SMOOTHING if smoothing is None else smoothing  # OneEuroFilter's arguments
         self.max_faces, self.redetect_every, self.threshold = max_faces, redetect_every, threshold
         self.tracks: list[Track] = []
         self.next_id = 0
@@ -104,7 +132,7 @@ class LiveTracker:
         tracked = predict_crops(
             self.predictor,
             gray,
-            [(t.face.box, refined_crop(t.face.keypoints)) for t in self.tracks],
+            [(t.face.box, t.crop) for t in self.tracks],
             self.detector,
             pyramid=pyramid,
             score=False,
@@ -118,7 +146,7 @@ class LiveTracker:
         self.tracks = []
         results = []
         for track, face in kept[: self.max_faces]:
-            track.face = face
+            track.follow(face)
             self.tracks.append(track)
             smoothed = track.smoother(face.keypoints, timestamp, unit=face.size).astype(np.float32)
             results.append(replace(face, keypoints=smoothed, track=track.id))
@@ -134,7 +162,9 @@ class LiveTracker:
 
     def _detect(self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list) -> list[tuple[Track, FaceResult]]:
         """Detect faces; each found face continues the kept track whose keypoints are nearest (keeping its
-        filter and id), pairs taken nearest first; the others start new tracks."""
+        filter and id), pairs taken nearest first; the others start new tracks, predicted once more in
+        the crop re-fitted to their keypoints (as the frames after will be), so that a track does not
+        start from the detector crop's slightly different answer."""
         boxes = self.detector.detect(frame)[: self.max_faces]
         found = predict_crops(
             self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid
@@ -147,15 +177,34 @@ class LiveTracker:
         for distance, i, j in distances:
             if distance <= MATCH_DISTANCE and i not in matched and j not in matched.values():
                 matched[i] = j
+        new = [face for i, face in enumerate(found) if i not in matched]
+        refitted = iter(
+            predict_crops(
+                self.predictor,
+                gray,
+                [(face.box, refined_crop(face.keypoints)) for face in new],
+                self.detector,
+                pyramid=pyramid,
+            )
+        )
         result = []
         for i, face in enumerate(found):
             if i in matched:
                 result.append(kept[matched[i]])  # the tracked crop is the steadier one
             else:
-                result.append((Track(face, id=self.next_id), face))
+                face = next(refitted)
+                track = Track(face, OneEuroFilter(**self.smoothing), id=self.next_id, crop=face.matrix)
+                result.append((track, face))
                 self.next_id += 1
         free = [pair for j, pair in enumerate(kept) if j not in matched.values()]
         return result + free  # tracked faces the detector missed stay, while they still look like faces
+
+
+def crop_shift(crop: np.ndarray, other: np.ndarray) -> float:
+    """How far two crops (2x3 photo -> frame matrices) of one face differ: the mean distance, in 96x96
+    frame px, between where they put the average face's keypoints (MEAN_FRAME_KEYPOINTS)."""
+    points = apply_affine(invert_affine(other), MEAN_FRAME_KEYPOINTS)
+    return float(np.linalg.norm(apply_affine(crop, points) - MEAN_FRAME_KEYPOINTS, axis=1).mean())
 
 
 def keypoint_distance(a: FaceResult, b: FaceResult) -> float:
