@@ -218,19 +218,19 @@ def main() -> None:
             print("sweep skipped: the tracker lost the face in some frame")
         else:
             print("One Euro settings on the tracker's raw keypoints (ratios to independent frames):")
-            print("  min_cutoff  beta  d_cutoff   jitter   ratio   error   ratio")
+            print(f"{'  min_cutoff  beta  d_cutoff':38s} jitter   ratio  error   ratio")
             rows = [(None, None, None)] + list(
                 itertools.product((0.5, 1.0, 2.0), (3.0, 30.0, 60.0, 100.0, 200.0), (1.0, 2.0, 4.0))
             )
             for min_cutoff, beta, derivative in rows:
                 if min_cutoff is None:
-                    points, label = [p for p, _ in raw], "  (none: the tracker's raw keypoints)"
+                    points, label = [p for p, _ in raw], "  none (the tracker's raw keypoints)"
                 else:
                     settings = {"min_cutoff": min_cutoff, "beta": beta, "derivative_cutoff": derivative}
                     points, label = one_euro(raw, times, settings), f"  {min_cutoff:10g} {beta:5g} {derivative:9g}"
                 result = scores(points, references, still)
                 print(
-                    f"{label:34s} {result['spread']:6.3f} {result['spread'] / ind['spread']:6.2f}x "
+                    f"{label:38s} {result['spread']:6.3f} {result['spread'] / ind['spread']:6.2f}x "
                     f"{result['error']:6.3f} {result['error'] / ind['error']:6.2f}x"
                 )
     if not args.save_clip:
