@@ -147,9 +147,9 @@ def jpeg_bytes(photo: np.ndarray, quality: int = 85) -> bytes:
 
 
 def clip_bytes(
-    frames: int = 12, size: tuple[int, int] = (320, 174), fourcc: str = "MJPG", suffix: str = ".avi"
+    frames: int = 12, size: tuple[int, int] = (320, 174), fourcc: str = "MJPG", suffix: str = ".avi", fps: float = 10
 ) -> bytes:
-    """A short real clip of examples/two_faces.jpg drifting right (10 frames a second), as bytes."""
+    """A short real clip of examples/two_faces.jpg drifting right by 2 px a frame, as bytes."""
     import tempfile
 
     import cv2
@@ -158,7 +158,7 @@ def clip_bytes(
     scale = size[0] / photo.shape[1]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"clip{suffix}"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
         for index in range(frames):
             writer.write(cv2.warpAffine(photo, np.float32([[scale, 0, 2 * index], [0, scale, 0]]), size))
         writer.release()

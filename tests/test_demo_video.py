@@ -67,7 +67,8 @@ def test_a_clip_gives_an_annotated_webm_lines_csv_and_plots_per_track(app, anywh
     session = uuid.uuid4().hex
     payload = written(tmp_path, "two faces.avi", clip_bytes())
     status, annotated, selector, plot_x, plot_y, files, state = app.analyse_video(payload, session)
-    assert status.startswith("**2 faces followed** (tracks 0, 1) in 12 frames of this 320x174 clip.")
+    assert status.startswith("**2 faces followed** (tracks 0, 1) in 12 frames of this 320x174 clip (")
+    assert status.endswith(" s of analysis).")
     # the files live in the session's own folder inside Gradio's cache (served without a copy)
     folder = Path(annotated).parent
     assert folder.parent == storage.gradio_cache() and folder.name.startswith(storage.SESSION_PREFIX)
@@ -284,9 +285,7 @@ def test_over_http_one_clip_per_address_one_at_a_time_and_no_server_file(server,
     the others wait); an upload over the size limit."""
     import httpx
 
-    from fkp.demo import clips
-
-    from fkp.demo import probe
+    from fkp.demo import clips, probe
 
     index = event_fn_index(server, "clip")
     opened = []

@@ -73,6 +73,7 @@ def frames(clip: str | Path, deadline: float, name: str) -> Iterator[DecodedFram
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
     env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "protocol_whitelist;file"  # no network, no other protocol
+    env["OPENCV_FFMPEG_THREADS"] = "2"  # FFmpeg's frame threads each hold frames: as many as cores by default
     child = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
     )

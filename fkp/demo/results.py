@@ -189,7 +189,7 @@ def clip_status(name: str, result, budget: float) -> str:
     and why it stopped early."""
     width, height = result.size
     tracks = sorted(result.tracks)
-    where = f"in {result.frames} frames of this {width}x{height} clip."
+    where = f"in {result.frames} frames of this {width}x{height} clip ({result.seconds:.1f} s of analysis)."
     if tracks:
         ids = ", ".join(str(t) for t in tracks[:12]) + (", ..." if len(tracks) > 12 else "")
         plural = "s" if len(tracks) > 1 else ""
