@@ -355,17 +355,18 @@ def _provenance(sources: list[dict], args: dict, counts: dict[str, int]) -> str:
 def _history_table(history: list[dict], names: list[str], exported: int | None) -> str:
     """Validation RMSE / NME per source at the first, the exported, each source's lowest-NME and the last epoch."""
     epochs = [h["epoch"] for h in history]
-    columns = [("first", 0)]
+    labels: dict[int, list[str]] = {0: ["first"]}
     if exported in epochs:
-        columns.append(("exported", epochs.index(exported)))
-    columns.append(("last", len(history) - 1))
+        labels.setdefault(epochs.index(exported), []).append("exported")
+    labels.setdefault(len(history) - 1, []).append("last")
+    columns = [(", ".join(names), i) for i, names in sorted(labels.items())]
 
     def cell(record: dict, suffix: str) -> str:
         rmse, nme = record.get(f"val_rmse{suffix}"), record.get(f"val_nme{suffix}")
         return f"{rmse:.3f} / {nme:.4f}" if rmse is not None and nme is not None else "-"
 
     lines = [
-        "| validation frames | "
+        "| validation split | "
         + " | ".join(f"epoch {epochs[i]} ({label})" for label, i in columns)
         + " | lowest NME (epoch) |",
         "|---|" + "---|" * (len(columns) + 1),
@@ -572,7 +573,8 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         + (
             "![validation RMSE and per-source NME per epoch](learning_curve.png)\n\nTop: validation RMSE over all "
             "sources' validation frames, pooled (train.py exports the epoch where it is lowest); bottom: each "
-            "source's validation NME.\n\n" + _history_table(history, names, best_epoch)
+            "source's validation NME.\n\n"
+            + _history_table(history, names, None if metrics.get("averaged_epochs") else best_epoch)
             if names
             else "![validation RMSE per epoch](learning_curve.png)"
         )
@@ -628,6 +630,12 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
                 )
                 + " by `fkp.model.grow`, which keeps the saved model's heatmaps"
                 if any(args.get(k) for k in ("channels", "num_stacks"))
+                else ""
+            )
+            + (
+                f", at output stride {args['stride']} by `fkp.model.restride` where the saved model's stride "
+                "differs, which keeps its weights but not its heatmaps"
+                if args.get("stride")
                 else ""
             )
             + "); the history and the curve are this run's."
