@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import IO
 
 from .errors import FkpError
-from .records import face_lines, write_csv
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
@@ -138,6 +137,7 @@ def predict_files(
     "error"). A path that is not a regular file (`file_problem`) is never opened."""
     from .images import NotAnImageError, load_photo
     from .pipeline import predict_photo, reading_order
+    from .records import face_lines
 
     for path in map(Path, files):
         problem = file_problem(path)
@@ -221,6 +221,8 @@ class Lines:
         self.outputs: list[Output] = []
         self.jsonl: Output | None = None
         self.csv: Output | None = None
+        from .records import write_csv  # (imported here, so that --help loads no numpy)
+
         try:
             if out:
                 self.jsonl = Output(out)
@@ -242,6 +244,8 @@ class Lines:
         if self.jsonl is not None:
             self.jsonl.write(json.dumps(line) + "\n")
         if self.csv is not None:
+            from .records import write_csv
+
             write_csv(self.csv, [line], header=False)
 
     def commit(self) -> None:
@@ -411,6 +415,7 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
     from tqdm.auto import tqdm
 
     from .pipeline import reading_order
+    from .records import face_lines
     from .render import display_scale, draw_faces
     from .video import VideoError, VideoWriter, read_video, video_info
 
