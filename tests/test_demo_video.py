@@ -110,6 +110,30 @@ def test_a_clip_gives_an_annotated_webm_lines_csv_and_plots_per_track(app, anywh
     assert not Path(second).parent.exists()
 
 
+def test_every_container_is_read_by_its_content(app, anywhere, tmp_path):
+    """MP4, MOV, MKV and animated GIF (AVI and WebM above), whatever the file's name says."""
+    from PIL import Image
+
+    frames = [
+        Image.fromarray(np.roll(np.asarray(Image.open(ROOT / "examples" / "two_faces.jpg")), 2 * i, 1))
+        for i in range(4)
+    ]
+    gif = tmp_path / "made.gif"
+    frames[0].resize((474, 256)).save(
+        gif, save_all=True, append_images=[f.resize((474, 256)) for f in frames[1:]], duration=100
+    )
+    cases = {
+        "clip.mp4": clip_bytes(4, suffix=".mp4", fourcc="mp4v"),
+        "clip.mov": clip_bytes(4, suffix=".mov", fourcc="mp4v"),
+        "clip.mkv": clip_bytes(4, suffix=".mkv", fourcc="MJPG"),
+        "clip.gif": gif.read_bytes(),
+        "named wrongly.mp4": gif.read_bytes(),  # a GIF, read as one
+    }
+    for name, data in cases.items():
+        status, annotated, *_ = app.analyse_video(written(tmp_path, name, data), "s")
+        assert "2 faces followed" in status and "in 4 frames" in status and read_frames(annotated) == 4, (name, status)
+
+
 def test_large_frames_are_analysed_reduced_with_coordinates_in_original_pixels(app, anywhere, tmp_path, monkeypatch):
     payload = written(tmp_path, "clip.avi", clip_bytes(4, (640, 346)))
     *_, full_files, _ = app.analyse_video(payload, uuid.uuid4().hex)

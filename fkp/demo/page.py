@@ -348,6 +348,7 @@ def build_demo() -> gr.Blocks:
             [*video_outputs, video_results, video_panels],
             api_visibility="private",
             trigger_mode="always_last",
+            show_progress_on=[clip, video_status],  # the clip's box is in sight before the first results
             concurrency_limit=VIDEO_CONCURRENCY,
             concurrency_id=VIDEO_EVENTS,
             preprocess=False,
