@@ -1,16 +1,19 @@
-"""CPU inference speed of the shipped model against the previous shipped design and the original
-hourglass-facekeypoints-detection design, measured in the same run.
+"""CPU speed of the keypoint model per face, against dlib's 68-point shape predictor in the same run.
 
-    python benchmarks/speed.py [--threads 2] [--repeats 300]
+    python benchmarks/speed.py [--threads 2] [--repeats 300] [--model fkp/weights]
 
-1. As users get it: batch-1 latency of `FaceKeypoints.predict_frames` on one 96x96 face (network
-   plus decoding), median over repeats, for the shipped model with its default backend against the
-   previous design as fkp ran it before (TorchScript, then the default). The ratio is the figure
-   that matters.
-2. Per backend (eager, TorchScript frozen, ONNX Runtime), batch 1 and batch-32 throughput, for the
-   shipped design, fkp 0.4.0's (one hourglass of 64 channels), the previous one and the original.
-   Weights do not change speed, so all but the shipped design run with random weights of their
-   configuration.
+1. The headline, as users get it: `FaceKeypoints.predict_frames` on one 96x96 face, batch 1 (network
+   and decoding, the shipped model with its default backend), against dlib's shape predictor on the
+   same face (`dlib-bin` + `face-recognition-models`: a benchmark-only reference, not a dependency
+   of fkp), timed interleaved (one call of each per round) so that both see the same machine load.
+2. The photo pipeline's per-face cost beside it: the crop (one affine warp from the photo), the
+   keypoints (as above) and the face score (`fkp.pipeline.face_scores`, from the detector's own
+   score where it ran and the keypoint model's heatmap peaks).
+3. Where the time goes: the network alone in each backend (int8 ONNX Runtime, float ONNX Runtime,
+   TorchScript, eager) against predict_frames, i.e. the cost of decoding.
+4. The designs compared for accuracy per millisecond: the network of each candidate in float ONNX
+   Runtime, batch 1 (weights do not change speed, so untrained designs run with random weights);
+   their accuracy comes from training each (see the model card and the issue's closing note).
 """
 
 from __future__ import annotations
@@ -24,78 +27,137 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fkp.landmarker import DEFAULT_MODEL, FaceKeypoints  # noqa: E402
-from fkp.model import build_model, load_model  # noqa: E402
-from fkp.runtime import has_onnxruntime  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from fkp.geometry import warp  # noqa: E402
+from fkp.images import load_photo  # noqa: E402
+from fkp.landmarker import FaceKeypoints, default_model_source  # noqa: E402
+from fkp.model import build_model  # noqa: E402
+from fkp.pipeline import default_detector, face_scores  # noqa: E402
+from fkp.runtime import has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime  # noqa: E402
+
+DESIGNS = {  # name: build_model overrides (the "fkp" configuration otherwise)
+    "2 stacks x 64, stride 2 (fkp 0.5)": dict(num_stacks=2, channels=64, stride=2),
+    "1 stack x 64, stride 2 (fkp 0.4)": dict(num_stacks=1, channels=64, stride=2),
+    "2 stacks x 32, stride 2": dict(num_stacks=2, channels=32, stride=2),
+    "2 stacks x 64, stride 4": dict(num_stacks=2, channels=64, stride=4),
+    "1 stack x 64, stride 4": dict(num_stacks=1, channels=64, stride=4),
+    "1 stack x 128, stride 4": dict(num_stacks=1, channels=128, stride=4),
+}
 
 
-def median_seconds(fn, repeats: int) -> float:
-    for _ in range(10):
-        fn()
-    times = []
+def interleaved_medians(functions: dict, repeats: int) -> dict:
+    """Median seconds per call of each function, called in turn once per round (after a warm-up)."""
+    for fn in functions.values():
+        for _ in range(10):
+            fn()
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def dlib_shape_predictor():
+    """dlib's 68-point shape predictor and frontal face detector, or None when not installed."""
+    try:
+        import dlib
+    except ImportError:
+        return None
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources
+    if spec is None:
+        return None
+    model = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
+    return dlib, dlib.shape_predictor(str(model)), dlib.get_frontal_face_detector()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="shipped model folder")
+    parser.add_argument("--model", default=default_model_source(), help="model folder (default: the shipped one)")
+    parser.add_argument("--photo", default=str(ROOT / "examples" / "grace_hopper.jpg"), help="a one-face photo")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"command: python benchmarks/speed.py --threads {args.threads} --repeats {args.repeats}")
+    print(f"command: python benchmarks/speed.py --threads {args.threads} --repeats {args.repeats} --model {args.model}")
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), "
         f"onnxruntime {'installed' if has_onnxruntime() else 'not installed'}"
     )
 
-    models = {
-        "shipped": load_model(args.model),
-        "fkp 0.4.0 (1x64)": build_model("fkp_v04").eval(),
-        "previous (fkp_v1)": build_model("fkp_v1").eval(),
-        "original": build_model("original").eval(),
+    predictor = FaceKeypoints(args.model)
+    photo = load_photo(args.photo)
+    gray = np.asarray(photo.mean(axis=2), dtype=np.uint8)
+    detector = default_detector()
+    boxes = detector.detect(photo)
+    if not boxes:
+        raise SystemExit(f"{args.photo}: no face found")
+    box = boxes[0]
+    matrix = detector.crop(box)
+    frame = warp(gray, matrix)[None]
+    _, confidence, _ = predictor.predict_frames(frame)
+
+    timed = {
+        "keypoints": lambda: predictor.predict_frames(frame),
+        "crop": lambda: warp(gray, matrix),
+        "face score": lambda: face_scores(frame, confidence, detector, [box]),
     }
-    one = np.random.default_rng(0).integers(0, 256, (1, 96, 96), dtype=np.uint8)
-    batch = np.random.default_rng(1).integers(0, 256, (32, 96, 96), dtype=np.uint8)
+    reference = dlib_shape_predictor()
+    if reference is not None:
+        dlib, shape_predictor, _ = reference
+        rect = dlib.rectangle(int(box.x), int(box.y), int(box.x + box.width), int(box.y + box.height))
+        timed["dlib"] = lambda: shape_predictor(gray, rect)
+    medians = interleaved_medians(timed, args.repeats)
 
-    shipped = FaceKeypoints(models["shipped"])
-    previous = FaceKeypoints(models["previous (fkp_v1)"], backend="torchscript")
-    v04 = FaceKeypoints(models["fkp 0.4.0 (1x64)"])
-    ours = median_seconds(lambda: shipped.predict_frames(one), args.repeats)
-    ours_v04 = median_seconds(lambda: v04.predict_frames(one), args.repeats)
-    ours_flip = median_seconds(lambda: shipped.predict_frames(one, flip_test=True), args.repeats)
-    before = median_seconds(lambda: previous.predict_frames(one), args.repeats)
-    print("\nas users get it: FaceKeypoints.predict_frames, one face, batch 1")
-    print(f"  shipped, default backend ({shipped.backend}): {ours * 1000:6.2f} ms")
-    print(f"  previous design, as fkp ran it (torchscript): {before * 1000:6.2f} ms")
-    print(f"  shipped with flip test (the face and its mirror image in one batch): {ours_flip * 1000:6.2f} ms")
+    print(f"\n1. one face, batch 1, interleaved ({args.repeats} rounds), median ms per face")
+    print(f"  fkp FaceKeypoints.predict_frames ({predictor.backend}): {medians['keypoints'] * 1000:6.2f} ms")
+    if reference is None:
+        print("  dlib: not installed (pip install dlib-bin face-recognition-models), skipped")
+    else:
+        ratio = medians["keypoints"] / medians["dlib"]
+        print(f"  dlib shape_predictor (68 points):              {medians['dlib'] * 1000:6.2f} ms")
+        verdict = "no slower than dlib" if ratio <= 1 else "slower than dlib"
+        print(f"  ratio fkp / dlib: {ratio:.2f}x the time ({verdict})")
+
+    print("\n2. the photo pipeline's cost per face (after detection)")
+    total = medians["crop"] + medians["keypoints"] + medians["face score"]
     print(
-        f"  fkp 0.4.0's design (1x64), default backend: {ours_v04 * 1000:6.2f} ms "
-        f"({ours_v04 / before:.2f}x the previous design)"
-    )
-    print(
-        f"  ratio shipped / previous: {ours / before:.2f}x the time ({before / ours:.2f}x faster); "
-        f"with flip test {ours_flip / before:.2f}x"
+        f"  crop {medians['crop'] * 1000:.2f} ms + keypoints {medians['keypoints'] * 1000:.2f} ms + "
+        f"face score {medians['face score'] * 1000:.2f} ms = {total * 1000:.2f} ms"
     )
 
-    print("\nper backend, network + decoding, batch 1 (ms) and batch 32 (faces/s):")
-    print(f"  {'design':20s} {'params':>7s} " + " ".join(f"{b:>24s}" for b in ("eager", "torchscript", "onnxruntime")))
-    for name, model in models.items():
-        cells = []
-        for backend in ("eager", "torchscript", "onnxruntime"):
-            if backend == "onnxruntime" and not has_onnxruntime():
-                cells.append(f"{'n/a':>24s}")
-                continue
-            predictor = FaceKeypoints(model, backend=backend)
-            latency = median_seconds(lambda: predictor.predict_frames(one), max(20, args.repeats // 3))
-            throughput = 32 / median_seconds(lambda: predictor.predict_frames(batch), 5)
-            cells.append(f"{latency * 1000:8.2f} ms {throughput:7.0f} f/s")
-        print(f"  {name:20s} {sum(p.numel() for p in model.parameters()) / 1e6:6.2f}M " + " ".join(cells))
+    print("\n3. the network alone per backend vs predict_frames (decoding included), batch 1, ms")
+    images = torch.from_numpy(frame.astype(np.float32) / 255.0)[:, None]
+    networks = {"eager": predictor.model, "onnxruntime": onnx_runtime(predictor.model)}
+    path = int8_model_path(args.model) if Path(args.model).is_dir() else None
+    if path is not None and has_onnxruntime():
+        networks["int8"] = int8_runtime(str(path))
+    rows = {}
+    for backend, network in networks.items():
+        user = FaceKeypoints(predictor.model if backend != "int8" else args.model, backend=backend)
+        with torch.inference_mode():
+            rows[backend] = interleaved_medians(
+                {"network": lambda: network(images), "predict_frames": lambda: user.predict_frames(frame)},
+                max(30, args.repeats // 3),
+            )
+    for backend, row in rows.items():
+        print(
+            f"  {backend:12s} network {row['network'] * 1000:6.2f}   predict_frames {row['predict_frames'] * 1000:6.2f}"
+            f"   decoding and the rest {(row['predict_frames'] - row['network']) * 1000:5.2f}"
+        )
+
+    print("\n4. candidate designs: network in float ONNX Runtime, batch 1, ms (random weights)")
+    for name, overrides in DESIGNS.items():
+        model = build_model("fkp", **overrides).eval()
+        network = onnx_runtime(model)
+        with torch.inference_mode():
+            seconds = interleaved_medians({"n": lambda: network(images)}, max(30, args.repeats // 3))["n"]
+        params = sum(p.numel() for p in model.parameters()) / 1e3
+        print(f"  {name:36s} {params:6.0f}k params  {seconds * 1000:6.2f} ms")
 
 
 if __name__ == "__main__":

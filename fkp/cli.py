@@ -8,6 +8,7 @@
     fkp calibrate keypoints --model DIR --data SOURCE   per-keypoint offsets measured on the training people
     fkp submit --model M --test test.csv --lookup IdLookupTable.csv --out submission.csv
     fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
+    fkp quantize --model DIR                      int8 copy of the network (ONNX Runtime), calibrated on training frames
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
     fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
     fkp examples                                  the folder of the example photos shipped with fkp
@@ -30,6 +31,7 @@ COMMANDS = {
     "calibrate": "'framing' (crop vs Kaggle's labels), 'detector' (detector boxes) or 'keypoints' (a model's offsets)",
     "submit": "Kaggle submission CSV",
     "export": "write a model folder's model card and learning curve; optional ONNX export",
+    "quantize": "an int8 copy of a model's network for ONNX Runtime, calibrated on its training frames",
     "jobs": "train on Hugging Face Jobs GPUs ('fkp jobs train --help')",
     "demo": "run the Gradio demo",
     "examples": 'print the folder of the example photos shipped with fkp (fkp predict "$(fkp examples)" ...)',
@@ -111,6 +113,8 @@ def _run(argv: list[str]) -> int:
         from .submit import main as run
     elif command == "export":
         from .export import main as run
+    elif command == "quantize":
+        from .quantize import main as run
     elif command == "jobs":
         from .jobs import main as run
     elif command == "demo":

@@ -2,6 +2,8 @@
 
     python -m fkp.evaluate --data ../shared/data/ytf68 --label-x-shift -1.3 --split val [--json] [--flip-test]
     python -m fkp.evaluate --pipeline photo --data ../shared/data/ytf68 --label-x-shift -1.3 --split val --json
+    python -m fkp.evaluate --data ../shared/data/ytf68 ../shared/data/helen_afw68 --label-x-shift -1.3 0 \
+        --label-correction ytf68 none --split val        # each source's figures, as train.py reads them
 
 ``--split val`` scores exactly the validation people that train.py held out (same
 ``--val-fraction``); ``--split train`` the others; no ``--split`` scores every row.
@@ -38,13 +40,20 @@ def load_frames(
     val_fraction: float = VAL_FRACTION,
     on_error: str = "raise",
     skipped: list[str] | None = None,
+    label_correction: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
     from .data import load_source, to_arrays
 
     dataset = load_source(
-        data, split, on_error=on_error, label_x_shift=label_x_shift, val_fraction=val_fraction, skipped=skipped
+        data,
+        split,
+        on_error=on_error,
+        label_x_shift=label_x_shift,
+        val_fraction=val_fraction,
+        skipped=skipped,
+        label_correction=label_correction,
     )
     if len(dataset) == 0:
         raise DataError(f"{data}: no rows to evaluate on" + (f" in split {split!r}" if split else ""))
@@ -59,6 +68,7 @@ def evaluate_frames(
     val_fraction: float = VAL_FRACTION,
     on_error: str = "raise",
     frames: tuple[np.ndarray, np.ndarray] | None = None,
+    label_correction: str | None = None,
 ) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
     `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
@@ -67,7 +77,9 @@ def evaluate_frames(
 
     skipped: list[str] = []
     loads = frames is None
-    images, keypoints = load_frames(data, split, label_x_shift, val_fraction, on_error, skipped) if loads else frames
+    images, keypoints = (
+        load_frames(data, split, label_x_shift, val_fraction, on_error, skipped, label_correction) if loads else frames
+    )
     predicted, _, _ = predictor.predict_frames(images)
     metrics = keypoint_metrics(predicted, keypoints)
     if loads and on_error == "skip":
@@ -84,12 +96,16 @@ def evaluate_photos(
     val_fraction: float = VAL_FRACTION,
     refine: bool = False,
     on_error: str = "raise",
+    label_correction: str | None = None,
 ) -> dict:
     """Metrics of the detector + crop + model pipeline on a ytf68-layout folder, in photo pixels.
     ``split`` None, "train" or "val": all photos or one side of train.py's person-wise split.
+    ``label_correction``: see `fkp.data.conventions` (frame pixels, mapped into each photo).
     ``on_error``: see `fkp.data.read_ytf68_photos` ("skip" adds "n_skipped")."""
-    from .data import SPLIT_SIDES, in_validation, read_ytf68_photos
+    from .data import SPLIT_SIDES, in_validation, read_ytf68_photos, ytf68_frame
+    from .data.conventions import label_correction as correction_for
     from .detect import match_face
+    from .geometry import apply_affine, invert_affine
     from .metrics import keypoint_metrics
     from .pipeline import default_detector, predict_photo
 
@@ -98,6 +114,7 @@ def evaluate_photos(
     if split is not None and split not in SPLIT_SIDES:
         raise DataError(f"{folder}: a photo folder has no named split {split!r}; use 'train' or 'val'")
     skipped: list[str] = []
+    correction = correction_for(label_correction)
     for name, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         if split is not None and in_validation(person, name, val_fraction) != (split == "val"):
             continue
@@ -108,7 +125,11 @@ def evaluate_photos(
             missed.append(name)
             continue
         predicted.append(faces[index].keypoints)
-        targets.append(ibug68_to_kaggle(landmarks))
+        target = ibug68_to_kaggle(landmarks)
+        if correction is not None:  # corrected in the frame the labels define, as train.py reads them
+            _, frame_keypoints, matrix = ytf68_frame(photo[..., 0], landmarks)
+            target = apply_affine(invert_affine(matrix), frame_keypoints + correction)
+        targets.append(target)
     if photos == 0:
         raise DataError(f"{folder}: no photos to evaluate on" + (f" in split {split!r}" if split else ""))
     metrics = keypoint_metrics(np.array(predicted).reshape(-1, 15, 2), np.array(targets).reshape(-1, 15, 2))
@@ -148,7 +169,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument(
         "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
     )
-    parser.add_argument("--data", required=True, help="any fkp data source")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="any fkp data source; several: figures for each source"
+    )
     parser.add_argument(
         "--split",
         default=None,
@@ -160,7 +183,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument(
         "--val-fraction", type=float, default=VAL_FRACTION, help=f"train.py's --val_fraction (default {VAL_FRACTION:g})"
     )
-    parser.add_argument("--label-x-shift", type=float, default=0.0, help=LABEL_X_SHIFT_HELP)
+    parser.add_argument(
+        "--label-x-shift", type=float, nargs="+", default=[0.0], help=LABEL_X_SHIFT_HELP + "; one, or one per --data"
+    )
+    parser.add_argument(
+        "--label-correction",
+        nargs="+",
+        default=["none"],
+        help="'none', 'ytf68' (ytf68's labels onto 300-W's convention, fkp.data.conventions; with "
+        "--label-x-shift -1.3) or a JSON file of 15 [dx, dy] frame-pixel pairs; one, or one per --data",
+    )
     parser.add_argument(
         "--pipeline",
         choices=["frame", "photo"],
@@ -184,34 +216,55 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     args = parser.parse_args(argv)
     from .landmarker import FaceKeypoints, default_model_source  # torch: after --help has answered
 
-    options = dict(split=args.split, label_x_shift=args.label_x_shift, val_fraction=args.val_fraction)
+    for name in ("label_x_shift", "label_correction"):
+        if len(getattr(args, name)) not in (1, len(args.data)):
+            parser.error(f"--{name.replace('_', '-')}: give one value, or one per --data")
+    shifts = args.label_x_shift * len(args.data) if len(args.label_x_shift) == 1 else args.label_x_shift
+    corrections = args.label_correction * len(args.data) if len(args.label_correction) == 1 else args.label_correction
     on_error = "skip" if args.skip_bad_rows else "raise"
-    if args.pipeline == "photo":
-        predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
-        metrics = evaluate_photos(
-            predictor, args.data, create_detector(args.detector), refine=args.refine, on_error=on_error, **options
-        )
-        metrics.update(detector=args.detector, refine=args.refine)
-    else:
-        skipped: list[str] = []
-        # bad data is reported before the model loads
-        frames = load_frames(args.data, on_error=on_error, skipped=skipped, **options)
-        predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
-        metrics = evaluate_frames(predictor, args.data, frames=frames, **options)
-        if args.skip_bad_rows:
-            metrics["n_skipped"] = len(skipped)
-    metrics.update(model=args.model or default_model_source(), data=args.data, **options)
+    runs = []
+    for data, shift, correction in zip(args.data, shifts, corrections):
+        options = dict(split=args.split, label_x_shift=shift, val_fraction=args.val_fraction)
+        options["label_correction"] = None if correction == "none" else correction
+        if args.pipeline == "frame":  # bad data is reported before the model loads
+            skipped: list[str] = []
+            runs.append((data, options, load_frames(data, on_error=on_error, skipped=skipped, **options), skipped))
+        else:
+            runs.append((data, options, None, None))
+    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+    results = {}
+    for data, options, frames, skipped in runs:
+        if args.pipeline == "photo":
+            detector = create_detector(args.detector)
+            metrics = evaluate_photos(predictor, data, detector, refine=args.refine, on_error=on_error, **options)
+            metrics.update(detector=args.detector, refine=args.refine)
+        else:
+            metrics = evaluate_frames(predictor, data, frames=frames, **options)
+            if args.skip_bad_rows:
+                metrics["n_skipped"] = len(skipped)
+        metrics.update(model=args.model or default_model_source(), data=data, **options)
+        results[data] = metrics
     with exit_quietly_on_broken_pipe():
         if args.json:
-            json.dump(metrics, sys.stdout, allow_nan=True)
+            output = next(iter(results.values())) if len(results) == 1 else {"sources": results}
+            json.dump(output, sys.stdout, allow_nan=True)
             print()
-        else:
+            return
+        for data, metrics in results.items():
+            if len(results) > 1:
+                print(f"== {data}")
             print(format_report(metrics))
             if args.pipeline == "photo":
                 print(
                     f"photos {metrics['n_photos']}, faces missed by the detector {metrics['n_missed']} "
                     f"({metrics['missed_share']:.1%}); errors in photo pixels"
                 )
+            if len(results) > 1:
+                print()
+        if len(results) > 1:
+            print(f"{'source':40s} {'RMSE':>7s} {'NME':>7s} {'images':>7s}")
+            for data, metrics in results.items():
+                print(f"{data:40s} {metrics['rmse']:7.3f} {metrics['nme']:7.4f} {metrics['n_images']:7d}")
 
 
 @contextlib.contextmanager

@@ -70,36 +70,37 @@ def encode(
     return heatmaps.astype(np.float32), present.astype(np.float32)
 
 
-def _refine_1d(logs: torch.Tensor) -> torch.Tensor:
+def _refine_1d(logs: np.ndarray) -> np.ndarray:
     """Vertex offset of the parabola through 3 equally spaced log values (..., 3), from the middle one."""
-    left, mid, right = logs.unbind(-1)
+    left, mid, right = logs[..., 0], logs[..., 1], logs[..., 2]
     curvature = left - 2 * mid + right
-    offset = 0.5 * (left - right) / torch.where(curvature < -_EPS, curvature, torch.full_like(curvature, -_EPS))
-    return torch.where(curvature < -_EPS, offset, torch.zeros_like(offset))
+    curved = curvature < -_EPS
+    return np.where(curved, 0.5 * (left - right) / np.where(curved, curvature, -1.0), 0.0)
 
 
-def modulate(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
+def modulate(heatmaps: np.ndarray, sigma: float) -> np.ndarray:
     """DARK's distribution modulation (Zhang et al., CVPR 2020): blur (N, H, W) heatmaps with a
     Gaussian of ``sigma`` cells (borders replicated). A predicted heatmap's top is noisy and often not
     one clean peak; blurring pulls it back towards a Gaussian, so the quadratic fit finds a steadier
     centre, while the centre of a Gaussian target does not move (the round trip stays exact)."""
     height, width = heatmaps.shape[-2:]
-    rows = _blur_matrix(height, float(sigma)).to(heatmaps.dtype)
-    columns = _blur_matrix(width, float(sigma)).to(heatmaps.dtype)
+    rows = _blur_matrix(height, float(sigma)).astype(heatmaps.dtype)
+    columns = _blur_matrix(width, float(sigma)).astype(heatmaps.dtype)
     return rows @ heatmaps @ columns.T  # separable: two small matrix products, fast on any batch
 
 
 @functools.lru_cache(maxsize=16)
-def _blur_matrix(size: int, sigma: float) -> torch.Tensor:
+def _blur_matrix(size: int, sigma: float) -> np.ndarray:
     """(size, size) matrix of a 1-D Gaussian blur whose out-of-range taps read the nearest edge cell."""
     radius = max(1, int(np.ceil(3 * sigma)))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-(offsets**2) / (2 * sigma**2))
     kernel /= kernel.sum()
-    matrix = np.zeros((size, size))
+    matrix = np.zeros((size, size), np.float32)
     for i in range(size):
         np.add.at(matrix[i], np.clip(i + offsets, 0, size - 1), kernel)
-    return torch.from_numpy(matrix).float()
+    matrix.setflags(write=False)  # shared by the cache
+    return matrix
 
 
 def decode(heatmaps: torch.Tensor | np.ndarray, stride: int = 2, refine: bool = True, blur_sigma: float = 0.0):
@@ -114,42 +115,46 @@ def decode(heatmaps: torch.Tensor | np.ndarray, stride: int = 2, refine: bool = 
 
     Returns:
         keypoints (..., K, 2) float32 (x, y) in input pixels and confidence (..., K) float32, the
-        heatmap's peak value clipped to [0, 1]. Same type (tensor / array) as the input.
+        heatmap's peak value clipped to [0, 1]. Same type (tensor / array) as the input; computed in
+        NumPy (for one face, a few dozen small torch operations cost more than the network's last
+        layers: benchmarks/speed.py), a tensor is moved to the CPU and the results back to its device.
     """
-    as_numpy = isinstance(heatmaps, np.ndarray)
-    hm = torch.as_tensor(heatmaps).float()
+    as_tensor = isinstance(heatmaps, torch.Tensor)
+    hm = heatmaps.detach().float().cpu().numpy() if as_tensor else np.asarray(heatmaps, np.float32)
     *lead, height, width = hm.shape
     flat = hm.reshape(-1, height, width)
-    peak, index = flat.flatten(1).max(dim=1)
+    rows = np.arange(len(flat))
+    index = flat.reshape(len(flat), -1).argmax(axis=1)
+    peak = flat.reshape(len(flat), -1)[rows, index]
     located = flat
     if refine and blur_sigma > 0 and len(flat):
         # near the border the blur's padding would pull the centre; there the raw map is used
         margin = max(1, int(np.ceil(3 * blur_sigma)))
-        py, px = index // width, index % width
+        py, px = np.divmod(index, width)
         inside = (px >= margin) & (px < width - margin) & (py >= margin) & (py < height - margin)
-        located = torch.where(inside[:, None, None], modulate(flat, blur_sigma), flat)
-        index = located.flatten(1).argmax(dim=1)
-    py, px = index // width, index % width
-    xy = torch.stack([px, py], dim=-1).float()
-    if refine:
-        logs = torch.log(located.clamp_min(_EPS))
-        rows = torch.arange(flat.shape[0])
+        if inside.any():
+            located = flat.copy()
+            located[inside] = modulate(flat[inside], blur_sigma)
+            index = located.reshape(len(flat), -1).argmax(axis=1)
+    py, px = np.divmod(index, width)
+    xy = np.stack([px, py], axis=-1).astype(np.float32)
+    if refine and len(flat):
         # a 3-cell window around the peak, moved inwards at the border (one-sided fit)
-        cx = px.clamp(1, width - 2)
-        cy = py.clamp(1, height - 2)
-        window = torch.tensor([-1, 0, 1])
-        along_x = logs[rows[:, None], py[:, None], cx[:, None] + window]
-        along_y = logs[rows[:, None], cy[:, None] + window, px[:, None]]
-        x = cx.float() + _refine_1d(along_x)
-        y = cy.float() + _refine_1d(along_y)
+        cx = np.clip(px, 1, width - 2)
+        cy = np.clip(py, 1, height - 2)
+        window = np.array([-1, 0, 1])
+        along_x = np.log(np.maximum(located[rows[:, None], py[:, None], cx[:, None] + window], _EPS))
+        along_y = np.log(np.maximum(located[rows[:, None], cy[:, None] + window, px[:, None]], _EPS))
+        x = cx + _refine_1d(along_x)
+        y = cy + _refine_1d(along_y)
         # never move further than 1.5 cells from the argmax (guards flat or noisy maps)
-        x = torch.minimum(torch.maximum(x, px - 1.5), px + 1.5).clamp(-0.5, width - 0.5)
-        y = torch.minimum(torch.maximum(y, py - 1.5), py + 1.5).clamp(-0.5, height - 0.5)
-        xy = torch.stack([x, y], dim=-1)
-    keypoints = from_heatmap_coords(xy, stride).reshape(*lead, 2)
-    confidence = peak.clamp(0, 1).reshape(*lead)
-    if as_numpy:
-        return keypoints.numpy(), confidence.numpy()
+        x = np.clip(np.clip(x, px - 1.5, px + 1.5), -0.5, width - 0.5)
+        y = np.clip(np.clip(y, py - 1.5, py + 1.5), -0.5, height - 0.5)
+        xy = np.stack([x, y], axis=-1).astype(np.float32)
+    keypoints = from_heatmap_coords(xy, stride).astype(np.float32).reshape(*lead, 2)
+    confidence = np.clip(peak, 0, 1).astype(np.float32).reshape(*lead)
+    if as_tensor:
+        return torch.from_numpy(keypoints).to(heatmaps.device), torch.from_numpy(confidence).to(heatmaps.device)
     return keypoints, confidence
 
 

@@ -11,6 +11,7 @@ back to photo pixels) behind one class.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from .detect import DEFAULT_DETECTOR, FaceDetector
 from .images import load_photo
 from .model import StackedHourglass, load_model, predict_with
 from .pipeline import FaceResult, default_detector, predict_photo
-from .runtime import BACKENDS, has_onnxruntime, onnx_runtime, optimized
+from .runtime import BACKENDS, INT8_FILE, has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime, optimized
 from .tracking import LiveTracker
 
 DEFAULT_MODEL = Path(__file__).parent / "weights"
@@ -40,11 +41,15 @@ class FaceKeypoints:
         device: torch device.
         flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).
         backend: how the network runs (see benchmarks/speed.py for what each costs):
+            "int8": the model folder's int8 copy (``model.int8.onnx``, written by `fkp quantize`) in
+                ONNX Runtime, CPU only;
+            "onnxruntime": the float graph in ONNX Runtime (pip install 'fkp[onnx]'), CPU only;
             "torchscript": a frozen TorchScript copy, BatchNorm folded into the convolutions;
-            "onnxruntime": the same graph in ONNX Runtime (pip install 'fkp[onnx]'), CPU only;
             "eager": plain PyTorch;
-            "auto" (default): onnxruntime on CPU where it is installed, else torchscript.
-            A backend that cannot be built falls back to eager PyTorch with a warning.
+            "auto" (default): on CPU with ONNX Runtime installed, int8 where the folder has a current
+            int8 copy, else onnxruntime; elsewhere torchscript.
+            A backend that cannot be built falls back to the next one (int8 -> onnxruntime) or to eager
+            PyTorch, with a warning; ``self.backend`` says which one runs.
         detector: the face detector for `detect` and `detect_for_video`: a name in
             `fkp.detect.DETECTORS` ("blazeface", the default, or "haar") or a `FaceDetector`; built on
             first use.
@@ -60,19 +65,37 @@ class FaceKeypoints:
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        folder = None
         if not isinstance(model, StackedHourglass):
-            model = load_model(model or default_model_source(), device)
+            source = model or default_model_source()
+            folder = Path(source) if Path(source).is_dir() else None
+            model = load_model(source, device)
         self.model = model.eval().to(device)
         self.device, self.flip_test = device, flip_test
+        on_cpu_with_ort = str(device) == "cpu" and has_onnxruntime()
         if backend == "auto":
-            backend = "onnxruntime" if str(device) == "cpu" and has_onnxruntime() else "torchscript"
+            backend = "onnxruntime" if on_cpu_with_ort else "torchscript"
+            if on_cpu_with_ort and folder is not None and (folder / INT8_FILE).is_file():
+                backend = "int8"
         self.backend = backend
-        if backend == "onnxruntime":
-            self.forward = onnx_runtime(self.model)
-        elif backend == "torchscript":
-            self.forward = optimized(self.model, device)
-        else:
-            self.forward = self.model
+        self.forward = None
+        if backend == "int8":
+            path = int8_model_path(folder) if folder is not None and on_cpu_with_ort else None
+            self.forward = int8_runtime(str(path)) if path is not None else None
+            if self.forward is None:
+                if folder is None or not on_cpu_with_ort:
+                    warnings.warn(
+                        "the int8 network needs a model folder and ONNX Runtime on the CPU; using the float one",
+                        stacklevel=2,
+                    )
+                backend = self.backend = "onnxruntime" if on_cpu_with_ort else "torchscript"
+        if self.forward is None:
+            if backend == "onnxruntime":
+                self.forward = onnx_runtime(self.model)
+            elif backend == "torchscript":
+                self.forward = optimized(self.model, device)
+            else:
+                self.forward = self.model
         if self.forward is self.model:
             self.backend = "eager"
         self._detector = detector

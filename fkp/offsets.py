@@ -50,16 +50,35 @@ def mean_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def training_frames(
-    data: str, run_args: dict, label_x_shift: float, val_fraction: float
+    data: str | list[str],
+    run_args: dict,
+    label_x_shift: float | list[float],
+    val_fraction: float,
+    label_correction: str | list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The frames train.py trained on: all of ``data`` when the run had a separate --val_dataset,
-    else the training side of its person-wise split (`fkp.data.split_dataset`), never the validation people."""
+    """The frames train.py trained on: all of ``data`` (one source or several, each with its label x
+    shift and correction) when the run had a separate --val_dataset, else the training side of each
+    source's person-wise split (`fkp.data.split_dataset`), never the validation people."""
     from .data import load_source, split_dataset, to_arrays
 
-    dataset = load_source(data, label_x_shift=label_x_shift)
-    if not run_args.get("val_dataset"):
-        dataset = split_dataset(dataset, val_fraction)[0]
-    return to_arrays(dataset)
+    sources = as_list(data)
+    shifts = as_list(label_x_shift, len(sources))
+    corrections = as_list(label_correction or "none", len(sources))
+    parts = []
+    for source, shift, correction in zip(sources, shifts, corrections):
+        dataset = load_source(
+            source, label_x_shift=shift, label_correction=None if correction == "none" else correction
+        )
+        if not run_args.get("val_dataset"):
+            dataset = split_dataset(dataset, val_fraction)[0]
+        parts.append(to_arrays(dataset))
+    return np.concatenate([images for images, _ in parts]), np.concatenate([keypoints for _, keypoints in parts])
+
+
+def as_list(value, count: int | None = None) -> list:
+    """A run argument that may be one value or a list (several sources), as a list of ``count``."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    return values * count if count and len(values) == 1 else values
 
 
 def write_json_atomically(path: Path, record: dict) -> None:
@@ -82,11 +101,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
         "--model", required=True, help="a local model folder written by train.py (its config.json is rewritten)"
     )
     parser.add_argument(
-        "--data", default=None, help="the source the model was trained on (default: the run's --dataset)"
+        "--data", default=None, nargs="+", help="the source(s) the model was trained on (default: the run's --dataset)"
     )
     parser.add_argument("--val-fraction", type=float, default=None, help="default: the run's --val_fraction")
     parser.add_argument(
-        "--label-x-shift", type=float, default=None, help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift"
+        "--label-x-shift",
+        type=float,
+        nargs="+",
+        default=None,
+        help=LABEL_X_SHIFT_HELP + "; default: the run's --label_x_shift",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the offsets without writing config.json")
     args = parser.parse_args(argv)
@@ -103,24 +126,33 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
         )
     run_args = json.loads(args_path.read_text())
     data = args.data or run_args.get("dataset")
-    shift = run_args.get("label_x_shift", 0.0) if args.label_x_shift is None else args.label_x_shift
+    trained_shift = run_args.get("label_x_shift", 0.0)
+    shift = trained_shift if args.label_x_shift is None else args.label_x_shift
+    correction = run_args.get("label_correction", "none")
     fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
-    if shift != run_args.get("label_x_shift", 0.0) or fraction != run_args.get("val_fraction", VAL_FRACTION):
+    if as_list(shift) != as_list(trained_shift) or fraction != run_args.get("val_fraction", VAL_FRACTION):
         trained = run_args.get("val_fraction", VAL_FRACTION)
         print(
-            f"warning: the model was trained with --label_x_shift {run_args.get('label_x_shift', 0.0):g} "
-            f"--val_fraction {trained:g}; calibrating with {shift:g} and {fraction:g}",
+            f"warning: the model was trained with --label_x_shift {' '.join(map(str, as_list(trained_shift)))} "
+            f"--val_fraction {trained:g}; calibrating with {' '.join(map(str, as_list(shift)))} and {fraction:g}",
             file=sys.stderr,
         )
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
-    images, labels = training_frames(data, run_args, shift, fraction)  # bad data: a DataError, before the model loads
+    if len(as_list(shift)) not in (1, len(as_list(data))) or len(as_list(correction)) not in (1, len(as_list(data))):
+        parser.error("give one --label-x-shift, or one per --data source")
+    # bad data: a DataError, before the model loads
+    images, labels = training_frames(data, run_args, shift, fraction, correction)
     model = load_model(args.model)
     if len(images) == 0:
         parser.error(f"{data}: no training frames")
 
     config = json.loads(config_path.read_text())
-    print(f"{len(images)} training frames of {data} (label x shift {shift:g}, validation people left out)")
+    print(
+        f"{len(images)} training frames of {' '.join(as_list(data))} (label x shift "
+        f"{' '.join(map(str, as_list(shift)))}, correction {' '.join(as_list(correction))}, "
+        "validation people left out)"
+    )
     predictor = FaceKeypoints(without_offsets(model))  # offsets are measured from the raw predictions
     for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):
         predicted = predictor.predict_frames(images, flip_test=flip)[0]

@@ -4,7 +4,9 @@ fastest on CPU; `benchmarks/speed.py` measures each). Also builds the ONNX graph
 
 from __future__ import annotations
 
+import hashlib
 import io
+from pathlib import Path
 
 import torch
 
@@ -49,7 +51,7 @@ def heatmap_onnx_bytes(model) -> bytes:
     return onnx_bytes(LastStack(model), torch.rand(1, 1, model.input_size, model.input_size), ["heatmaps"])
 
 
-BACKENDS = ("auto", "torchscript", "onnxruntime", "eager")
+BACKENDS = ("auto", "int8", "onnxruntime", "torchscript", "eager")
 
 
 def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]):
@@ -58,25 +60,29 @@ def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: l
     import warnings
 
     try:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        # idle threads sleep instead of spinning: a server's request threads and event loop share
-        # the cores (measured on 2 cores: spinning made each demo upload and API call ~60 ms slower)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # no memory arena: the arena keeps the largest batch's memory for good (a photo with 320
-        # detector windows left the demo server ~550 MB larger); speed is the same (measured)
-        options.enable_cpu_mem_arena = False
-        session = ort.InferenceSession(
-            onnx_bytes(module, example, output_names), options, providers=["CPUExecutionProvider"]
-        )
+        return session_runner(onnx_bytes(module, example, output_names))
     except Exception as error:  # missing onnx exporter pieces, unusual platforms: eager PyTorch still works
         warnings.warn(
             f"ONNX Runtime backend unavailable ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=3
         )
         return None
+
+
+def session_runner(graph: bytes | str):
+    """A callable images tensor -> tuple of output tensors for an ONNX graph (bytes or a file path) in
+    ONNX Runtime on the CPU, with torch's thread count. Raises when ONNX Runtime cannot load it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    # idle threads sleep instead of spinning: a server's request threads and event loop share
+    # the cores (measured on 2 cores: spinning made each demo upload and API call ~60 ms slower)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # no memory arena: the arena keeps the largest batch's memory for good (a photo with 320
+    # detector windows left the demo server ~550 MB larger); speed is the same (measured)
+    options.enable_cpu_mem_arena = False
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def forward(images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(
@@ -92,6 +98,59 @@ def onnx_runtime(model: torch.nn.Module):
     example = torch.rand(1, 1, model.input_size, model.input_size)
     session = onnx_session(LastStack(model), example, ["heatmaps"])
     return model if session is None else (lambda images: session(images)[0][:, None])
+
+
+def int8_runtime(path: str):
+    """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor running an int8 heatmap graph written
+    by `fkp.quantize` (``model.int8.onnx``), or None, with a warning, when it cannot be loaded."""
+    import warnings
+
+    try:
+        session = session_runner(str(path))
+    except Exception as error:
+        warnings.warn(f"int8 network unavailable ({type(error).__name__}: {error}); using the float one", stacklevel=3)
+        return None
+    return lambda images: session(images)[0][:, None]
+
+
+INT8_FILE = "model.int8.onnx"
+WEIGHTS_FILE = "model.safetensors"
+DIGEST_KEY = "fkp_weights_sha256"
+
+
+def weights_digest(folder: str | Path) -> str:
+    """SHA-256 (hex) of a model folder's model.safetensors."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / WEIGHTS_FILE, "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def int8_model_path(folder: str | Path) -> Path | None:
+    """The folder's model.int8.onnx if it exists and was made from its current weights, else None
+    (with a warning when a file exists but is stale or unreadable)."""
+    import warnings
+
+    folder = Path(folder)
+    path = folder / INT8_FILE
+    if not path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        return None
+    try:
+        import onnx
+
+        metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception as error:  # a damaged file: the float network still works
+        warnings.warn(f"{path}: cannot read it ({type(error).__name__}); using the float network", stacklevel=3)
+        return None
+    if metadata.get(DIGEST_KEY) != weights_digest(folder):
+        warnings.warn(
+            f"{path} was made from other weights than {folder / WEIGHTS_FILE}; using the float network "
+            "(run `fkp quantize --model FOLDER` again)",
+            stacklevel=3,
+        )
+        return None
+    return path
 
 
 def has_onnxruntime() -> bool:
