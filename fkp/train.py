@@ -215,10 +215,13 @@ def main(args: argparse.Namespace) -> dict | None:
             else:
                 train_side, val_side = split_dataset(dataset, args.val_fraction)
                 train_parts.append(to_arrays(train_side))
-                val_parts.append((source_name(source), to_arrays(val_side)))
+                val_parts.append((source, to_arrays(val_side)))
         if args.val_dataset:
             val_set = load_source(args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0])
-            val_parts = [(source_name(args.val_dataset), to_arrays(val_set))]
+            val_parts = [(args.val_dataset, to_arrays(val_set))]
+        names = [source_name(source) for source, _ in val_parts]
+        if len(set(names)) == len(names):  # short names where they tell the sources apart
+            val_parts = [(name, arrays) for name, (_, arrays) in zip(names, val_parts)]
         train_images = np.concatenate([images for images, _ in train_parts])
         train_keypoints = np.concatenate([keypoints for _, keypoints in train_parts])
         val_images = np.concatenate([images for _, (images, _) in val_parts])
@@ -506,30 +509,39 @@ def export(model, output_dir: Path, run_args: dict, metrics: dict, rank: int = 0
     """Write the model (config.json + model.safetensors), its metrics, the training arguments
     (``run_args``: the command line, with "epochs" as the run really scheduled them) and its card,
     each to a temporary name first and then renamed into place."""
-    from fkp.card import write_model_card
-
     staging = staging_folder(output_dir)
     model.save_pretrained(staging)
     (staging / "metrics.json").write_text(json.dumps({**metrics, "exported_by_rank": rank}, indent=2))
     (staging / "training_args.json").write_text(json.dumps(run_args, indent=2))
     if (output_dir / "train_summary.json").exists():  # for the card's learning curve
         shutil.copy2(output_dir / "train_summary.json", staging)
-    write_model_card(staging)  # replaces the mixin's generic card
+    write_card_safely(staging)  # replaces the mixin's generic card
     publish(staging, output_dir, keep=("train_summary.json",))
     print(f"rank {rank} exported model with val RMSE {metrics['rmse']:.3f} px to {output_dir}", flush=True)
 
 
 def write_card(output_dir: Path) -> None:
     """Rewrite the model card and learning curve of ``output_dir`` from its records, atomically."""
-    from fkp.card import write_model_card
-
     staging = staging_folder(output_dir)
     records = ("config.json", "training_args.json", "metrics.json", "train_summary.json")
     for name in records:
         if (output_dir / name).exists():
             shutil.copy2(output_dir / name, staging)
-    write_model_card(staging)
+    write_card_safely(staging)
     publish(staging, output_dir, keep=records)
+
+
+def write_card_safely(folder: Path) -> None:
+    """`write_model_card`, with a failure logged instead of raised: a card that cannot be written
+    must not cost the run its weights (`fkp export` writes it again later)."""
+    from fkp.card import write_model_card
+
+    try:
+        write_model_card(folder)
+    except Exception as error:  # noqa: BLE001 - anything in the card's text or plot
+        logger.warning(
+            "model card not written (%s: %s); run `fkp export %s` later", type(error).__name__, error, folder
+        )
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
