@@ -252,6 +252,34 @@ def test_the_time_budget_stops_a_clip_and_keeps_what_was_done(app, anywhere, tmp
     assert len({json.loads(x)["frame"] for x in Path(files[0]).read_text().splitlines()}) == done
 
 
+def test_a_closed_page_stops_its_clip_at_once(app, anywhere, tmp_path):
+    """The session ends (Gradio's unload event: `storage.end_session`) while its clip is analysed: the
+    analysis stops at the next frame and frees its slot, leaving no file."""
+    import threading
+
+    session, answers = uuid.uuid4().hex, []
+    payload = written(tmp_path, "left.avi", clip_bytes(30))
+
+    def run():
+        try:
+            app.analyse_video(payload, session, progress=lambda done, total: time.sleep(0.3))
+        except InputError as error:
+            answers.append(str(error))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while session not in storage.SESSION_FOLDERS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    folder = storage.SESSION_FOLDERS[session]
+    time.sleep(1.0)
+    storage.end_session(session)
+    started = time.monotonic()
+    worker.join(30)
+    assert not worker.is_alive() and time.monotonic() - started < 5
+    assert answers == ["The analysis stopped: the page was closed."] and not folder.exists()
+
+
 def test_only_uploads_are_read(app, tmp_path, monkeypatch):
     """A payload naming a server file (no "meta": Gradio does not check it), an inline clip, a folder:
     refused without opening anything, and without saying whether the file exists."""

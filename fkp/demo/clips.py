@@ -93,7 +93,8 @@ def analyse_clip(
 ) -> ClipResult:
     """Follow the faces of ``clip`` (readable under its extension: see `decoder.frames`) and write the
     results into ``folder``, named after ``name`` (the user's file name: the lines say it, never a
-    server path). Stops, keeping what was done, where the clip stops or ``deadline`` passes."""
+    server path). Stops, keeping what was done, where the clip stops or ``deadline`` passes; stops at
+    once, freeing its slot, when ``folder`` is deleted (the session ended: `storage.end_session`)."""
     stem = Path(name).stem or "clip"
     annotated, jsonl, table = (folder / f"{stem}_keypoints{suffix}" for suffix in (".webm", ".jsonl", ".csv"))
     tracker = LiveTracker(predictor, detector, max_faces=limits.VIDEO_MAX_FACES)
@@ -132,6 +133,8 @@ def analyse_clip(
                         progress(count, header.frames)
                     if time.monotonic() > deadline:
                         raise DecodeStopped(f"{name}: the time for one clip ran out", count, "budget")
+                    if not folder.exists():  # the session ended (its page was closed): nobody waits for it
+                        raise DecodeStopped(f"{name}: the page was closed", count, "cancelled")
             finally:
                 decoded.close()
     except DecodeStopped as error:
@@ -140,7 +143,10 @@ def analyse_clip(
         if writer is not None:
             writer.discard()
         raise
-    if writer is not None:
+    if writer is not None and stopped is not None and stopped.reason == "cancelled":
+        writer.discard()
+        writer = None
+    elif writer is not None:
         writer.commit()
     return ClipResult(
         annotated if writer is not None else None,

@@ -39,7 +39,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 class DecodeStopped(Exception):
     """The clip stopped before its end: ``frames`` frames were read; ``reason`` is "damaged" (the message
     says where and why), "frames", "seconds" or "size" (a limit reached while decoding: the header
-    understated it), or "budget" (the request's time ran out)."""
+    understated it), "budget" (the request's time ran out) or "cancelled" (the session ended)."""
 
     def __init__(self, message: str, frames: int, reason: str):
         super().__init__(message)

@@ -30,6 +30,7 @@ from .guard import received_clip, received_image
 from .limits import DECODE_PIXELS, LIVE_MAX_BYTES, LIVE_MAX_PIXELS, MAX_FACES
 from .memory import release_memory
 from .results import (
+    CLIP_CANCELLED,
     FRAME_FAILED,
     START_HINT,
     VIDEO_FAILED,
@@ -273,6 +274,8 @@ def analyse_video(upload: dict | list | None, session: str = "", progress: Calla
         link = Path(private) / f"clip{header.suffix}"  # the decoder reads a clip by its extension: the content's
         link.symlink_to(clip)
         result = analyse_clip(link, name, header, folder, model, faces, deadline, progress)
+    if result.stopped is not None and result.stopped.reason == "cancelled":
+        raise InputError(CLIP_CANCELLED)
     if not result.frames:
         shutil.rmtree(folder, ignore_errors=True)
         reason = str(result.stopped or "no frame could be decoded").rstrip(".")

@@ -151,6 +151,7 @@ def refused_frame(message: str) -> str:
 VIDEO_HINT = "Upload a clip (MP4, MOV, WebM, MKV, AVI or an animated GIF) to follow its faces."
 NO_CLIP = "This request did not carry a clip. Upload a video file."
 CLIP_NOT_AN_UPLOAD = "This clip did not arrive as an upload. Upload a video file."
+CLIP_CANCELLED = "The analysis stopped: the page was closed."
 VIDEO_FAILED = "⚠️ This clip could not be analysed. Try another clip, or a shorter one."
 
 
