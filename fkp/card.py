@@ -14,6 +14,7 @@ import numpy as np
 
 from .data.card import KNOWN_SOURCES
 from .data.conventions import LABEL_CORRECTIONS
+from .data.sources import source_name
 from .data.splits import VAL_FRACTION
 from .keypoints import KEYPOINT_NAMES
 from .training_args import per_source, training_command
@@ -66,12 +67,6 @@ def read_record(folder: Path, name: str) -> dict:
     """A JSON record that training left in a model folder ({} when it is absent)."""
     path = folder / name
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def source_name(source: str) -> str:
-    """A short name for a data source in logs and cards: its folder or file name, or the Hub id."""
-    path = Path(source)
-    return path.stem if path.suffix else path.name or str(source)
 
 
 def run_sources(args: dict) -> list[dict]:

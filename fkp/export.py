@@ -36,7 +36,7 @@ def choose_sources(
     """The sources to evaluate, as `fkp.card.run_sources` gives them: ``data`` (empty: the run's own
     ``recorded`` sources) with ``shifts`` / ``corrections`` (one value or one per source; None: the values
     the run read that source with, or the run's one value when it read all its sources alike)."""
-    from .card import source_name
+    from .data import source_name
     from .errors import FkpError
     from .training_args import per_source
 

@@ -40,7 +40,7 @@ from accelerate.utils import (
 from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
-from fkp.data import HeatmapDataset, load_source, split_dataset, to_arrays
+from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -130,12 +130,6 @@ def heatmap_loss(
     return per_keypoint.sum(dim=(1, 2)).mean()
 
 
-def source_name(source: str) -> str:
-    """A short name for a data source in logs and cards: its folder or file name, or the Hub id."""
-    path = Path(source)
-    return path.stem if path.suffix else path.name or str(source)
-
-
 def evaluate(model, loader, accelerator, codec: HeatmapCodec, sources: dict[str, slice] | None = None) -> dict:
     """Validation metrics (`keypoint_metrics`) of all rows; with ``sources`` (name -> the rows of that
     source), also each source's as ``metrics["sources"][name]`` (rmse, nme, count)."""
@@ -180,7 +174,8 @@ def main(args: argparse.Namespace) -> dict | None:
     if args.init_from and fixed:
         raise FkpError(
             f"--init_from takes the architecture from {args.init_from}'s config.json "
-            f"(only --channels and --num_stacks can grow it); drop {', '.join('--' + k for k in fixed)}"
+            "(only --channels and --num_stacks can grow it, --stride 2 or 4 change it); "
+            f"drop {', '.join('--' + k for k in fixed)}"
         )
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(

@@ -133,7 +133,16 @@ STAGES = [
     ["fkp.detect"],
     ["fkp.model"],
     ["fkp.pipeline", "fkp.tracking", "fkp.video", "fkp.records", "fkp.landmarker"],
-    ["fkp.training_args", "fkp.run_folder", "fkp.train", "fkp.metrics", "fkp.offsets", "fkp.quantize", "fkp.card", "fkp.jobs"],
+    [
+        "fkp.training_args",
+        "fkp.run_folder",
+        "fkp.train",
+        "fkp.metrics",
+        "fkp.offsets",
+        "fkp.quantize",
+        "fkp.card",
+        "fkp.jobs",
+    ],
     ["fkp.render", "fkp.demo", "fkp.predict", "fkp.evaluate", "fkp.submit", "fkp.export", "fkp.cli"],
     ["fkp.api", "fkp.photo", "fkp.live", "fkp.transforms", "fkp.blazeface"],  # deprecated re-exports
 ]

@@ -21,7 +21,7 @@ from .cli import main
 from .dataset import HeatmapDataset, to_arrays
 from .kaggle import read_kaggle_csv, read_kaggle_labels
 from .schema import OUTSIDE_MARGIN, features
-from .sources import load_hub_dataset, load_source
+from .sources import load_hub_dataset, load_source, source_name
 from .splits import SPLIT_SIDES, in_validation, split_dataset
 from .tables import BadRows, read_table
 from .ytf68 import (
@@ -45,6 +45,7 @@ __all__ = [
     "features",
     "load_hub_dataset",
     "load_source",
+    "source_name",
     "SPLIT_SIDES",
     "VAL_FRACTION",
     "in_validation",

@@ -50,6 +50,12 @@ def load_source(
     return _pick_split(dataset, split, str(source), val_fraction, on_error, skipped)
 
 
+def source_name(source: str) -> str:
+    """A short name for a data source in logs and cards: its folder or file name, or the Hub id."""
+    path = Path(source)
+    return path.stem if path.suffix else path.name or str(source)
+
+
 def load_hub_dataset(repo_id: str, revision: str | None = None):
     """A Hub dataset (a DatasetDict of parquet splits): from the local cache first, then the network with short
     timeouts; raises a DataError saying what to do when neither works."""
