@@ -125,6 +125,9 @@ def main() -> None:
             )
             clip = Path(tempfile.mkdtemp()) / "two_faces.webm"
             clip.write_bytes(clip_bytes(300, (640, 346), fourcc="VP80", suffix=".webm", fps=30))
+            page.close()  # ends the webcam stream, which would share the cores with the clip
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.goto(url)
             page.get_by_role("tab", name="Video").click()
             start = time.perf_counter()
             page.locator("#clip input[type=file]").set_input_files(str(clip))
