@@ -17,10 +17,19 @@ from .geometry import apply_affine, crop_matrix, invert_affine, warp
 from .images import to_original_pixels
 from .keypoints import FRAME_SIZE, KEYPOINT_NAMES
 
-# A face score under this says "this may not be a face". Measured by benchmarks/confidence.py on
-# 345 validation face crops against 731 non-face crops (background crops of the same photos, the cat
-# example, textures): the score's AUC is 1.000; 1% of faces score under 0.61, 1% of non-faces over 0.52.
-FACE_SCORE_THRESHOLD = 0.55
+# A face score under this says "this may not be a face"; detections under it are dropped. Measured by
+# benchmarks/confidence.py --detections, with the shipped keypoint weights (the mean peak depends on
+# them: re-measure for new weights): of 417 validation faces the default detector finds (helen_afw68
+# as stored, turned ±45 degrees and 64-80-px faces; ytf68), none scores under 0.65 (1% under 0.71),
+# while 76% of its 115 detections on the 4,653 helen_afw68 and ytf68 photos with the labelled face
+# painted over score under it (those left are mostly real faces of other people, partly visible).
+# On crops that no detector found (the crop classifier's score; benchmarks/confidence.py), 1.4% of
+# 345 ytf68 validation face crops and none of 731 non-face crops (the cat included) are flagged.
+FACE_SCORE_THRESHOLD = 0.65
+# The detector whose face classifier (`FaceDetector.frame_scores`: one pass on the 96x96 crop) scores a
+# crop that no detection with a probability produced (`face_scores`): the short-range BlazeFace, made
+# for faces that fill its window, as a crop's face does.
+CROP_CLASSIFIER = "blazeface"
 # What a face's JSON record (`FaceResult.as_dict`) keeps: photo pixels to 0.01 px, scores to 0.0001.
 PIXEL_DECIMALS, SCORE_DECIMALS = 2, 4
 
@@ -178,8 +187,9 @@ def predict_crops(
 ) -> list[FaceResult]:
     """Keypoints for given crops of a (H, W) uint8 grayscale photo: ``crops`` pairs a box (or None)
     with its 2x3 photo -> frame matrix. ``pyramid`` caches the photo's pyrDown levels (see `warp`).
-    Every result gets a face score (`face_scores`, with ``detector``'s face classifier where it has
-    one; with ``score=False`` only the mean heatmap peak, which skips the classifier); none is dropped."""
+    Every result gets a face score (`face_scores`: with each box's detection probability where
+    ``detector`` gives one, else a face classifier's look at the crop; with ``score=False`` only the
+    mean heatmap peak); none is dropped."""
     if not crops:
         return []
     pyramid = pyramid if pyramid is not None else [gray]
@@ -191,7 +201,11 @@ def predict_crops(
         ]
         frames = np.stack([warp(gray, matrix, pyramid=pyramid) for _, matrix in crops])
         keypoints, confidence, heatmaps = predictor.predict_frames(frames, flip_test=flip_test)
-    scores = face_scores(frames, confidence, detector) if score else np.asarray(confidence).mean(axis=1)
+    scores = (
+        face_scores(frames, confidence, detector, [box for box, _ in crops])
+        if score
+        else np.asarray(confidence).mean(axis=1)
+    )
     return [
         FaceResult(
             box, matrix, apply_affine(invert_affine(matrix), kp).astype(np.float32), conf, hm, frame, kp, float(score)
@@ -200,15 +214,36 @@ def predict_crops(
     ]
 
 
-def face_scores(frames: np.ndarray, confidence: np.ndarray, detector: FaceDetector | None = None) -> np.ndarray:
+def face_scores(
+    frames: np.ndarray,
+    confidence: np.ndarray,
+    detector: FaceDetector | None = None,
+    boxes: list[Box | None] | None = None,
+) -> np.ndarray:
     """(N,) face scores of (N, 96, 96) frames with their (N, 15) keypoint confidences: the geometric
-    mean of the mean heatmap peak (our model: are there 15 clear keypoints?) and BlazeFace's face
-    probability on the frame (a face/non-face classifier; ``detector``'s own where it has one, see
-    `FaceDetector.frame_scores`). Either alone lets some non-faces through (the cat example's mean
-    peak is 0.64, within the range of real faces)."""
+    mean of the mean heatmap peak (our model: are there 15 clear keypoints?) and a face probability
+    (a face/non-face classifier). Either alone lets some non-faces through (the cat example's mean
+    peak is 0.64, within the range of real faces).
+
+    The face probability is the detector's own, carried by its box (``boxes``, where ``detector``'s
+    `FaceDetector.scores_are_probabilities`): no second pass. A crop that no such detection
+    produced (box None: ``--whole-image``, Kaggle-style crops; or a detector without probabilities,
+    Haar) is looked at once by a face classifier: ``detector``'s `FaceDetector.frame_scores`, else
+    CROP_CLASSIFIER's. A tracked crop carries its track's last detection, so its probability is that
+    detection's."""
     if len(frames) == 0:
         return np.zeros(0)
-    classifier = detector.frame_scores(frames) if detector is not None else None
-    if classifier is None:
-        classifier = default_detector().frame_scores(frames)
-    return np.sqrt(np.asarray(confidence).mean(axis=1) * classifier)
+    probability = np.full(len(frames), np.nan)
+    if boxes is not None and detector is not None and detector.scores_are_probabilities:
+        probability = np.array([np.nan if box is None else box.score for box in boxes], dtype=np.float64)
+    missing = np.isnan(probability)
+    if missing.any():
+        frames = np.asarray(frames)[missing]
+        classifier = detector.frame_scores(frames) if detector is not None else None
+        probability[missing] = classifier if classifier is not None else crop_classifier().frame_scores(frames)
+    return np.sqrt(np.asarray(confidence).mean(axis=1) * probability)
+
+
+def crop_classifier() -> FaceDetector:
+    """The shared CROP_CLASSIFIER detector, which scores face crops no detector found (`face_scores`)."""
+    return default_detector(CROP_CLASSIFIER)

@@ -1,5 +1,7 @@
 """Face detection on real fixture faces: BlazeFace against its conversion, turned faces mapped back
-through the rotated crop, panoramas and very large canvases within a bounded window budget."""
+through the rotated crop, small faces, panoramas and very large canvases within a bounded window
+budget, the default detector's passes, and the face score (from the detection, or one look of the
+crop classifier where no detector found the crop)."""
 
 import numpy as np
 import pytest
@@ -100,13 +102,20 @@ def test_turned_face_found_and_keypoints_mapped_back(faces, any_detector, predic
 
 
 def paste(
-    photo: np.ndarray, landmarks: np.ndarray, canvas_shape: tuple[int, int], top_left: tuple[int, int], height: int
+    photo: np.ndarray,
+    landmarks: np.ndarray,
+    canvas_shape: tuple[int, int],
+    top_left: tuple[int, int],
+    height: int,
+    canvas: np.ndarray | None = None,
 ):
+    """The photo resized to ``height`` rows at ``top_left`` of a grey canvas (or of ``canvas``), and its
+    landmarks moved with it."""
     import cv2
 
     scale = height / photo.shape[0]
-    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    canvas = np.full((*canvas_shape, 3), 128, np.uint8)
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    canvas = np.full((*canvas_shape, 3), 128, np.uint8) if canvas is None else canvas
     x0, y0 = top_left
     canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     return canvas, (landmarks + 0.5) * scale - 0.5 + [x0, y0]
@@ -127,6 +136,44 @@ def test_small_face_in_panorama_or_huge_canvas_is_found(faces, any_detector, pre
     index = match_face([f.box for f in found], moved)
     assert index is not None
     assert nme(found[index].keypoints, moved) < 0.1
+
+
+def test_small_face_is_found(faces, any_detector, predictor):
+    """A face whose crop is about 70 px (just above `min_face`) in a 640x480 photo."""
+    from fkp.detect import match_face
+    from fkp.framing import landmark_crop
+    from fkp.pipeline import predict_photo
+
+    photo, landmarks = faces[2]
+    height = round(photo.shape[0] * 70 / landmark_crop(landmarks)[1])
+    canvas, moved = paste(photo, landmarks, (480, 640), (400, 150), height)
+    found = predict_photo(predictor, canvas, any_detector)
+    index = match_face([f.box for f in found], moved)
+    assert index is not None and len(found) == 1
+    assert nme(found[index].keypoints, moved) < 0.12
+
+
+def test_default_detector_finds_a_small_face_beside_a_large_one(faces, predictor):
+    """All scales run even once a face is found (an early stop at the first scale with a face would
+    miss the small one: benchmarks/blazeface_full.py, set "mixed")."""
+    from fkp.detect import match_face
+    from fkp.framing import landmark_crop
+    from fkp.pipeline import predict_photo
+
+    (big_photo, big_marks), (small_photo, small_marks) = faces[2], faces[3]
+    canvas, big = paste(big_photo, big_marks, (720, 1280), (40, 60), 600)
+    height = round(small_photo.shape[0] * 70 / landmark_crop(small_marks)[1])
+    canvas, small = paste(small_photo, small_marks, (720, 1280), (1100, 500), height, canvas)
+    boxes = [face.box for face in predict_photo(predictor, canvas)]
+    assert len(boxes) == 2 and {match_face(boxes, big), match_face(boxes, small)} == {0, 1}
+
+
+def test_default_detector_runs_one_or_two_passes_on_ordinary_photos():
+    from fkp.pipeline import default_detector
+
+    detector = default_detector()
+    assert len(detector.windows(320, 320)) == 1 and len(detector.windows(400, 400)) == 1
+    assert len(detector.windows(300, 400)) == 1 and len(detector.windows(600, 512)) <= 2
 
 
 def test_window_budget_drops_the_smallest_scales_first(detector):
@@ -220,6 +267,57 @@ def test_face_score_separates_a_face_crop_from_non_face_crops(faces, predictor):
     _, confidence, _ = predictor.predict_frames(frames)
     score = face_scores(frames, confidence)
     assert score[0] >= FACE_SCORE_THRESHOLD > max(score[1], score[2])
+
+
+def test_face_score_comes_from_the_detection_without_a_second_pass(predictor, monkeypatch):
+    """A detected face's score is the geometric mean of its mean heatmap peak and the detector's own
+    probability for its box: no face classifier runs on the crop."""
+    from conftest import ROOT
+
+    from fkp import pipeline
+    from fkp.images import load_photo
+
+    def second_pass(frames):
+        raise AssertionError("a second detector pass on the crop")
+
+    detector = pipeline.default_detector()
+    monkeypatch.setattr(detector, "frame_scores", second_pass)
+    monkeypatch.setattr(pipeline, "crop_classifier", second_pass)
+    (face,) = pipeline.predict_photo(predictor, load_photo(ROOT / "examples" / "grace_hopper.jpg"), detector)
+    assert face.face_score == pytest.approx(np.sqrt(face.confidence.mean() * face.box.score), abs=1e-6)
+    assert face.looks_like_a_face and face.box.score > 0.8
+
+
+def test_crops_no_detector_found_get_the_crop_classifier(predictor):
+    """Whole-image crops (no box) and boxes without a probability (Haar) are scored by one look of the
+    crop classifier, `CROP_CLASSIFIER`."""
+    from conftest import ROOT
+
+    from fkp.detect import create_detector
+    from fkp.images import load_photo
+    from fkp.pipeline import crop_classifier, predict_photo
+
+    photo = load_photo(ROOT / "examples" / "grace_hopper.jpg")
+    for face in [
+        *predict_photo(predictor, photo, whole_image=True),
+        *predict_photo(predictor, photo, create_detector("haar")),
+    ]:
+        probability = crop_classifier().frame_scores(face.frame[None])[0]
+        assert face.face_score == pytest.approx(np.sqrt(face.confidence.mean() * probability), abs=1e-5)
+        assert face.looks_like_a_face
+
+
+def test_example_photos_get_their_faces_and_no_false_one(predictor):
+    """Through `FaceKeypoints.detect` with the default detector: every face of the examples, none on
+    the cat (nor on the flag behind Eileen Collins)."""
+    from conftest import ROOT
+
+    expected = {"eileen_collins.jpg": 1, "grace_hopper.jpg": 1, "hopper_exif_rotated.jpg": 1, "no_face_cat.jpg": 0}
+    expected |= {"ten_faces.jpg": 10, "two_faces.jpg": 2}
+    for name, count in expected.items():
+        faces = predictor.detect(ROOT / "examples" / name)
+        assert len(faces) == count, name
+        assert all(face.looks_like_a_face for face in faces)
 
 
 def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):

@@ -45,6 +45,9 @@ class FaceDetector:
     """
 
     name = ""
+    # Whether `Box.score` is the detector's own probability that the box holds a face: the pipeline's
+    # face score then takes it as it is (`fkp.pipeline.face_scores`) instead of a second look at the crop.
+    scores_are_probabilities = False
 
     def detect(self, photo: np.ndarray) -> list[Box]:
         """Faces in an (H, W, 3) RGB uint8 photo, largest first."""
@@ -56,8 +59,9 @@ class FaceDetector:
 
     def frame_scores(self, frames: np.ndarray) -> np.ndarray | None:
         """The probability that each (N, 96, 96) uint8 face frame shows a face, from the detector's own
-        face classifier; None for a detector without one (the pipeline then asks the default
-        detector, `fkp.detect.DEFAULT_DETECTOR`)."""
+        face classifier; None for a detector without one (the pipeline then asks
+        `fkp.pipeline.CROP_CLASSIFIER`). Used only for crops that no detector found (`Box` None, or a
+        detector whose box score is not a probability)."""
         return None
 
     def fit_crop(self, pairs: list[tuple[Box, np.ndarray]]) -> str:

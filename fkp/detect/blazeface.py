@@ -1,4 +1,4 @@
-"""MediaPipe's short-range BlazeFace (`blazeface_net`) as fkp's default detector: square windows at
+"""MediaPipe's short-range BlazeFace (`blazeface_net`) as a detector: square windows at
 several scales for any photo size; its eye, nose and mouth points place and turn the crop."""
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class BlazeFaceDetector(FaceDetector):
     THRESHOLD = 0.65
 
     name = "blazeface"
+    scores_are_probabilities = True  # Box.score: the network's face probability (sigmoid of its logit)
     CHUNK = 64  # windows per network call: bounds memory; as fast as one batch of 320
     KEYPOINT_FRAME = BLAZEFACE_KEYPOINT_FRAME
     # The network and how its outputs read (a subclass with another BlazeFace model replaces these).

@@ -1,6 +1,7 @@
 """MediaPipe's full-range BlazeFace (`blazeface_full_net`) as a detector: the whole photo in one
 192x192 pass, plus windows only where faces may be too small for it (large photos, panoramas).
-Its 6 keypoints are the short-range model's: the crop is placed and turned as in `blazeface`."""
+Its 6 keypoints are the short-range model's: the crop is placed and turned as in `blazeface`.
+fkp's default detector (`fkp.detect.DEFAULT_DETECTOR`)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ BLAZEFACE_FULL_KEYPOINT_FRAME = np.array([[31.28, 38.25], [64.95, 37.89], [48.72
 
 class BlazeFaceFullDetector(BlazeFaceDetector):
     """MediaPipe's full-range BlazeFace (`blazeface_full_net`): one pass over the whole photo,
-    letterboxed to 192x192, finds faces down to ``FACE_SHARE`` of the photo's longer side.
+    letterboxed to 192x192, finds faces down to ``FACE_SHARE`` of the photo's longer side. The default.
 
     Windows (`BlazeFaceDetector.windows`, with this model's ``FACE_SHARE``): the whole photo, then
     windows of half the size with 50% overlap, and so on, only while a ``min_face``-pixel face would
     be smaller than ``FACE_SHARE`` of the window: one pass for photos up to ``min_face / FACE_SHARE``
-    pixels, more for larger ones and for panoramas. Crops, keypoints and the face score of a crop
-    (`frame_scores`: the short-range model's, which the pipeline's threshold was tuned on) are as
-    in `BlazeFaceDetector`.
+    pixels, more for larger ones and for panoramas. Crops and the face probability carried by each
+    box (`Box.score`, which the pipeline's face score uses) are as in `BlazeFaceDetector`.
     """
 
     # Shares of a 192-pixel window that a face (its Kaggle-like crop side) must cover to be found, at
@@ -64,5 +64,6 @@ class BlazeFaceFullDetector(BlazeFaceDetector):
         return sides
 
     def frame_scores(self, frames: np.ndarray) -> None:
-        """None: the pipeline asks the default (short-range) detector, whose scores its threshold fits."""
+        """None: a crop that no detection scored is looked at by `fkp.pipeline.CROP_CLASSIFIER`, the
+        short-range model, made for faces that fill its window (this model misses them)."""
         return None
