@@ -1,13 +1,13 @@
 """The `fkp` command: one entry point for fkp's tools (each also runs as ``python -m fkp.<module>``).
 
-    fkp predict photos/ --out results.jsonl       batch prediction over files and folders
+    fkp predict photos/ --out results.jsonl       batch prediction over photos, videos and folders
     fkp evaluate --data ../shared/data/ytf68 --label-x-shift -1.3 --split val
     fkp convert SOURCE OUT.parquet [--push-to-hub user/name]
     fkp calibrate framing --kaggle training_keypoints.csv --ytf68 FOLDER
     fkp calibrate detector --data FOLDER
     fkp calibrate keypoints --model DIR --data SOURCE   per-keypoint offsets measured on the training people
     fkp submit --model M --test test.csv --lookup IdLookupTable.csv --out submission.csv
-    fkp export MODEL_FOLDER [--onnx model.onnx]   model card (+ learning curve), optional ONNX
+    fkp export MODEL_FOLDER [--data [SOURCE ...]] [--pipeline photo] [--onnx model.onnx]   card, ONNX
     fkp quantize --model DIR                      int8 copy of the network (ONNX Runtime), calibrated on training frames
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
     fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
@@ -25,7 +25,7 @@ import sys
 from .errors import FkpError, run_cli
 
 COMMANDS = {
-    "predict": "batch prediction over photos and folders, JSON Lines out",
+    "predict": "batch prediction over photos, videos and folders, JSON Lines and/or CSV out",
     "evaluate": "RMSE / NME of a model on a data source",
     "convert": "any data source -> parquet in fkp's schema (optionally pushed to the Hub)",
     "calibrate": "'framing' (crop vs Kaggle's labels), 'detector' (detector boxes) or 'keypoints' (a model's offsets)",
