@@ -28,7 +28,7 @@ Case sets (the validation photos of train.py's person-wise split, as `fkp evalua
                that its face's crop is 64-80 px, on the other side; every 8th pair
     panorama   the face 300 px high in an 8000x300 strip, every 8th photo
     canvas     the photo at 600 px in a 12000x12000 canvas, 4 photos
-    examples   the example photos: 16 faces expected (1, 1, 1, 10, 2; none on the cat)
+    examples   the example photos: 15 faces expected (1, 1, 1, 10, 2; none on the cat)
 
 Per set and scheme: labelled faces found by the whole pipeline (`predict_photo`, face score
 threshold applied) and missed, other faces returned (not the labelled one: real unlabelled faces in
