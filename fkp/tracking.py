@@ -7,6 +7,8 @@ re-fitted to every frame's noisy keypoints would wander. A One Euro filter per f
 keypoints so that they hold still when the face does and follow it without lag when it moves (Casiez
 et al., CHI 2012). Each followed face has an id (`FaceResult.track`) that stays with it: detections are
 matched to tracks by keypoint distance, not by the detector's order, so faces that cross keep theirs.
+A face's box is its track's last detection, moved, scaled and turned with the face's keypoints since then
+(`moved_box`), so that it stays around the face between detections.
 Measured by benchmarks/video.py on a clip with known motion and sensor noise.
 """
 
@@ -20,9 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detect import FaceDetector
+from .detect import Box, FaceDetector
 from .framing import MEAN_FRAME_KEYPOINTS, refined_crop
-from .geometry import apply_affine, invert_affine
+from .geometry import apply_affine, fit_similarity, invert_affine
 from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
 
 # The mean heatmap peak under which a tracked face is dropped between detections; it depends on the
@@ -77,13 +79,15 @@ class OneEuroFilter:
 
 @dataclass
 class Track:
-    """One followed face: its last (raw) result, its keypoint filter, its id and its crop (2x3 photo ->
-    frame matrix) for the next frame (None: re-fitted to ``face``'s keypoints)."""
+    """One followed face: its last (raw) result, its keypoint filter, its id, its crop (2x3 photo ->
+    frame matrix) for the next frame (None: re-fitted to ``face``'s keypoints) and its last detection:
+    the box and the (raw) keypoints the face had then (`moved_box`)."""
 
     face: FaceResult
     smoother: OneEuroFilter = field(default_factory=OneEuroFilter)
     id: int = 0
     crop: np.ndarray | None = None
+    detection: tuple[Box, np.ndarray] | None = None
 
     def follow(self, face: FaceResult) -> None:
         """Take this frame's raw result; the crop moves with the face, past CROP_TOLERANCE."""
@@ -92,6 +96,12 @@ class Track:
         if self.crop is None or crop_shift(self.crop, fitted) >= CROP_TOLERANCE:
             self.crop = fitted
 
+    def box(self, keypoints: np.ndarray) -> Box | None:
+        """The last detection's box moved with the face to ``keypoints`` (the face's box where there is none)."""
+        if self.detection is None:
+            return self.face.box
+        return moved_box(*self.detection, keypoints)
+
 
 class LiveTracker:
     """Follows the faces of a video stream frame by frame; `update` returns each frame's faces with
@@ -99,7 +109,6 @@ class LiveTracker:
     0, 1, 2, ... in order of first appearance; a lost face's id is never reused). ``smoothing``: the
     `OneEuroFilter` arguments of each track (default SMOOTHING). The crops follow each track's raw
     keypoints (``tracks[i].face``), so the smoothing changes what `update` returns, never what it sees."""
-
 
     def __init__(
         self,
@@ -120,7 +129,7 @@ class LiveTracker:
         self.arrivals: deque[float] = deque(maxlen=30)  # when they arrived (time.monotonic)
 
     def update(self, frame: np.ndarray, timestamp: float | None = None) -> list[FaceResult]:
-        """Faces in one (H, W, 3) RGB frame, largest first, keypoints smoothed over time."""
+        """Faces in one (H, W, 3) RGB frame, keypoints smoothed over time, each box moved with its face."""
         started = time.perf_counter()
         self.arrivals.append(time.monotonic())
         timestamp = self.arrivals[-1] if timestamp is None else timestamp
@@ -128,16 +137,22 @@ class LiveTracker:
         pyramid = [gray]
         # between detections, a tracked face is kept while its 15 heatmaps stay confident (the mean peak
         # of the shipped weights: 0.75-0.88 on the validation faces, 0.66 on the cat example, 0.61 on a
-        # blank wall, 0.25-0.32 on noise); each detection re-checks it with the full face score
+        # blank wall, 0.25-0.32 on noise); each detection re-checks it with the full face score. Its face
+        # score is the photo pipeline's, with its track's last detection's probability where the detector
+        # gives one (no second pass), else the mean peak alone (no face classifier on every frame)
         tracked = predict_crops(
             self.predictor,
             gray,
             [(t.face.box, t.crop) for t in self.tracks],
             self.detector,
             pyramid=pyramid,
-            score=False,
+            score=self.detector.scores_are_probabilities,
         )
-        kept = [(track, face) for track, face in zip(self.tracks, tracked) if face.face_score >= TRACK_PEAK_THRESHOLD]
+        kept = [
+            (track, face)
+            for track, face in zip(self.tracks, tracked)
+            if float(np.mean(face.confidence)) >= TRACK_PEAK_THRESHOLD
+        ]
         kept = _without_duplicates(kept)
         self.frames_since_detection += 1
         if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
@@ -149,7 +164,7 @@ class LiveTracker:
             track.follow(face)
             self.tracks.append(track)
             smoothed = track.smoother(face.keypoints, timestamp, unit=face.size).astype(np.float32)
-            results.append(replace(face, keypoints=smoothed, track=track.id))
+            results.append(replace(face, box=track.box(smoothed), keypoints=smoothed, track=track.id))
         self.seconds.append(time.perf_counter() - started)
         return results
 
@@ -162,9 +177,9 @@ class LiveTracker:
 
     def _detect(self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list) -> list[tuple[Track, FaceResult]]:
         """Detect faces; each found face continues the kept track whose keypoints are nearest (keeping its
-        filter and id), pairs taken nearest first; the others start new tracks, predicted once more in
-        the crop re-fitted to their keypoints (as the frames after will be), so that a track does not
-        start from the detector crop's slightly different answer."""
+        filter and id, taking the new box), pairs taken nearest first; the others start new tracks,
+        predicted once more in the crop re-fitted to their keypoints (as the frames after will be), so that
+        a track does not start from the detector crop's slightly different answer."""
         boxes = self.detector.detect(frame)[: self.max_faces]
         found = predict_crops(
             self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid
@@ -190,10 +205,15 @@ class LiveTracker:
         result = []
         for i, face in enumerate(found):
             if i in matched:
-                result.append(kept[matched[i]])  # the tracked crop is the steadier one
+                track, tracked = kept[matched[i]]  # the tracked crop is the steadier one
+                if face.box is not None:
+                    track.detection = (face.box, tracked.keypoints)
+                result.append((track, tracked))
             else:
                 face = next(refitted)
                 track = Track(face, OneEuroFilter(**self.smoothing), id=self.next_id, crop=face.matrix)
+                if face.box is not None:
+                    track.detection = (face.box, face.keypoints)
                 result.append((track, face))
                 self.next_id += 1
         free = [pair for j, pair in enumerate(kept) if j not in matched.values()]
@@ -205,6 +225,26 @@ def crop_shift(crop: np.ndarray, other: np.ndarray) -> float:
     frame px, between where they put the average face's keypoints (MEAN_FRAME_KEYPOINTS)."""
     points = apply_affine(invert_affine(other), MEAN_FRAME_KEYPOINTS)
     return float(np.linalg.norm(apply_affine(crop, points) - MEAN_FRAME_KEYPOINTS, axis=1).mean())
+
+
+def moved_box(box: Box, then: np.ndarray, now: np.ndarray) -> Box:
+    """``box``, found when the face's keypoints were ``then``, moved, scaled and turned as they have moved
+    since (the similarity that best maps ``then`` onto ``now``); its score stays the detection's."""
+    matrix = fit_similarity(then, now)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    turn = float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))  # positive: clockwise on screen
+    center = apply_affine(matrix, box.center)
+    width, height = box.width * scale, box.height * scale
+    landmarks = None if box.landmarks is None else apply_affine(matrix, box.landmarks)
+    return replace(
+        box,
+        x=float(center[0] - width / 2),
+        y=float(center[1] - height / 2),
+        width=width,
+        height=height,
+        angle=box.angle - turn,
+        landmarks=landmarks,
+    )
 
 
 def keypoint_distance(a: FaceResult, b: FaceResult) -> float:
