@@ -8,7 +8,7 @@
 Each line is one face: {"file", "width", "height", "face" (its number), "annotated" (the path of
 the photo drawn with its keypoints, or null without --annotated), "box" {x, y, width, height, score
 (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
-"face_score" (under 0.55: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
+"face_score" (under 0.65: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
 in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
 confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
 photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).
@@ -92,8 +92,10 @@ def file_problem(path: Path) -> str | None:
 
 
 def unreadable_message(path: Path, reason: str) -> str:
-    """The error text of an input that cannot be read, worded as `fkp.images.load_photo`'s."""
-    return f"{path.name} is not an image that can be read: {reason}"
+    """The error text of an input that cannot be read, worded as `fkp.images.load_photo`'s (or as
+    `fkp.video.read_video`'s, for a name with a video extension)."""
+    kind = "a video" if path.suffix.lower() in VIDEO_SUFFIXES else "an image"
+    return f"{path.name} is not {kind} that can be read: {reason}"
 
 
 def expand(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("photos", nargs="+", help="image files and/or folders")
+    parser.add_argument("photos", nargs="+", help="image files, video files and/or folders")
     parser.add_argument("--out", default=None, help="JSON Lines output file ('-' for stdout)")
     parser.add_argument(
         "--csv",
@@ -285,7 +287,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
         "--annotated",
         metavar="FOLDER",
         default=None,
-        help="also draw each photo with faces, its keypoints and face numbers, into FOLDER (subfolders kept)",
+        help="also draw each photo with faces, its keypoints and face numbers, into FOLDER (subfolders kept); "
+        "each video as NAME_keypoints.webm, faces labelled by track",
     )
     parser.add_argument(
         "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
@@ -408,10 +411,12 @@ def _predict_into(
 
 def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path | None, counts: dict[str, int]) -> None:
     """One video's lines: for every ``every``-th frame, one line per face (numbered in reading order, with
-    its "frame", "time" and "track" id) or one with "face": None. With ``target``, the frames drawn with
-    their faces (labelled by track id) become an annotated VP9 WebM, moved into place before the lines
-    are written. A video that stops early (`fkp.video.VideoError`) keeps what was read, and gets a last
-    line with the "frame" where it stopped and the "error"."""
+    its "frame", "time" and "track" id) or one with "face": None, written as each frame is done (so a long
+    video's lines are never all held). With ``target``, the frames drawn with their faces (labelled by
+    track id) become an annotated VP9 WebM, moved into place when the video ends: before ``out`` can be
+    committed, so that a line never names a file that does not exist. A video that stops early
+    (`fkp.video.VideoError`) keeps what was read, and gets a last line with the "frame" where it stopped
+    and the "error"."""
     from tqdm.auto import tqdm
 
     from .pipeline import reading_order
@@ -420,7 +425,8 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
     from .video import VideoError, VideoWriter, read_video, video_info
 
     fps, total = video_info(path)
-    lines: list[dict] = []
+    annotated = None if target is None else str(target)
+    frames = 0
     writer: VideoWriter | None = None
     predictor.reset_video()
     progress = tqdm(total=total or None, unit="frame", file=sys.stderr, leave=False, desc=path.name)
@@ -439,7 +445,11 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
                     size = (round(width * scale), round(height * scale))
                     writer = VideoWriter(target, (fps or 25.0) / every, size)
                 writer.write(draw_faces(frame.rgb, faces, scale, labels=[face.track for face in faces]))
-            lines += face_lines(str(path), width, height, faces, frame.index, frame.time)
+            for line in face_lines(str(path), width, height, faces, frame.index, frame.time):
+                if line["face"] is not None:
+                    line["annotated"] = annotated
+                out.write(line)
+            frames += 1
             counts["no_face"] += not faces
             counts["faces"] += len(faces)
             counts["frames"] += 1
@@ -457,17 +467,12 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
         except OSError as problem:
             writer.discard()
             raise FkpError(f"cannot write --annotated {target}: {problem.strerror or problem}") from None
-        for line in lines:
-            if line["face"] is not None:
-                line["annotated"] = str(target)
-    for line in lines:
-        out.write(line)
-    if lines:
+    if frames:
         counts["read"] += 1
     if error is not None:
         counts["unreadable"] += 1
         out.write({"file": str(path), "frame": error.frames, "face": None, "error": str(error)})
-        tqdm.write(f"{'stopped' if lines else 'skipped'} {path}: {error}", file=sys.stderr)
+        tqdm.write(f"{'stopped' if frames else 'skipped'} {path}: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

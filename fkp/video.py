@@ -69,7 +69,7 @@ def video_info(path: str | Path) -> tuple[float, int]:
                 return 1000.0 / (image.info.get("duration") or 100), int(getattr(image, "n_frames", 1))
         except Exception:  # noqa: BLE001 - read_video reports what is wrong with the file
             return 0.0, 0
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    capture = _capture(path)
     try:
         fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT) if capture.isOpened() else 0
@@ -87,7 +87,7 @@ def read_video(path: str | Path) -> Iterator[Frame]:
         yield from _read_gif(path)
         return
     name = Path(path).name
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    capture = _capture(path)
     try:
         if not capture.isOpened():
             raise VideoError(f"{name} is not a video that can be read: it cannot be opened (damaged or truncated?)")
@@ -114,6 +114,17 @@ def read_video(path: str | Path) -> Iterator[Frame]:
         raise VideoError(f"{name} stops at frame {index} of {expected} (truncated or damaged)", index)
 
 
+def _capture(path: str | Path) -> cv2.VideoCapture:
+    """OpenCV's FFmpeg reader of ``path``, opened without OpenCV's own warnings (a file it cannot open
+    gets two lines about its backends; `read_video` says what is wrong in plain words)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+    try:
+        return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def _read_gif(path: str | Path) -> Iterator[Frame]:
     from PIL import Image, ImageSequence
 
@@ -132,8 +143,12 @@ def _read_gif(path: str | Path) -> Iterator[Frame]:
 
 
 class VideoWriter:
-    """An annotated video: RGB frames encoded as VP9 in WebM into a temporary file beside ``target``,
-    which `commit` moves into place (`discard` removes it). Frames are cropped to even sizes (4:2:0)."""
+    """An annotated video: RGB frames encoded as VP9 in WebM (a subclass may choose another ``fourcc``)
+    into a temporary file beside ``target``, which `commit` moves into place (`discard` removes it).
+    Frames are cropped to even sizes (4:2:0). OpenCV prints a harmless line on opening the encoder
+    ("tag ... is not supported with codec id ... webm"): WebM has no codec tags, and it finds the codec."""
+
+    fourcc = ANNOTATED_FOURCC
 
     def __init__(self, target: str | Path, fps: float, size: tuple[int, int]):
         self.target = Path(target)
@@ -144,11 +159,11 @@ class VideoWriter:
         )
         os.close(handle)
         self.writer = cv2.VideoWriter(
-            self.temporary, cv2.VideoWriter_fourcc(*ANNOTATED_FOURCC), max(float(fps), 1.0), self.size
+            self.temporary, cv2.VideoWriter_fourcc(*self.fourcc), max(float(fps), 1.0), self.size
         )
         if not self.writer.isOpened():
             os.unlink(self.temporary)
-            raise FkpError(f"cannot write the annotated video {self.target}: OpenCV has no VP9 encoder here")
+            raise FkpError(f"cannot write the annotated video {self.target}: OpenCV has no {self.fourcc} encoder here")
 
     def write(self, rgb: np.ndarray) -> None:
         width, height = self.size

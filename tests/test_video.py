@@ -77,6 +77,14 @@ def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annota
     for r in records:
         by_frame.setdefault(r["frame"], {})[r["face"]] = r["track"]
     assert all(faces == by_frame[0] for faces in by_frame.values()) and len(set(by_frame[0].values())) == 2
+    for track in by_frame[0].values():  # each box moves with its face (2 px a frame), not held at its detection
+        faces = sorted((r for r in records if r["track"] == track), key=lambda r: r["frame"])
+        first, last = faces[0], faces[-1]
+        moved = last["box"]["x"] - first["box"]["x"]
+        assert moved == pytest.approx(2 * (FRAMES - 1), abs=6)
+        for r in faces:
+            nose, box = r["keypoints"]["nose_tip"], r["box"]
+            assert box["x"] < nose["x"] < box["x"] + box["width"] and box["y"] < nose["y"] < box["y"] + box["height"]
     video = tmp_path / "drawn" / "clip_keypoints.webm"
     assert {r["annotated"] for r in records} == {str(video)}
     assert not [p for p in video.parent.iterdir() if p != video]  # the temporary file was renamed
@@ -208,6 +216,8 @@ def test_a_truncated_clip_is_reported_at_the_frame_where_it_stops_and_keeps_its_
 def test_a_damaged_clip_that_cannot_be_opened_is_reported(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    result = predict(bad, "--out", tmp_path / "out.jsonl")
-    assert result.returncode == 1 and "bad.mp4" in result.stderr
+    result = predict(bad, tmp_path / "missing.mp4", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 1 and "bad.mp4 is not a video that can be read: it cannot be opened" in result.stderr
+    assert "missing.mp4 is not a video that can be read: there is no such file" in result.stderr
+    assert "WARN" not in result.stderr  # OpenCV's own lines about its backends are not shown
     assert not (tmp_path / "out.jsonl").exists()  # nothing was read: no file

@@ -12,10 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..errors import FkpError
 from ..keypoints import KEYPOINT_NAMES
 from ..pipeline import in_original_pixels, reading_order
 from ..records import face_lines, write_csv
@@ -35,13 +33,7 @@ FOURCC = "VP80"
 class Vp8Writer(VideoWriter):
     """`fkp.video.VideoWriter` (temporary file, even frame sizes, commit / discard) encoding VP8."""
 
-    def __init__(self, target: str | Path, fps: float, size: tuple[int, int]):
-        super().__init__(target, fps, size)
-        self.writer.release()
-        self.writer = cv2.VideoWriter(self.temporary, cv2.VideoWriter_fourcc(*FOURCC), max(float(fps), 1.0), self.size)
-        if not self.writer.isOpened():
-            self.discard()
-            raise FkpError("OpenCV has no VP8 encoder here")
+    fourcc = FOURCC
 
 
 @dataclass
