@@ -4,6 +4,8 @@ files, server paths), the time budget, the session's storage, the gate, and the 
 
 import json
 import os
+import shutil
+import struct
 import time
 import uuid
 from pathlib import Path
@@ -151,6 +153,26 @@ def test_large_frames_are_analysed_reduced_with_coordinates_in_original_pixels(a
         assert min(errors) < 2.5, (line["frame"], line["face"], min(errors))
 
 
+def nested_mp4(depth: int) -> bytes:
+    """An MP4 whose moov boxes nest ``depth`` deep (a real clip's boxes nest under ten deep)."""
+    inner = b""
+    for _ in range(depth):
+        inner = struct.pack(">I4s", 8 + len(inner), b"moov") + inner
+    return struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0) + inner
+
+
+def nested_webm(depth: int) -> bytes:
+    """A WebM whose block groups nest ``depth`` deep inside its segment."""
+
+    def element(tag: bytes, payload: bytes) -> bytes:
+        return tag + b"\x01" + len(payload).to_bytes(7, "big") + payload
+
+    inner = b""
+    for _ in range(depth):
+        inner = element(b"\xa0", inner)
+    return element(b"\x1a\x45\xdf\xa3", element(b"\x42\x82", b"webm")) + element(b"\x18\x53\x80\x67", inner)
+
+
 def test_clips_beyond_the_limits_are_refused_from_their_header_before_decoding(app, anywhere, tmp_path, monkeypatch):
     from fkp.demo import clips
 
@@ -168,6 +190,8 @@ def test_clips_beyond_the_limits_are_refused_from_their_header_before_decoding(a
         "still.gif": (gif_bytes(1), "a single frame: it is a still picture; use the Photo tab"),
         "empty.webm": (b"", "could not be read: the file is empty"),
         "cut.mp4": (mp4[: len(mp4) // 2], "the moov box) is missing: the file may be cut short"),
+        "nested.mp4": (nested_mp4(5000), "its parts are nested far deeper than a clip's"),
+        "nested.webm": (nested_webm(5000), "its parts are nested far deeper than a clip's"),
     }
     for name, (data, message) in cases.items():
         with pytest.raises(InputError, match="^" + name.replace(".", r"\.")) as refused:
@@ -377,7 +401,7 @@ def test_over_http_one_clip_per_address_one_at_a_time_and_no_server_file(server,
     assert answer.status_code == 413
 
 
-CHROMIUM = __import__("shutil").which("chromium") or __import__("shutil").which("chromium-browser")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)"
 )
@@ -413,6 +437,7 @@ def test_browser_video_tab_plays_the_annotated_clip_and_plots_a_track(server, tm
         page.get_by_role("tab", name="Video").click()
         limits_text = page.locator("#video-limits").inner_text()
         assert "25 MB, 30 seconds and 900 frames" in limits_text and "One clip at a time" in limits_text
+        assert f"Up to {limits.VIDEO_MAX_FACES} faces are followed in a frame" in limits_text
         before = set(storage.SESSION_FOLDERS.values())
         page.locator("#clip input[type=file]").set_input_files(str(clip))
         page.wait_for_function(

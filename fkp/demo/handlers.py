@@ -281,7 +281,7 @@ def analyse_video(upload: dict | list | None, session: str = "", progress: Calla
         reason = str(result.stopped or "no frame could be decoded").rstrip(".")
         raise InputError(reason if reason.startswith(name) else f"{name} could not be read: {reason}.")
     status = clip_status(name, result, limits.VIDEO_BUDGET_SECONDS)
-    longest = sorted(result.tracks, key=lambda t: -result.tracks[t].frames)[: limits.MAX_FACES]
+    longest = sorted(result.tracks, key=lambda t: (-result.tracks[t].frames, t))[: limits.MAX_FACES]
     state = {"tracks": {track: track_series(result.tracks[track]) for track in sorted(longest)}}
     choices = [(track_label(track, series), str(track)) for track, series in state["tracks"].items()]
     first = str(longest[0]) if longest else None

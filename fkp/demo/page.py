@@ -44,6 +44,7 @@ from .limits import (
     VIDEO_BUDGET_SECONDS,
     VIDEO_CONCURRENCY,
     VIDEO_MAX_BYTES,
+    VIDEO_MAX_FACES,
     VIDEO_MAX_FRAMES,
     VIDEO_MAX_SECONDS,
     VIDEO_WORK_SIDE,
@@ -130,6 +131,7 @@ VIDEO_LIMITS = video_limits_text(
     VIDEO_WORK_SIDE,
     VIDEO_BUDGET_SECONDS,
     STATE_SECONDS // 60,
+    VIDEO_MAX_FACES,
 )
 CLIP_TYPES = [".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"]
 LIVE_HELP = (

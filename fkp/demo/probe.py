@@ -62,6 +62,8 @@ def read_header(path: str | Path) -> ClipHeader:
                     return _gif(data)
             except (struct.error, IndexError, ValueError, OverflowError):
                 raise ProbeError("its structure is damaged or cut short") from None
+            except RecursionError:  # boxes or elements nested thousands deep (a real clip: under ten)
+                raise ProbeError("its parts are nested far deeper than a clip's") from None
     raise ProbeError(f"it is not a video in a format the demo reads ({FORMATS})")
 
 

@@ -156,13 +156,14 @@ VIDEO_FAILED = "⚠️ This clip could not be analysed. Try another clip, or a s
 
 
 def video_limits_text(
-    max_mb: int, max_seconds: float, max_frames: int, work_side: int, budget: float, minutes: int
+    max_mb: int, max_seconds: float, max_frames: int, work_side: int, budget: float, minutes: int, max_faces: int
 ) -> str:
     """The Video tab's limits, in plain words, as the page states them."""
     return (
         f"**Limits:** clips of up to {max_mb} MB, {max_seconds:g} seconds and {max_frames} frames, "
         f"and up to 4K (3840x2160). Frames larger than {work_side} pixels are analysed at {work_side} "
-        "pixels (the coordinates are still in the clip's own pixels). One clip at a time per visitor; "
+        f"pixels (the coordinates are still in the clip's own pixels). Up to {max_faces} faces are "
+        "followed in a frame, the largest first. One clip at a time per visitor; "
         f"an analysis stops after {budget / 60:g} minutes and keeps the frames it has done. Your results are "
         f"deleted when you close the page, or after {minutes} minutes."
     )
