@@ -464,6 +464,8 @@ def test_browser_video_tab_plays_the_annotated_clip_and_plots_a_track(server, tm
                 timeout=60_000,
             )
         assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[kind]["viewport"]["width"]
+        label, shown = (page.locator(f"#video-annotated {part}").first.bounding_box() for part in ("label", "video"))
+        assert label["y"] + label["height"] <= shown["y"] + 1  # the label above the clip, not on its top row
         page.screenshot(path=str(SCREENSHOTS / f"{kind}_video.png"), full_page=True)
         selector = page.locator("#track-select input")
         selector.click()

@@ -78,6 +78,7 @@ CSS = """
   align-items: center; justify-content: center; text-align: center; padding: 1em; pointer-events: none;
   color: var(--body-text-color-subdued)}
 #video-annotated video {max-height: 440px}
+#video-annotated .mirror-wrap {padding-top: 34px; box-sizing: border-box}    /* the label above the clip's top row */
 #video-legend .fkp-legend {columns: 3}    /* the plots' colours: 15 keypoints in 3 columns (1 on a phone) */
 @media (max-width: 768px) {
   #main-row, #video-row {flex-direction: column-reverse}    /* phones: the results first, the input below */
