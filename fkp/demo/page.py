@@ -50,6 +50,7 @@ from .limits import (
     VIDEO_WORK_SIDE,
 )
 from .memory import glibc
+from .probe import FORMATS
 from .results import TABLE_COLUMNS, VIDEO_HINT, video_limits_text
 from .storage import clean_up, gradio_cache, prune_downloads
 
@@ -120,7 +121,7 @@ HEATMAP_NOTE = (
     "half of the crop around each point. Click a tile to enlarge it."
 )
 VIDEO_HELP = (
-    "Upload a short clip: every face is followed from frame to frame (detected on the first frame and "
+    f"Upload a short clip ({FORMATS}): every face is followed from frame to frame (detected on the first frame and "
     "every 15 frames, its points smoothed over time) and keeps its **track** number throughout. You get "
     "the clip with the points drawn, each keypoint's x and y over time for the face you choose, and the "
     "results as JSON lines and CSV (one line per frame and face, as `fkp predict` writes them)."
