@@ -13,8 +13,8 @@
    FACE_SCORE_THRESHOLD.
 3. Per detection (``--detections``), what `FACE_SCORE_THRESHOLD` is set from: each BlazeFace
    detector on whole photos, at its own threshold. Faces: the labelled face's detection in the
-   validation photos of helen_afw68 (as stored, turned by ±45 degrees, reduced to 64-80-px faces on
-   a 640x480 canvas: `benchmarks/blazeface_full.py`'s sets) and of ytf68 (every 3rd). Non-faces:
+   validation photos of helen_afw68 (as stored, turned by ±45 degrees, close-ups, reduced to
+   64-80-px faces on a 640x480 canvas: `benchmarks/blazeface_full.py`'s sets) and of ytf68 (every 3rd). Non-faces:
    every detection on all photos of both folders (both sides of the split) with the labelled face
    painted over in grey (1.5 crop sides square; other people in a photo count here too, so some
    "non-faces" are real faces), on the cat example and on 40 synthetic textures of 320x320. For the
@@ -174,7 +174,7 @@ def detection_scores(predictor) -> None:
     from fkp.pipeline import crop_classifier, predict_photo
 
     rng = np.random.default_rng(0)
-    face_photos = [(p, m) for name in ("helen", "turned", "small") for _, p, m in case_set(name, 1)]
+    face_photos = [(p, m) for name in ("helen", "turned", "close", "small") for _, p, m in case_set(name, 1)]
     face_photos += [(p, m) for _, p, m in case_set("ytf68", 1)]
     blank = []  # every photo of both folders (both sides of the split), the labelled face painted over
     for folder, shift in (("helen_afw68", 0.0), ("ytf68", -1.3)):
