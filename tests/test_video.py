@@ -221,3 +221,10 @@ def test_a_damaged_clip_that_cannot_be_opened_is_reported(tmp_path):
     assert "missing.mp4 is not a video that can be read: there is no such file" in result.stderr
     assert "WARN" not in result.stderr  # OpenCV's own lines about its backends are not shown
     assert not (tmp_path / "out.jsonl").exists()  # nothing was read: no file
+
+
+def test_the_video_extensions_are_the_same_in_the_cli_and_the_reader():
+    """fkp.predict keeps its own copy (so that --help loads no OpenCV): it must not drift from fkp.video's."""
+    from fkp import predict, video
+
+    assert predict.VIDEO_SUFFIXES == video.VIDEO_SUFFIXES
