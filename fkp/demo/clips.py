@@ -37,7 +37,7 @@ class Vp8Writer(VideoWriter):
 
 
 @dataclass
-class Track:
+class TrackPoints:
     """One face across the clip, for the plot: its frames' times and keypoints (original pixels)."""
 
     times: list[float] = field(default_factory=list)
@@ -59,7 +59,7 @@ class ClipResult:
     csv: Path
     frames: int
     faces: int
-    tracks: dict[int, Track]
+    tracks: dict[int, TrackPoints]
     size: tuple[int, int]
     work_size: tuple[int, int]
     seconds: float
@@ -90,7 +90,7 @@ def analyse_clip(
     stem = Path(name).stem or "clip"
     annotated, jsonl, table = (folder / f"{stem}_keypoints{suffix}" for suffix in (".webm", ".jsonl", ".csv"))
     tracker = LiveTracker(predictor, detector, max_faces=limits.VIDEO_MAX_FACES)
-    tracks: dict[int, Track] = {}
+    tracks: dict[int, TrackPoints] = {}
     writer: Vp8Writer | None = None
     count = faces_seen = 0
     size = work_size = (header.width, header.height)
@@ -117,7 +117,7 @@ def analyse_clip(
                         lines_file.write(json.dumps(line) + "\n")
                     write_csv(csv_file, lines, header=False)
                     for face in faces:
-                        track = tracks.setdefault(int(face.track), Track())
+                        track = tracks.setdefault(int(face.track), TrackPoints())
                         track.times.append(round(float(frame.time), 4))
                         track.points.append(np.round(face.keypoints.astype(np.float32), 2))
                     count, faces_seen = count + 1, faces_seen + len(faces)
@@ -154,7 +154,7 @@ def analyse_clip(
     )
 
 
-def track_series(track: Track) -> dict[str, np.ndarray]:
+def track_series(track: TrackPoints) -> dict[str, np.ndarray]:
     """A track as plain arrays (what the session keeps for the plot): times (T,), points (T, 15, 2)."""
     return {"times": np.asarray(track.times, np.float32), "points": np.stack(track.points)}
 
