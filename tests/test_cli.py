@@ -489,11 +489,12 @@ def test_calibrate_keypoints_removes_the_mean_error_on_the_training_people(train
     folder = tmp_path / "model"
     shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("checkpoints"))
     run_args = json.loads((folder / "training_args.json").read_text())
+    (source,) = run_args["dataset"]  # train.py records its sources as a list
     # a save_to_disk copy of the training data with one named "train" split holding everyone: the
     # calibration must still leave train.py's validation people out
     data = tmp_path / "saved"
-    datasets.DatasetDict({"train": load_source(run_args["dataset"])}).save_to_disk(str(data))
-    train_side, val_side = split_dataset(load_source(run_args["dataset"]), run_args["val_fraction"])
+    datasets.DatasetDict({"train": load_source(source)}).save_to_disk(str(data))
+    train_side, val_side = split_dataset(load_source(source), run_args["val_fraction"])
     images, labels = to_arrays(train_side)
     assert len(val_side) > 0
     before = {flip: FaceKeypoints(str(folder), flip_test=flip).predict_frames(images)[0] for flip in (False, True)}
