@@ -51,7 +51,7 @@ class FaceKeypoints:
             A backend that cannot be built falls back to the next one (int8 -> onnxruntime) or to eager
             PyTorch, with a warning; ``self.backend`` says which one runs.
         detector: the face detector for `detect` and `detect_for_video`: a name in
-            `fkp.detect.DETECTORS` ("blazeface", the default, or "haar") or a `FaceDetector`; built on
+            `fkp.detect.DETECTORS` ("blazeface_full", the default; "blazeface" or "haar") or a `FaceDetector`; built on
             first use.
     """
 
