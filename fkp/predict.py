@@ -8,7 +8,7 @@
 Each line is one face: {"file", "width", "height", "face" (its number), "annotated" (the path of
 the photo drawn with its keypoints, or null without --annotated), "box" {x, y, width, height, score
 (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
-"face_score" (under 0.65: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
+"face_score" (under 0.70: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
 in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
 confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
 photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).

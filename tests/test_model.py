@@ -6,7 +6,7 @@ import torch
 from fkp.model import MODEL_CONFIGS, StackedHourglass, build_model, grow, load_model
 
 
-@pytest.mark.parametrize("name,heatmap", [("fkp", 48), ("original", 96)])
+@pytest.mark.parametrize("name,heatmap", [("fkp", 24), ("fkp_v05", 48), ("original", 96)])
 def test_named_configs_shapes(name, heatmap):
     model = build_model(name).eval()
     out = model(torch.rand(2, 1, 96, 96))
