@@ -29,7 +29,7 @@ from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
 
 # The mean heatmap peak under which a tracked face is dropped between detections; it depends on the
 # weights (measured for the shipped ones: see `LiveTracker.update`).
-TRACK_PEAK_THRESHOLD = 0.70
+TRACK_PEAK_THRESHOLD = 0.78
 # A detection continues a track whose keypoints lie within this mean distance (in face sizes); two
 # tracks closer than DUPLICATE_DISTANCE have locked onto one face, and the one that jumped is dropped.
 MATCH_DISTANCE = 0.35
@@ -136,8 +136,11 @@ class LiveTracker:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         pyramid = [gray]
         # between detections, a tracked face is kept while its 15 heatmaps stay confident (the mean peak
-        # of the shipped weights: 0.75-0.88 on the validation faces, 0.66 on the cat example, 0.61 on a
-        # blank wall, 0.25-0.32 on noise); each detection re-checks it with the full face score. Its face
+        # of fkp 0.6's weights: 1st / 5th / 50th percentile 0.84 / 0.88 / 0.92 on the 553 validation faces
+        # of `benchmarks/confidence.py --detections`, down to 0.79 on tests/test_live.py's small crossing
+        # faces, 0.73-0.79 on blank frames (0.77 for a tracked crop of an emptied scene), 0.48-0.56 on
+        # noise: a narrow margin, so a track of a face that left may live until the next detection, which
+        # re-checks every face with the full face score; fkp 0.5's peaks were lower, its threshold 0.70). Its face
         # score is the photo pipeline's, with its track's last detection's probability where the detector
         # gives one (no second pass), else the mean peak alone (no face classifier on every frame)
         tracked = predict_crops(

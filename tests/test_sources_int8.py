@@ -129,7 +129,7 @@ def test_one_value_or_one_per_source():
 def test_restride_keeps_every_weight_and_goes_back_exactly():
     from fkp.model import build_model, restride
 
-    model = build_model("fkp", num_stacks=1, channels=32).eval()
+    model = build_model("fkp", num_stacks=1, channels=32, stride=2).eval()
     faster = restride(model, 4)
     assert faster.stride == 4 and faster.heatmap_size == 24
     images = torch.rand(2, 1, 96, 96)
