@@ -40,11 +40,12 @@ DUPLICATE_DISTANCE = 0.15
 # independent photos' do, against 0.57x with this tolerance.
 CROP_TOLERANCE = 0.5
 # The tracker's One Euro settings (`OneEuroFilter`'s arguments; speeds in face sizes per second), chosen
-# with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4 and 8, motions over 0.5-2 s): the
-# tracker's keypoints jitter 0.2-0.3x as much as independent photos' while still, and err 1.0-1.12x as
-# much while moving. The generic defaults (0.8, 3, 1) lagged 2.6x their error; a high beta opens the
-# filter as soon as the face moves, which the tracker's steady keypoints allow.
-SMOOTHING = {"min_cutoff": 1.0, "beta": 100.0, "derivative_cutoff": 2.0}
+# with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4, shift, turn and zoom over 1 s each),
+# re-tuned for fkp 0.6's network, whose raw keypoints are noisier than 0.5's (stride-4 heatmaps): the
+# tracker's keypoints jitter 0.43x as much as independent photos' while still and err 0.83x as much while
+# moving (fkp 0.5's settings, 1 Hz / beta 100 / 2 Hz, gave 0.51x and 0.74x with it). The generic defaults
+# (0.8, 3, 1) lag: 1.5-1.8x the error while moving; a higher beta opens the filter as soon as the face moves.
+SMOOTHING = {"min_cutoff": 0.5, "beta": 30.0, "derivative_cutoff": 1.0}
 
 
 class OneEuroFilter:
