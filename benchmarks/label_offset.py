@@ -31,6 +31,9 @@ from fkp.data import read_ytf68_photos, ytf68_frame  # noqa: E402
 from fkp.geometry import apply_affine, invert_affine  # noqa: E402
 from fkp.keypoints import KEYPOINT_NAMES, ibug68_to_kaggle  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dlib_reference import load_dlib  # noqa: E402
+
 REGIONS = {
     "jaw": range(0, 17),
     "brows": range(17, 27),
@@ -41,20 +44,10 @@ REGIONS = {
 
 
 def dlib_predictor():
-    try:
-        import dlib
-    except ImportError:
+    reference = load_dlib()
+    if reference is None:
         return None
-    import importlib.util
-
-    spec = importlib.util.find_spec(
-        "face_recognition_models"
-    )  # its __init__ needs pkg_resources; find the file directly
-    if spec is None:
-        return None
-    model = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
-    shape = dlib.shape_predictor(str(model))
-    detector = dlib.get_frontal_face_detector()  # the predictor was trained from this detector's boxes
+    _, shape, detector = reference  # the predictor was trained from this detector's boxes
 
     def predict(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
         centre = landmarks[17:].mean(0)

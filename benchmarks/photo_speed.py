@@ -26,7 +26,6 @@ network runs); the labelled faces each system found; whether fkp takes at most 0
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -42,21 +41,19 @@ from fkp.detect import DEFAULT_DETECTOR, match_face  # noqa: E402
 from fkp.geometry import warp  # noqa: E402
 from fkp.pipeline import face_scores  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from dlib_reference import load_dlib  # noqa: E402
+
 TARGET = 0.25  # issue 18: at most this share of dlib's time per photo
 
 
 def dlib_pipeline(upsample: int):
     """dlib's HOG detector + 68-point shape predictor: RGB photo -> list of (68, 2) landmarks; None
     when dlib or the predictor's model file is not installed."""
-    try:
-        import dlib
-    except ImportError:
+    reference = load_dlib()
+    if reference is None:
         return None
-    spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources
-    if spec is None:
-        return None
-    shape = dlib.shape_predictor(str(Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"))
-    detector = dlib.get_frontal_face_detector()
+    _, shape, detector = reference
 
     def run(photo: np.ndarray) -> list[np.ndarray]:
         return [np.array([(p.x, p.y) for p in shape(photo, rect).parts()], float) for rect in detector(photo, upsample)]

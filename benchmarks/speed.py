@@ -36,6 +36,9 @@ from fkp.model import build_model  # noqa: E402
 from fkp.pipeline import default_detector, face_scores  # noqa: E402
 from fkp.runtime import has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from dlib_reference import load_dlib  # noqa: E402
+
 DESIGNS = {  # name: build_model overrides (the "fkp" configuration otherwise)
     "2 stacks x 64, stride 2 (fkp 0.5)": dict(num_stacks=2, channels=64, stride=2),
     "1 stack x 64, stride 2 (fkp 0.4)": dict(num_stacks=1, channels=64, stride=2),
@@ -58,21 +61,6 @@ def interleaved_medians(functions: dict, repeats: int) -> dict:
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
-
-
-def dlib_shape_predictor():
-    """dlib's 68-point shape predictor and frontal face detector, or None when not installed."""
-    try:
-        import dlib
-    except ImportError:
-        return None
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources
-    if spec is None:
-        return None
-    model = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
-    return dlib, dlib.shape_predictor(str(model)), dlib.get_frontal_face_detector()
 
 
 def main() -> None:
@@ -106,7 +94,7 @@ def main() -> None:
         "crop": lambda: warp(gray, matrix),
         "face score": lambda: face_scores(frame, confidence, detector, [box]),
     }
-    reference = dlib_shape_predictor()
+    reference = load_dlib()
     if reference is not None:
         dlib, shape_predictor, _ = reference
         rect = dlib.rectangle(int(box.x), int(box.y), int(box.x + box.width), int(box.y + box.height))
