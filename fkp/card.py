@@ -17,7 +17,8 @@ from .data.conventions import LABEL_CORRECTIONS
 from .data.sources import source_name
 from .data.splits import VAL_FRACTION
 from .keypoints import KEYPOINT_NAMES
-from .training_args import per_source, training_command
+from .options import per_source
+from .training_args import training_command
 
 HELEN_AFW68 = (
     "`helen_afw68`: 1,207 faces in in-the-wild photos with 300-W's human 68-point annotations (Sagonas et al., "
@@ -78,7 +79,7 @@ def run_sources(args: dict) -> list[dict]:
 
     def values(key: str, default: float | str) -> list:
         value = default if args.get(key) is None else args[key]
-        return per_source(value if isinstance(value, list) else [value], len(data)) if data else []
+        return per_source(value, len(data)) if data else []
 
     return [
         {"data": d, "name": source_name(d), "label_x_shift": float(shift or 0.0), "label_correction": fix or "none"}

@@ -30,7 +30,12 @@ import numpy as np
 
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
-from .options import LABEL_X_SHIFT_HELP, SKIP_BAD_ROWS_HELP, VAL_FRACTION  # fkp.data (pandas) loads when used
+from .options import (  # fkp.data (pandas) loads when used
+    LABEL_X_SHIFT_HELP,
+    SKIP_BAD_ROWS_HELP,
+    VAL_FRACTION,
+    per_source,
+)
 
 
 def load_frames(
@@ -219,8 +224,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     for name in ("label_x_shift", "label_correction"):
         if len(getattr(args, name)) not in (1, len(args.data)):
             parser.error(f"--{name.replace('_', '-')}: give one value, or one per --data")
-    shifts = args.label_x_shift * len(args.data) if len(args.label_x_shift) == 1 else args.label_x_shift
-    corrections = args.label_correction * len(args.data) if len(args.label_correction) == 1 else args.label_correction
+    shifts = per_source(args.label_x_shift, len(args.data))
+    corrections = per_source(args.label_correction, len(args.data))
     on_error = "skip" if args.skip_bad_rows else "raise"
     runs = []
     for data, shift, correction in zip(args.data, shifts, corrections):

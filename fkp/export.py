@@ -38,7 +38,7 @@ def choose_sources(
     the run read that source with, or the run's one value when it read all its sources alike)."""
     from .data import source_name
     from .errors import FkpError
-    from .training_args import per_source
+    from .options import per_source
 
     if not data:
         if not recorded:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES
-from .options import LABEL_X_SHIFT_HELP, VAL_FRACTION
+from .options import LABEL_X_SHIFT_HELP, VAL_FRACTION, per_source
 
 
 def without_offsets(model):
@@ -61,9 +61,9 @@ def training_frames(
     source's person-wise split (`fkp.data.split_dataset`), never the validation people."""
     from .data import load_source, split_dataset, to_arrays
 
-    sources = as_list(data)
-    shifts = as_list(label_x_shift, len(sources))
-    corrections = as_list(label_correction or "none", len(sources))
+    sources = per_source(data)
+    shifts = per_source(label_x_shift, len(sources))
+    corrections = per_source(label_correction or "none", len(sources))
     parts = []
     for source, shift, correction in zip(sources, shifts, corrections):
         dataset = load_source(
@@ -73,12 +73,6 @@ def training_frames(
             dataset = split_dataset(dataset, val_fraction)[0]
         parts.append(to_arrays(dataset))
     return np.concatenate([images for images, _ in parts]), np.concatenate([keypoints for _, keypoints in parts])
-
-
-def as_list(value, count: int | None = None) -> list:
-    """A run argument that may be one value or a list (several sources), as a list of ``count``."""
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    return values * count if count and len(values) == 1 else values
 
 
 def write_json_atomically(path: Path, record: dict) -> None:
@@ -130,16 +124,19 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     shift = trained_shift if args.label_x_shift is None else args.label_x_shift
     correction = run_args.get("label_correction", "none")
     fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
-    if as_list(shift) != as_list(trained_shift) or fraction != run_args.get("val_fraction", VAL_FRACTION):
+    if per_source(shift) != per_source(trained_shift) or fraction != run_args.get("val_fraction", VAL_FRACTION):
         trained = run_args.get("val_fraction", VAL_FRACTION)
         print(
-            f"warning: the model was trained with --label_x_shift {' '.join(map(str, as_list(trained_shift)))} "
-            f"--val_fraction {trained:g}; calibrating with {' '.join(map(str, as_list(shift)))} and {fraction:g}",
+            f"warning: the model was trained with --label_x_shift {' '.join(map(str, per_source(trained_shift)))} "
+            f"--val_fraction {trained:g}; calibrating with {' '.join(map(str, per_source(shift)))} and {fraction:g}",
             file=sys.stderr,
         )
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
-    if len(as_list(shift)) not in (1, len(as_list(data))) or len(as_list(correction)) not in (1, len(as_list(data))):
+    if len(per_source(shift)) not in (1, len(per_source(data))) or len(per_source(correction)) not in (
+        1,
+        len(per_source(data)),
+    ):
         parser.error("give one --label-x-shift, or one per --data source")
     # bad data: a DataError, before the model loads
     images, labels = training_frames(data, run_args, shift, fraction, correction)
@@ -149,8 +146,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
 
     config = json.loads(config_path.read_text())
     print(
-        f"{len(images)} training frames of {' '.join(as_list(data))} (label x shift "
-        f"{' '.join(map(str, as_list(shift)))}, correction {' '.join(as_list(correction))}, "
+        f"{len(images)} training frames of {' '.join(per_source(data))} (label x shift "
+        f"{' '.join(map(str, per_source(shift)))}, correction {' '.join(per_source(correction))}, "
         "validation people left out)"
     )
     predictor = FaceKeypoints(without_offsets(model))  # offsets are measured from the raw predictions

@@ -14,3 +14,11 @@ SKIP_BAD_ROWS_HELP = (
     "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
     "number, an unreadable photo, a keypoint outside its image by more than half the image's side"
 )
+
+
+def per_source(values, count: int | None = None) -> list:
+    """A one-or-one-per-source argument (--label_x_shift, --label_correction) as a list: one value (or an
+    old run's scalar record) repeated ``count`` times, a list of one value per source as it is; without
+    ``count``, just the value(s) as a list."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    return values * count if count and len(values) == 1 else values

@@ -45,6 +45,7 @@ from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
 from fkp.model import GROWABLE, build_model, grow, load_model, predict_with, restride
+from fkp.options import per_source
 from fkp.run_folder import (
     LOAD_ERRORS,
     STAGING,
@@ -56,7 +57,7 @@ from fkp.run_folder import (
     staging_folder,
     write_json,
 )
-from fkp.training_args import parse_args, per_source
+from fkp.training_args import parse_args
 
 logger = get_logger(__name__)
 

@@ -139,11 +139,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def per_source(values: list, count: int) -> list:
-    """One value per source from a one-or-one-per-source argument list."""
-    return list(values) * count if len(values) == 1 else list(values)
-
-
 def training_command(args: dict) -> str:
     """The `accelerate launch train.py ...` command line of a run, from its training_args.json
     (arguments left at their defaults are omitted)."""
