@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
 from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
+from fkp.distill import Teachers
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -200,18 +201,20 @@ def main(args: argparse.Namespace) -> dict | None:
     sources = args.dataset
     shifts = per_source(args.label_x_shift, len(sources))
     corrections = per_source(args.label_correction, len(sources))
+    repeats = per_source(args.source_repeats, len(sources))
     with accelerator.main_process_first():
         train_parts, val_parts = [], []
-        for source, shift, correction in zip(sources, shifts, corrections):
+        for source, shift, correction, repeat in zip(sources, shifts, corrections, repeats):
             dataset = load_source(source, label_x_shift=shift, label_correction=correction)
             if len(dataset) == 0:
                 raise FkpError(f"{source}: no rows to train on")
             if args.val_dataset:
-                train_parts.append(to_arrays(dataset))
+                images, keypoints = to_arrays(dataset)
             else:
                 train_side, val_side = split_dataset(dataset, args.val_fraction)
-                train_parts.append(to_arrays(train_side))
+                images, keypoints = to_arrays(train_side)
                 val_parts.append((source, to_arrays(val_side)))
+            train_parts.append((np.tile(images, (repeat, 1, 1)), np.tile(keypoints, (repeat, 1, 1))))
         if args.val_dataset:
             val_set = load_source(args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0])
             val_parts = [(args.val_dataset, to_arrays(val_set))]
@@ -246,6 +249,7 @@ def main(args: argparse.Namespace) -> dict | None:
     else:
         model = build_model(args.model_config, **overrides)
     model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
+    teachers = Teachers(args.teacher, accelerator.device) if args.teacher else None
     codec = model.codec
     augmentation = (
         None
@@ -328,10 +332,14 @@ def main(args: argparse.Namespace) -> dict | None:
             disable=not accelerator.is_local_main_process,
             leave=False,
         )
-        for batch, (images, heatmaps, weights, _) in enumerate(progress, start=done + 1):
+        for batch, (images, heatmaps, weights, labels) in enumerate(progress, start=done + 1):
             with accelerator.accumulate(model):
                 outputs = model(images.contiguous(memory_format=torch.channels_last))
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
+                if teachers is not None:
+                    soft, soft_weights = teachers.targets(images, labels, codec)
+                    soft_loss = heatmap_loss(outputs, soft, soft_weights, args.foreground_weight)
+                    loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_loss
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

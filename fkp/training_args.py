@@ -47,6 +47,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label_correction", nargs="+", default=["none"], help=LABEL_CORRECTION_HELP + "; one, or one per --dataset"
     )
     p.add_argument(
+        "--source_repeats",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="how many times each --dataset's training rows appear in an epoch (each time with its own "
+        "augmentation), e.g. 1 2 to show a small source twice as often; one value, or one per --dataset",
+    )
+    p.add_argument(
         "--output_dir",
         required=True,
         help="one run per folder: a non-empty one is refused unless the run resumes or --overwrite_output_dir",
@@ -127,15 +135,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with a fresh optimizer and schedule; with --channels / --num_stacks the model is first grown "
         "to that size, computing the same heatmaps (fkp.model.grow)",
     )
+    p.add_argument(
+        "--teacher",
+        nargs="+",
+        default=None,
+        help="distil from these trained models (folders or Hub ids): their mean flip-test keypoints on each "
+        "augmented batch are a second label (fkp.distill); any stride or size",
+    )
+    p.add_argument(
+        "--distill_weight",
+        type=float,
+        default=0.5,
+        help="with --teacher, the teachers' share of the loss (0-1; the human labels' share is the rest)",
+    )
     p.add_argument("--report_to", default=None, help="tracker: tensorboard, wandb, ... (default none)")
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     args = p.parse_args(argv)
-    for name in ("label_x_shift", "label_correction"):
+    for name in ("label_x_shift", "label_correction", "source_repeats"):
         values = getattr(args, name)
         if len(values) not in (1, len(args.dataset)):
             p.error(f"--{name}: give one value, or one per --dataset ({len(args.dataset)}), not {len(values)}")
+    if any(repeats < 1 for repeats in args.source_repeats):
+        p.error(f"--source_repeats: each must be 1 or more, got {' '.join(map(str, args.source_repeats))}")
+    if not 0.0 <= args.distill_weight <= 1.0:
+        p.error(f"--distill_weight: must be between 0 and 1, got {args.distill_weight}")
     return args
 
 
