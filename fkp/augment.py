@@ -49,13 +49,14 @@ class Augmentation:
     def __call__(
         self, image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Augment a (96, 96) uint8 image and its (K, 2) keypoints (NaN = missing)."""
+        """Augment a (96, 96) uint8 image and its (K, 2) keypoints (NaN = missing), or several label
+        sets of the same image at once, (L, K, 2) (e.g. human and teacher labels)."""
         size = image.shape[0]
         matrix, flipped = self.random_matrix(rng, size)
         image = warp(image, matrix, size)
         keypoints = apply_affine(matrix, keypoints)
         if flipped:
-            keypoints = keypoints[list(FLIP_PERMUTATION)]
+            keypoints = keypoints[..., list(FLIP_PERMUTATION), :]
         keypoints = mark_outside(keypoints, size)
         image = image.astype(np.float32)
         image = (image - 127.5) * rng.uniform(1 - self.contrast, 1 + self.contrast) + 127.5

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
 from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
-from fkp.distill import Teachers
+from fkp.distill import teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -249,7 +249,6 @@ def main(args: argparse.Namespace) -> dict | None:
     else:
         model = build_model(args.model_config, **overrides)
     model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convs on CPU
-    teachers = Teachers(args.teacher, accelerator.device) if args.teacher else None
     codec = model.codec
     augmentation = (
         None
@@ -260,7 +259,12 @@ def main(args: argparse.Namespace) -> dict | None:
             occlusion_prob=args.occlusion_prob,
         )
     )
-    train_data = HeatmapDataset(train_images, train_keypoints, codec, augmentation, seed=args.seed)
+    soft_labels = None
+    if args.teacher:  # every training frame labelled once by the teachers (fkp.distill)
+        soft_labels = teacher_keypoints(args.teacher, train_images, accelerator.device, args.eval_batch_size)
+    train_data = HeatmapDataset(
+        train_images, train_keypoints, codec, augmentation, seed=args.seed, teacher_keypoints=soft_labels
+    )
     val_data = HeatmapDataset(val_images, val_keypoints, codec)
     train_loader = torch.utils.data.DataLoader(
         train_data,
@@ -332,13 +336,12 @@ def main(args: argparse.Namespace) -> dict | None:
             disable=not accelerator.is_local_main_process,
             leave=False,
         )
-        for batch, (images, heatmaps, weights, labels) in enumerate(progress, start=done + 1):
+        for batch, (images, heatmaps, weights, _, *soft) in enumerate(progress, start=done + 1):
             with accelerator.accumulate(model):
                 outputs = model(images.contiguous(memory_format=torch.channels_last))
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
-                if teachers is not None:
-                    soft, soft_weights = teachers.targets(images, labels, codec)
-                    soft_loss = heatmap_loss(outputs, soft, soft_weights, args.foreground_weight)
+                if soft:  # the teachers' labels (--teacher)
+                    soft_loss = heatmap_loss(outputs, *soft, args.foreground_weight)
                     loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_loss
                 accelerator.backward(loss)
                 optimizer.step()

@@ -139,8 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--teacher",
         nargs="+",
         default=None,
-        help="distil from these trained models (folders or Hub ids): their mean flip-test keypoints on each "
-        "augmented batch are a second label (fkp.distill); any stride or size",
+        help="distil from these trained models (folders or Hub ids): their mean flip-test keypoints on "
+        "each training frame, moved by its augmentation, are a second label (fkp.distill); any stride or size",
     )
     p.add_argument(
         "--distill_weight",

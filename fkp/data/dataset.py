@@ -27,10 +27,23 @@ class HeatmapDataset:
     keypoints (K, 2) float32 in frame pixels, NaN where missing. ``augmentation`` (an
     `fkp.augment.Augmentation`) is applied with a per-item generator seeded from ``seed``, the
     epoch (``set_epoch``) and the index, so runs are reproducible for any number of workers/processes.
+    With ``teacher_keypoints`` (N, K, 2) (`fkp.distill`), each item also carries the teachers'
+    heatmaps and weights, moved by the same augmentation: (image, heatmaps, weights, keypoints,
+    teacher heatmaps, teacher weights).
     """
 
-    def __init__(self, images: np.ndarray, keypoints: np.ndarray, codec, augmentation=None, seed: int = 0):
-        self.images, self.keypoints = images, keypoints
+    def __init__(
+        self,
+        images: np.ndarray,
+        keypoints: np.ndarray,
+        codec,
+        augmentation=None,
+        seed: int = 0,
+        teacher_keypoints: np.ndarray | None = None,
+    ):
+        if teacher_keypoints is not None and teacher_keypoints.shape != keypoints.shape:
+            raise ValueError(f"teacher keypoints {teacher_keypoints.shape} do not match keypoints {keypoints.shape}")
+        self.images, self.keypoints, self.teacher_keypoints = images, keypoints, teacher_keypoints
         self.codec, self.augmentation, self.seed, self.epoch = codec, augmentation, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -43,13 +56,17 @@ class HeatmapDataset:
         import torch
 
         image, keypoints = self.images[index], self.keypoints[index]
+        teacher = self.teacher_keypoints is not None
+        if teacher:  # one label set more, moved by the same augmentation
+            keypoints = np.stack([keypoints, self.teacher_keypoints[index]])
         if self.augmentation is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, keypoints = self.augmentation(image, keypoints, rng)
-        heatmaps, weights = self.codec.encode(keypoints)
-        return (
-            torch.from_numpy(image.astype(np.float32) / 255.0)[None],
-            torch.from_numpy(heatmaps),
-            torch.from_numpy(weights),
-            torch.from_numpy(np.asarray(keypoints, dtype=np.float32)),
-        )
+        labels = keypoints if teacher else keypoints[None]
+        item = [torch.from_numpy(image.astype(np.float32) / 255.0)[None]]
+        for number, points in enumerate(labels):
+            heatmaps, weights = self.codec.encode(points)
+            item += [torch.from_numpy(heatmaps), torch.from_numpy(weights)]
+            if number == 0:
+                item.append(torch.from_numpy(np.asarray(points, dtype=np.float32)))
+        return tuple(item)

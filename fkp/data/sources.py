@@ -126,6 +126,8 @@ def _read_source(
 
     if correction is not None and not _is_ytf68(source):
         raise DataError(f"{source}: a label correction applies to ytf68-layout folders only")
+    if label_x_shift and not _is_ytf68(source):  # silently ignored, it would leave the labels where they were
+        raise DataError(f"{source}: a label x shift applies to ytf68-layout folders only")
     path = Path(source)
     if not path.exists():
         if str(source).startswith((".", "/", "~")) or path.suffix:

@@ -1,0 +1,155 @@
+"""Distillation (fkp.distill, train.py --teacher) and --source_repeats."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURES, TINY
+
+PARQUET = str(FIXTURES / "frames.parquet")
+
+
+def frames(count: int = 4) -> torch.Tensor:
+    from fkp.data import load_source, to_arrays
+
+    images, _ = to_arrays(load_source(PARQUET))
+    return torch.from_numpy(images[:count]).float()[:, None] / 255
+
+
+def test_teacher_labels_are_the_teachers_mean_flip_test_keypoints(tmp_path):
+    from fkp.distill import teacher_keypoints
+    from fkp.model import build_model
+
+    torch.manual_seed(0)
+    for name, stride in (("a", 2), ("b", 4)):  # teachers of different strides
+        build_model("fkp", num_stacks=1, depth=2, channels=16, stride=stride).save_pretrained(tmp_path / name)
+    images = (frames(5)[:, 0] * 255).round().to(torch.uint8).numpy()
+    tensors = torch.from_numpy(images).float()[:, None] / 255
+    from fkp.model import load_model
+
+    alone = [load_model(str(tmp_path / name)).predict(tensors, flip_test=True)[0].numpy() for name in "ab"]
+    one = teacher_keypoints([str(tmp_path / "a")], images, batch_size=2)  # batches of 2, 2 and 1
+    both = teacher_keypoints([str(tmp_path / "a"), str(tmp_path / "b")], images)
+    np.testing.assert_allclose(one, alone[0], atol=1e-3)
+    np.testing.assert_allclose(both, (alone[0] + alone[1]) / 2, atol=1e-3)
+    assert both.shape == (5, 15, 2) and both.dtype == np.float32
+    with pytest.raises(ValueError, match="at least one teacher"):
+        teacher_keypoints([], images)
+
+
+def test_teacher_labels_move_with_each_frames_augmentation():
+    from fkp.augment import Augmentation
+    from fkp.data import HeatmapDataset
+    from fkp.heatmaps import HeatmapCodec
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (3, 96, 96), dtype=np.uint8)
+    human = rng.uniform(30, 66, (3, 15, 2)).astype(np.float32)
+    human[1, 4] = np.nan  # missing in the human labels: the teachers' label still counts
+    teacher = human + 1.0
+    teacher[1, 4] = [50.0, 50.0]
+    codec = HeatmapCodec(stride=4)
+    data = HeatmapDataset(images, human, codec, Augmentation(flip_prob=1.0), seed=3, teacher_keypoints=teacher)
+    plain = HeatmapDataset(images, human, codec, Augmentation(flip_prob=1.0), seed=3)
+    for index in range(3):
+        image, heatmaps, weights, keypoints, soft, soft_weights = data[index]
+        image_alone, heatmaps_alone, _, keypoints_alone = plain[index]
+        assert torch.equal(image, image_alone) and torch.equal(heatmaps, heatmaps_alone)  # the same draw
+        moved, _ = codec.decode(soft.numpy())
+        present = np.isfinite(keypoints.numpy()).all(axis=1) & (soft_weights.numpy() > 0)
+        # a 1-px shift of every teacher point stays a 1-px shift after a mirror, turn and zoom (0.9-1.1x)
+        distance = np.linalg.norm(moved - keypoints.numpy(), axis=1)[present]
+        assert np.all((distance > 0.8) & (distance < 1.7)), distance
+    assert data[1][2].sum() == 14 and data[1][5].sum() == 15  # human weights, the teachers'
+    with pytest.raises(ValueError, match="do not match"):
+        HeatmapDataset(images, human, codec, teacher_keypoints=teacher[:2])
+
+
+@pytest.mark.parametrize("distill_weight", [0.0, 1.0])
+def test_student_follows_the_teacher_in_proportion_to_distill_weight(trained_model, tmp_path, distill_weight):
+    """The teacher is the trained model with calibrated offsets that move its keypoints 6 px down (a
+    mirror image keeps that; a shift in x would turn into minus itself); the student starts from the
+    same weights without them. With --distill_weight 1 it learns the teacher's placement; with 0 it
+    keeps the human labels' (a teacher's offsets apply)."""
+    import shutil
+
+    from fkp.model import load_model
+    from train import main, parse_args
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(trained_model, teacher, ignore=shutil.ignore_patterns("checkpoints"))
+    config = json.loads((teacher / "config.json").read_text())
+    config["keypoint_offsets"] = config["flip_keypoint_offsets"] = [[0.0, -6.0]] * 15
+    (teacher / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "student"
+    main(
+        parse_args(
+            [
+                *("--dataset", PARQUET, "--output_dir", str(out), "--init_from", str(trained_model)),
+                *("--teacher", str(teacher), "--distill_weight", str(distill_weight)),
+                *("--epochs", "3", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "1"),
+                *("--val_fraction", "0.25", "--average_last", "0"),
+            ]
+        )
+    )
+    images = frames(16)
+    start, student = load_model(str(trained_model)), load_model(str(out))
+    shift = (student.predict(images)[0] - start.predict(images)[0])[..., 1].mean().item()
+    if distill_weight == 1.0:
+        assert shift > 3.0, shift
+    else:
+        assert abs(shift) < 1.5, shift
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["teacher"] == [str(teacher)] and args["distill_weight"] == distill_weight
+
+
+def test_source_repeats_show_a_source_more_often(tmp_path):
+    from fkp.run_folder import checkpoint_info, checkpoints
+    from train import main, parse_args
+
+    steps = {}
+    for repeats in ("1", "3"):
+        out = tmp_path / repeats
+        main(
+            parse_args(
+                [
+                    *("--dataset", PARQUET, "--output_dir", str(out), *TINY, "--source_repeats", repeats),
+                    *("--epochs", "1", "--batch_size", "4", "--val_fraction", "0.25", "--average_last", "0"),
+                ]
+            )
+        )
+        steps[repeats] = max(checkpoint_info(path)["global_step"] for path in checkpoints(out / "checkpoints"))
+    assert steps["3"] == pytest.approx(3 * steps["1"], rel=0.05)  # up to the last, partial batches
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--source_repeats", "0"], "1 or more"),
+        (["--source_repeats", "1", "2"], "one per --dataset"),
+        (["--teacher", "x", "--distill_weight", "1.5"], "between 0 and 1"),
+    ],
+)
+def test_distillation_and_repeat_arguments_are_checked(arguments, message, capsys):
+    from train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", PARQUET, "--output_dir", "x", *arguments])
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_teacher_is_named(tmp_path):
+    from fkp.errors import FkpError
+    from train import main, parse_args
+
+    with pytest.raises((FkpError, OSError, ValueError), match="no-such-teacher"):
+        main(
+            parse_args(
+                [
+                    *("--dataset", PARQUET, "--output_dir", str(tmp_path / "run"), *TINY),
+                    *("--teacher", str(tmp_path / "no-such-teacher"), "--epochs", "1"),
+                ]
+            )
+        )
+    np.testing.assert_equal((tmp_path / "run" / "model.safetensors").exists(), False)
