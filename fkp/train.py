@@ -214,7 +214,7 @@ def main(args: argparse.Namespace) -> dict | None:
                 train_side, val_side = split_dataset(dataset, args.val_fraction)
                 images, keypoints = to_arrays(train_side)
                 val_parts.append((source, to_arrays(val_side)))
-            train_parts.append((np.tile(images, (repeat, 1, 1)), np.tile(keypoints, (repeat, 1, 1))))
+            train_parts.append((images, keypoints))
         if args.val_dataset:
             val_set = load_source(args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0])
             val_parts = [(args.val_dataset, to_arrays(val_set))]
@@ -223,6 +223,11 @@ def main(args: argparse.Namespace) -> dict | None:
             val_parts = [(name, arrays) for name, (_, arrays) in zip(names, val_parts)]
         train_images = np.concatenate([images for images, _ in train_parts])
         train_keypoints = np.concatenate([keypoints for _, keypoints in train_parts])
+        # --source_repeats: the rows of each source, that many times (labelled once by any teachers)
+        ends = np.cumsum([len(images) for images, _ in train_parts])
+        train_rows = np.concatenate(
+            [np.tile(np.arange(end - len(part), end), n) for end, (part, _), n in zip(ends, train_parts, repeats)]
+        )
         val_images = np.concatenate([images for _, (images, _) in val_parts])
         val_keypoints = np.concatenate([keypoints for _, (_, keypoints) in val_parts])
         # each source's rows in the concatenated validation set, for figures per source
@@ -262,6 +267,8 @@ def main(args: argparse.Namespace) -> dict | None:
     soft_labels = None
     if args.teacher:  # every training frame labelled once by the teachers (fkp.distill)
         soft_labels = teacher_keypoints(args.teacher, train_images, accelerator.device, args.eval_batch_size)
+        soft_labels = soft_labels[train_rows]
+    train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
     train_data = HeatmapDataset(
         train_images, train_keypoints, codec, augmentation, seed=args.seed, teacher_keypoints=soft_labels
     )
