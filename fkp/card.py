@@ -637,6 +637,15 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
             + "); the history and the curve are this run's."
             if args.get("init_from")
             else ""
+        )
+        + (
+            " The student was distilled from "
+            + ", ".join(f"`{teacher}`" for teacher in args["teacher"])
+            + f" (`--teacher`, weight {args.get('distill_weight', 0.5):g}): the teachers' mean flip-test keypoints "
+            "on each training frame, moved by its augmentation, were a second label beside the human one "
+            "(`fkp.distill`)."
+            if args.get("teacher")
+            else ""
         ),
         curve,
         validation,

@@ -60,6 +60,9 @@ RUN_IDENTITY = (
     "rotation_deg",
     "scale_jitter",
     "occlusion_prob",
+    "source_repeats",
+    "teacher",
+    "distill_weight",
 )
 LOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, KeyError, pickle.UnpicklingError, SafetensorError)
 
@@ -154,14 +157,17 @@ def save_checkpoint(accelerator: Accelerator, checkpoint_dir: Path, state, ident
 
 
 def run_identity(values: dict, num_processes: int | None) -> dict:
-    """The RUN_IDENTITY arguments of a run (local paths made absolute), plus its number of processes."""
-    identity = {key: values.get(key) for key in RUN_IDENTITY}
+    """The RUN_IDENTITY arguments of a run (local paths made absolute), plus its number of processes.
+    An argument a run's record lacks (it predates the argument) is left out, so it is not compared."""
+    identity = {key: values[key] for key in RUN_IDENTITY if key in values}
+
     def absolute(path):
         return str(Path(path).resolve()) if path and Path(path).exists() else path
 
-    for key in ("dataset", "val_dataset", "init_from"):
-        value = identity[key]
-        identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
+    for key in ("dataset", "val_dataset", "init_from", "teacher"):
+        value = identity.get(key)
+        if key in identity:
+            identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if num_processes is not None:
         identity["num_processes"] = num_processes
     return identity

@@ -137,6 +137,7 @@ STAGES = [
         "fkp.training_args",
         "fkp.run_folder",
         "fkp.train",
+        "fkp.distill",
         "fkp.metrics",
         "fkp.offsets",
         "fkp.quantize",
