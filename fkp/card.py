@@ -62,6 +62,7 @@ SOURCE_NOTES: dict[str, dict] = {
     },
 }
 PALETTE = [(200, 40, 40), (30, 90, 200), (30, 150, 60), (210, 120, 0), (140, 60, 170), (90, 90, 90)]
+AVERAGE_COLOUR = (30, 90, 200)  # the bar of --average_last's averaged weights
 
 
 def read_record(folder: Path, name: str) -> dict:
@@ -110,17 +111,16 @@ def _plot_panel(
     unit: str,
     digits: int,
     average: dict | None = None,
-    legend: bool = False,
 ) -> None:
     """One line plot into ``box`` (left, top, right, bottom: the axes) of a Pillow drawing.
     ``series``: (label, values per epoch (NaN: none), colour); each series' lowest point is marked, and
-    named beside it (one series) or in a legend. ``average``: (first, last, value) drawn as a bar."""
+    named in a legend. ``average``: (first, last, value) drawn as a bar, also in the legend."""
     left, top, right, bottom = box
     finite = np.concatenate([values[np.isfinite(values)] for _, values, _ in series])
     lowest = min(finite.min(), average[2]) if average else finite.min()
     span = max(min(finite.max(), lowest * 3) - lowest, abs(lowest) * 0.1, 1e-6)
     step = _tick_step(span)
-    # a margin under the lowest point, for its label
+    # a margin under the lowest point
     low, high = math.floor((lowest - span / 8) / step) * step, math.ceil(min(finite.max(), lowest * 3) / step) * step
     high = max(high, low + step)
     first, last = epochs.min(), max(epochs.max(), epochs.min() + 1)
@@ -141,31 +141,30 @@ def _plot_panel(
         draw.text((x - 6, bottom + 8), str(epoch), fill="black")
     draw.text(((left + right) // 2 - 20, bottom + 24), "epoch", fill="black")
     draw.rectangle([left, top, right, bottom], outline="black")
-    for index, (label, values, colour) in enumerate(series):
+    entries = []  # (colour, text) for the legend
+    for label, values, colour in series:
         points = [to_xy(e, v) for e, v in zip(epochs, values) if np.isfinite(v)]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
-        kept = epochs[np.isfinite(values)]
         best = int(np.nanargmin(values))
         for x, y in points:
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
         bx, by = to_xy(epochs[best], values[best])
         draw.ellipse([bx - 4, by - 4, bx + 4, by + 4], fill=colour)
-        text = f"{label + ': ' if label else ''}best {values[best]:.{digits + 1}f}{unit} (epoch {int(epochs[best])})"
-        if legend:
-            y = top + 8 + 16 * index
-            draw.line([(right - 250, y + 6), (right - 230, y + 6)], fill=colour, width=3)
-            draw.text((right - 224, y), text, fill=colour)
-        elif len(kept):
-            draw.text((min(bx + 6, right - 120), by - 16), text, fill=colour)
+        name = f"{label}: " if label else ""
+        entries.append((colour, f"{name}best {values[best]:.{digits + 1}f}{unit} (epoch {int(epochs[best])})"))
     if average:
         (x0, y), (x1, _) = to_xy(average[0], average[2]), to_xy(average[1], average[2])
-        draw.line([(x0, y), (x1, y)], fill=(30, 90, 200), width=3)
-        draw.text(
-            (max(left + 4, x0 - 40), y + 6),
-            f"mean of epochs {average[0]}-{average[1]}: {average[2]:.{digits + 1}f}{unit}",
-            fill=(30, 90, 200),
-        )
+        draw.line([(x0, y), (x1, y)], fill=AVERAGE_COLOUR, width=3)
+        entries.append((AVERAGE_COLOUR, f"mean of epochs {average[0]}-{average[1]}: {average[2]:.{digits + 1}f}{unit}"))
+    # the legend in the top right corner, on white: labels beside the points overlapped the curves
+    widest = max(draw.textlength(text) for _, text in entries)
+    x0, y0 = right - widest - 44, top + 6
+    draw.rectangle([x0 - 6, y0 - 4, right - 6, y0 + 16 * len(entries)], fill="white", outline=(200, 200, 200))
+    for index, (colour, text) in enumerate(entries):
+        y = y0 + 16 * index
+        draw.line([(x0, y + 6), (x0 + 20, y + 6)], fill=colour, width=3)
+        draw.text((x0 + 26, y), text, fill=colour)
 
 
 def history_sources(history: list[dict]) -> list[str]:
@@ -209,7 +208,6 @@ def learning_curve(
             "validation NME per source (error / outer-eye-corner distance)",
             "",
             3,
-            legend=True,
         )
     image.save(path)
 
