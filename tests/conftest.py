@@ -19,6 +19,55 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # A small but real configuration for fast training tests.
 TINY = ["--model_config", "fkp", "--num_stacks", "1", "--depth", "3", "--channels", "32"]
 
+# The demo in a browser (tests/test_app.py, tests/test_demo_video.py): Debian's Chromium, driven by Playwright.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)"
+)
+SCREENSHOTS = Path(os.environ.get("FKP_SCREENSHOTS", "/tmp/fkp_screenshots"))
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1366, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+def browser_args(*extra: str) -> list[str]:
+    """Chromium's command line for the tests: headless-friendly, no network of its own."""
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
+    from fkp.demo import handlers
+
+    return handlers
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The demo served on a free local port, for HTTP clients and the browser."""
+    import fkp.demo
+
+    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    yield fkp.demo.demo.local_url
+    fkp.demo.demo.close()
+
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:

@@ -1,6 +1,4 @@
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -8,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import CHROMIUM, FIXTURES, ROOT, SCREENSHOTS, VIEWPORTS, browser_args, needs_chromium
 from PIL import Image
 
 from fkp.demo import guard, limits, storage
@@ -17,14 +15,6 @@ from fkp.images import NotAnImageError, load_photo
 from fkp.keypoints import KEYPOINT_INDEX, KEYPOINT_NAMES
 
 EXAMPLES = ROOT / "examples"
-
-
-@pytest.fixture(scope="module")
-def app():
-    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
-    from fkp.demo import handlers
-
-    return handlers
 
 
 def test_two_faces_each_get_their_own_results(app):
@@ -284,15 +274,6 @@ def test_photo_pipeline_evaluation_reports_misses(tmp_path):
     assert 0 <= metrics["missed_share"] < 0.5 and metrics["nme"] < 0.15
 
 
-@pytest.fixture(scope="module")
-def server():
-    import fkp.demo
-
-    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield fkp.demo.demo.local_url
-    fkp.demo.demo.close()
-
-
 def test_api_cannot_make_the_server_read_its_own_files(server, tmp_path, monkeypatch):
     """The exact payload of the reported hole: a path with no upload behind it. The file exists and
     is a real image, yet it is never opened, and the error names neither the path nor its existence."""
@@ -448,27 +429,6 @@ def test_memory_stays_bounded_over_many_large_requests(server, tmp_path):
     assert growth < 100, f"RSS grew by {growth:.0f} MB over 12 large requests"
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)"
-)
-SCREENSHOTS = Path(os.environ.get("FKP_SCREENSHOTS", "/tmp/fkp_screenshots"))
-
-
-def browser_args(*extra: str) -> list[str]:
-    return [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        *extra,
-    ]
-
-
 def wait_for_results(page, text: str, timeout: int = 90_000) -> None:
     page.wait_for_function(
         "document.querySelector('#status') && "
@@ -541,17 +501,6 @@ def test_browser_phone_layout_puts_results_first(server):
         page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)
         browser.close()
     assert empty_height < 2100
-
-
-VIEWPORTS = {
-    "desktop": {"viewport": {"width": 1366, "height": 900}},
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    },
-}
 
 
 def uncovered(page, selector: str, points: list[tuple[float, float]]) -> list[bool]:

@@ -20,23 +20,6 @@ from fkp.images import load_photo
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture(scope="module")
-def app():
-    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
-    from fkp.demo import handlers
-
-    return handlers
-
-
-@pytest.fixture(scope="module")
-def server():
-    import fkp.demo
-
-    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield fkp.demo.demo.local_url
-    fkp.demo.demo.close()
-
-
 def data_url(data: bytes, kind: str = "image/jpeg") -> dict:
     import base64
 

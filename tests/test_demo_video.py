@@ -3,8 +3,6 @@ checked from the header before decoding, hostile clips (lying headers, frame bom
 files, server paths), the time budget, the session's storage, the gate, and the tab in Chromium."""
 
 import json
-import os
-import shutil
 import struct
 import time
 import uuid
@@ -13,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import CHROMIUM, ROOT, SCREENSHOTS, VIEWPORTS, browser_args, needs_chromium
 
 from benchmarks.demo_attacks import (
     avi_claiming,
@@ -34,14 +32,6 @@ from fkp.keypoints import KEYPOINT_NAMES
 from fkp.records import CSV_COLUMNS
 
 FRAMES = 12  # clip_bytes' default: two faces drifting right, 10 frames a second, 320x174
-
-
-@pytest.fixture(scope="module")
-def app():
-    """The demo's event handlers (importing them loads Gradio; the model loads on first use)."""
-    from fkp.demo import handlers
-
-    return handlers
 
 
 @pytest.fixture
@@ -341,15 +331,6 @@ def test_the_page_handler_clears_old_results_and_words_every_failure(app, anywhe
     assert status == "⚠️ This clip could not be analysed. Try another clip, or a shorter one."
 
 
-@pytest.fixture(scope="module")
-def server():
-    import fkp.demo
-
-    fkp.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    yield fkp.demo.demo.local_url
-    fkp.demo.demo.close()
-
-
 def output_of(message: dict | None) -> list:
     assert message is not None and message.get("success"), message
     return message["output"]["data"]
@@ -401,22 +382,6 @@ def test_over_http_one_clip_per_address_one_at_a_time_and_no_server_file(server,
     assert answer.status_code == 413
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"), reason="Debian chromium not installed (.ci/run installs it)"
-)
-SCREENSHOTS = Path(os.environ.get("FKP_SCREENSHOTS", "/tmp/fkp_screenshots"))
-VIEWPORTS = {
-    "desktop": {"viewport": {"width": 1366, "height": 900}},
-    "phone": {
-        "viewport": {"width": 390, "height": 844},
-        "device_scale_factor": 2,
-        "is_mobile": True,
-        "has_touch": True,
-    },
-}
-
-
 @needs_chromium
 @pytest.mark.parametrize("kind", ["desktop", "phone"])
 def test_browser_video_tab_plays_the_annotated_clip_and_plots_a_track(server, tmp_path, kind):
@@ -428,8 +393,7 @@ def test_browser_video_tab_plays_the_annotated_clip_and_plots_a_track(server, tm
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     clip = tmp_path / "two faces.webm"
     clip.write_bytes(clip_bytes(20, (480, 260), fourcc="VP80", suffix=".webm"))
-    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage"]
-    args += ["--autoplay-policy=no-user-gesture-required"]
+    args = browser_args("--autoplay-policy=no-user-gesture-required")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         page = browser.new_page(**VIEWPORTS[kind])
