@@ -13,7 +13,7 @@ from .keypoints import FLIP_PERMUTATION, FRAME_SIZE
 
 
 def mark_outside(keypoints: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
-    """Set points outside the [-0.5, size - 0.5] frame to NaN (missing)."""
+    """Set (..., 2) points outside the [-0.5, size - 0.5] frame to NaN (missing)."""
     keypoints = np.array(keypoints, dtype=np.float32)
     outside = ((keypoints < -0.5) | (keypoints > size - 0.5)).any(axis=-1)
     keypoints[outside] = np.nan

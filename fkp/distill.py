@@ -41,6 +41,6 @@ def teacher_keypoints(
             batch = batch.contiguous(memory_format=torch.channels_last)
             keypoints, _, _ = predict_with(model, batch, model.codec, flip_test=True, offsets=model.offsets(True))
             predictions.append(keypoints.float().cpu().numpy())
-        predicted = np.concatenate(predictions) if predictions else np.zeros((0, 0, 2), np.float32)
+        predicted = np.concatenate(predictions) if predictions else np.zeros((0, model.num_keypoints, 2), np.float32)
         total = predicted if total is None else total + predicted
     return (total / len(sources)).astype(np.float32)

@@ -165,9 +165,11 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
         return str(Path(path).resolve()) if path and Path(path).exists() else path
 
     for key in ("dataset", "val_dataset", "init_from", "teacher"):
-        value = identity.get(key)
         if key in identity:
+            value = identity[key]
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
+    if not identity.get("teacher"):  # without teachers the weight changes nothing
+        identity.pop("distill_weight", None)
     if num_processes is not None:
         identity["num_processes"] = num_processes
     return identity

@@ -132,6 +132,14 @@ def heatmap_loss(
     return per_keypoint.sum(dim=(1, 2)).mean()
 
 
+def repeated_rows(lengths: Sequence[int], repeats: Sequence[int]) -> np.ndarray:
+    """Row indices into the concatenation of parts of these lengths, each part's rows ``repeats``
+    times in a row: lengths [3, 2], repeats [1, 2] -> [0 1 2 3 4 3 4]."""
+    ends = np.cumsum(lengths, dtype=int)
+    parts = [np.tile(np.arange(end - length, end), count) for end, length, count in zip(ends, lengths, repeats)]
+    return np.concatenate(parts) if parts else np.zeros(0, int)
+
+
 def evaluate(model, loader, accelerator, codec: HeatmapCodec, sources: dict[str, slice] | None = None) -> dict:
     """Validation metrics (`keypoint_metrics`) of all rows; with ``sources`` (name -> the rows of that
     source), also each source's as ``metrics["sources"][name]`` (rmse, nme, count)."""
@@ -204,7 +212,7 @@ def main(args: argparse.Namespace) -> dict | None:
     repeats = per_source(args.source_repeats, len(sources))
     with accelerator.main_process_first():
         train_parts, val_parts = [], []
-        for source, shift, correction, repeat in zip(sources, shifts, corrections, repeats):
+        for source, shift, correction in zip(sources, shifts, corrections):
             dataset = load_source(source, label_x_shift=shift, label_correction=correction)
             if len(dataset) == 0:
                 raise FkpError(f"{source}: no rows to train on")
@@ -223,11 +231,7 @@ def main(args: argparse.Namespace) -> dict | None:
             val_parts = [(name, arrays) for name, (_, arrays) in zip(names, val_parts)]
         train_images = np.concatenate([images for images, _ in train_parts])
         train_keypoints = np.concatenate([keypoints for _, keypoints in train_parts])
-        # --source_repeats: the rows of each source, that many times (labelled once by any teachers)
-        ends = np.cumsum([len(images) for images, _ in train_parts])
-        train_rows = np.concatenate(
-            [np.tile(np.arange(end - len(part), end), n) for end, (part, _), n in zip(ends, train_parts, repeats)]
-        )
+        train_rows = repeated_rows([len(images) for images, _ in train_parts], repeats)  # --source_repeats
         val_images = np.concatenate([images for _, (images, _) in val_parts])
         val_keypoints = np.concatenate([keypoints for _, (_, keypoints) in val_parts])
         # each source's rows in the concatenated validation set, for figures per source
@@ -264,13 +268,15 @@ def main(args: argparse.Namespace) -> dict | None:
             occlusion_prob=args.occlusion_prob,
         )
     )
-    soft_labels = None
-    if args.teacher:  # every training frame labelled once by the teachers (fkp.distill)
-        soft_labels = teacher_keypoints(args.teacher, train_images, accelerator.device, args.eval_batch_size)
-        soft_labels = soft_labels[train_rows]
-    train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
+    teacher_labels = None
+    if args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
+        share = np.array_split(np.arange(len(train_images)), world)[rank]
+        labels = teacher_keypoints(args.teacher, train_images[share], accelerator.device, args.eval_batch_size)
+        teacher_labels = np.concatenate(gather_object([labels]))[train_rows]
+    if len(train_rows) != len(train_images):  # each row once unless --source_repeats says otherwise
+        train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
     train_data = HeatmapDataset(
-        train_images, train_keypoints, codec, augmentation, seed=args.seed, teacher_keypoints=soft_labels
+        train_images, train_keypoints, codec, augmentation, seed=args.seed, teacher_keypoints=teacher_labels
     )
     val_data = HeatmapDataset(val_images, val_keypoints, codec)
     train_loader = torch.utils.data.DataLoader(
@@ -343,13 +349,13 @@ def main(args: argparse.Namespace) -> dict | None:
             disable=not accelerator.is_local_main_process,
             leave=False,
         )
-        for batch, (images, heatmaps, weights, _, *soft) in enumerate(progress, start=done + 1):
+        for batch, (images, heatmaps, weights, _, *teacher_targets) in enumerate(progress, start=done + 1):
             with accelerator.accumulate(model):
                 outputs = model(images.contiguous(memory_format=torch.channels_last))
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
-                if soft:  # the teachers' labels (--teacher)
-                    soft_loss = heatmap_loss(outputs, *soft, args.foreground_weight)
-                    loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_loss
+                if teacher_targets:  # the teachers' heatmaps and weights (--teacher)
+                    teacher_loss = heatmap_loss(outputs, *teacher_targets, args.foreground_weight)
+                    loss = (1 - args.distill_weight) * loss + args.distill_weight * teacher_loss
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

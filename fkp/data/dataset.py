@@ -56,13 +56,13 @@ class HeatmapDataset:
         import torch
 
         image, keypoints = self.images[index], self.keypoints[index]
-        teacher = self.teacher_keypoints is not None
-        if teacher:  # one label set more, moved by the same augmentation
+        has_teacher = self.teacher_keypoints is not None
+        if has_teacher:  # one label set more, moved by the same augmentation
             keypoints = np.stack([keypoints, self.teacher_keypoints[index]])
         if self.augmentation is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, keypoints = self.augmentation(image, keypoints, rng)
-        labels = keypoints if teacher else keypoints[None]
+        labels = keypoints if has_teacher else keypoints[None]
         item = [torch.from_numpy(image.astype(np.float32) / 255.0)[None]]
         for number, points in enumerate(labels):
             heatmaps, weights = self.codec.encode(points)

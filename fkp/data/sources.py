@@ -11,6 +11,7 @@ Hub / save_to_disk dataset or a side of the person-wise split (`fkp.data.splits`
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +22,8 @@ from .kaggle import read_kaggle_csv
 from .schema import check_keypoints, check_schema, from_rows
 from .splits import SPLIT_SIDES, VAL_FRACTION, split_dataset
 from .ytf68 import read_ytf68, ytf68_tables
+
+logger = logging.getLogger(__name__)
 
 
 def load_source(
@@ -124,14 +127,17 @@ def _read_source(
     """A source as a Dataset or DatasetDict (schema not yet checked)."""
     import datasets
 
+    path = Path(source)
+    if not path.exists() and (str(source).startswith((".", "/", "~")) or path.suffix):
+        raise DataError(f"{source}: no such file or folder")
     if correction is not None and not _is_ytf68(source):
         raise DataError(f"{source}: a label correction applies to ytf68-layout folders only")
-    if label_x_shift and not _is_ytf68(source):  # silently ignored, it would leave the labels where they were
-        raise DataError(f"{source}: a label x shift applies to ytf68-layout folders only")
-    path = Path(source)
+    if label_x_shift and not _is_ytf68(source):
+        # one shift given for several sources (or a run's recorded one) reaches every source: not an error
+        logger.warning(
+            "%s: the label x shift (%g px) applies to ytf68-layout folders only; not applied", source, label_x_shift
+        )
     if not path.exists():
-        if str(source).startswith((".", "/", "~")) or path.suffix:
-            raise DataError(f"{source}: no such file or folder")
         return load_hub_dataset(str(source))
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
