@@ -34,7 +34,8 @@ def teacher_keypoints(
         raise ValueError("distillation needs at least one teacher")
     total = None
     for source in sources:
-        model = load_model(source, device=device).eval().to(memory_format=torch.channels_last)
+        # loaded on the CPU, then moved: safetensors refuses some device names Accelerate uses ("cpu:0")
+        model = load_model(source).to(device).eval().to(memory_format=torch.channels_last)
         predictions = []
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(images[start : start + batch_size]).to(device).float()[:, None] / 255

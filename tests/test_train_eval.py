@@ -220,6 +220,10 @@ def test_two_process_training(tmp_path):
         "3e-3",
         "--warmup_steps",
         "5",
+        "--teacher",  # each process labels a share of the frames, gathered (fkp.distill)
+        str(ROOT / "fkp" / "weights"),
+        "--distill_weight",
+        "0.2",
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
