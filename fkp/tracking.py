@@ -138,10 +138,11 @@ class LiveTracker:
         pyramid = [gray]
         # between detections, a tracked face is kept while its 15 heatmaps stay confident (the mean peak
         # of fkp 0.6's weights: 1st / 5th / 50th percentile 0.84 / 0.88 / 0.92 on the 553 validation faces
-        # of `benchmarks/confidence.py --detections`, down to 0.79 on tests/test_live.py's small crossing
-        # faces, 0.73-0.79 on blank frames (0.77 for a tracked crop of an emptied scene), 0.48-0.56 on
-        # noise: a narrow margin, so a track of a face that left may live until the next detection, which
-        # re-checks every face with the full face score; fkp 0.5's peaks were lower, its threshold 0.70). Its face
+        # of `benchmarks/confidence.py --detections`, 0.73-0.79 on blank frames (0.77 for a tracked crop of
+        # an emptied scene), 0.48-0.56 on noise: a narrow margin. So a track of a face that left may live
+        # until the next detection, which re-checks every face with the full face score, and a face whose
+        # peaks dip under it (fkp 0.6.1 on tests/test_live.py's small crossing faces) is looked for by a
+        # detection at once and keeps its id if found; fkp 0.5's peaks were lower, its threshold 0.70). Its face
         # score is the photo pipeline's, with its track's last detection's probability where the detector
         # gives one (no second pass), else the mean peak alone (no face classifier on every frame)
         tracked = predict_crops(
@@ -152,15 +153,14 @@ class LiveTracker:
             pyramid=pyramid,
             score=self.detector.scores_are_probabilities,
         )
-        kept = [
-            (track, face)
-            for track, face in zip(self.tracks, tracked)
-            if float(np.mean(face.confidence)) >= TRACK_PEAK_THRESHOLD
-        ]
-        kept = _without_duplicates(kept)
+        pairs = list(zip(self.tracks, tracked))
+        kept = _without_duplicates([pair for pair in pairs if _mean_peak(pair[1]) >= TRACK_PEAK_THRESHOLD])
+        # a track whose peaks fell is not dropped at once: the detection below may find its face again
+        # (it keeps its id), else it ends
+        doubtful = [pair for pair in pairs if _mean_peak(pair[1]) < TRACK_PEAK_THRESHOLD]
         self.frames_since_detection += 1
         if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
-            kept = self._detect(frame, gray, pyramid, kept)
+            kept = self._detect(frame, gray, pyramid, kept, doubtful)
             self.frames_since_detection = 0
         self.tracks = []
         results = []
@@ -179,49 +179,63 @@ class LiveTracker:
             return 0.0
         return (len(self.arrivals) - 1) / (self.arrivals[-1] - self.arrivals[0])
 
-    def _detect(self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list) -> list[tuple[Track, FaceResult]]:
-        """Detect faces; each found face continues the kept track whose keypoints are nearest (keeping its
-        filter and id, taking the new box), pairs taken nearest first; the others start new tracks,
-        predicted once more in the crop re-fitted to their keypoints (as the frames after will be), so that
-        a track does not start from the detector crop's slightly different answer."""
+    def _detect(
+        self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list, doubtful: list | None = None
+    ) -> list[tuple[Track, FaceResult]]:
+        """Detect faces; each found face continues the kept or doubtful track (its tracked heatmaps' peaks
+        fell) whose keypoints are nearest (keeping its filter and id, taking the new box), pairs taken
+        nearest first; the others start new tracks. New faces and faces of doubtful tracks are predicted
+        once more in the crop re-fitted to their keypoints (as the frames after will be), so that a track
+        does not go on from the detector crop's slightly different answer. Kept tracks no detection
+        matched stay; doubtful ones end."""
         boxes = self.detector.detect(frame)[: self.max_faces]
         found = predict_crops(
             self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid
         )
         found = [face for face in found if face.face_score >= self.threshold]
+        candidates = kept + (doubtful or [])
         distances = sorted(
-            (keypoint_distance(face, pair[1]), i, j) for i, face in enumerate(found) for j, pair in enumerate(kept)
+            (keypoint_distance(face, pair[1]), i, j)
+            for i, face in enumerate(found)
+            for j, pair in enumerate(candidates)
         )
         matched: dict[int, int] = {}
         for distance, i, j in distances:
             if distance <= MATCH_DISTANCE and i not in matched and j not in matched.values():
                 matched[i] = j
-        new = [face for i, face in enumerate(found) if i not in matched]
-        refitted = iter(
-            predict_crops(
-                self.predictor,
-                gray,
-                [(face.box, refined_crop(face.keypoints)) for face in new],
-                self.detector,
-                pyramid=pyramid,
-            )
+        renewed = [i for i in range(len(found)) if matched.get(i, len(kept)) >= len(kept)]  # new or doubtful
+        refitted = predict_crops(
+            self.predictor,
+            gray,
+            [(found[i].box, refined_crop(found[i].keypoints)) for i in renewed],
+            self.detector,
+            pyramid=pyramid,
         )
+        refitted = dict(zip(renewed, refitted))
         result = []
         for i, face in enumerate(found):
-            if i in matched:
+            if i in matched and matched[i] < len(kept):
                 track, tracked = kept[matched[i]]  # the tracked crop is the steadier one
                 if face.box is not None:
                     track.detection = (face.box, tracked.keypoints)
                 result.append((track, tracked))
+                continue
+            face = refitted[i]
+            if i in matched:  # a doubtful track's face, found again: same id and filter, a fresh crop
+                track = candidates[matched[i]][0]
+                track.crop = face.matrix
             else:
-                face = next(refitted)
                 track = Track(face, OneEuroFilter(**self.smoothing), id=self.next_id, crop=face.matrix)
-                if face.box is not None:
-                    track.detection = (face.box, face.keypoints)
-                result.append((track, face))
                 self.next_id += 1
+            if face.box is not None:
+                track.detection = (face.box, face.keypoints)
+            result.append((track, face))
         free = [pair for j, pair in enumerate(kept) if j not in matched.values()]
         return result + free  # tracked faces the detector missed stay, while they still look like faces
+
+
+def _mean_peak(face: FaceResult) -> float:
+    return float(np.mean(face.confidence))
 
 
 def crop_shift(crop: np.ndarray, other: np.ndarray) -> float:

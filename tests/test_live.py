@@ -130,6 +130,18 @@ def test_tracker_keeps_the_ids_of_two_faces_that_cross(parts):
     assert len(ids["upper"]) == 1 and len(ids["lower"]) == 1 and ids["upper"] != ids["lower"], ids  # kept throughout
 
 
+def test_a_face_whose_heatmaps_fade_keeps_its_id_when_the_detector_finds_it(parts, monkeypatch):
+    from fkp import tracking
+
+    predictor, detector = parts
+    monkeypatch.setattr(tracking, "TRACK_PEAK_THRESHOLD", 1.01)  # every tracked face in doubt, every frame
+    tracker = LiveTracker(predictor, detector)
+    frames = drifting_frames(4)
+    ids = [[face.track for face in tracker.update(frame, index / 10)] for index, frame in enumerate(frames)]
+    assert ids == [[0], [0], [0], [0]]  # found again by the detection that follows, not a new track each time
+    assert tracker.update(np.full_like(frames[0], 90), 0.5) == []  # gone: the doubtful track ends
+
+
 def test_tracker_gives_a_new_face_a_new_id(parts):
     predictor, detector = parts
     tracker = LiveTracker(predictor, detector)
