@@ -27,8 +27,9 @@ from .framing import MEAN_FRAME_KEYPOINTS, refined_crop
 from .geometry import apply_affine, fit_similarity, invert_affine
 from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
 
-# The mean heatmap peak under which a tracked face is dropped between detections; it depends on the
-# weights (measured for the shipped ones: see `LiveTracker.update`).
+# The mean heatmap peak under which a tracked face is in doubt between detections: a detection follows at
+# once, and the track goes on only if it finds its face again. It depends on the weights (measured for
+# the shipped ones: see `LiveTracker.update`).
 TRACK_PEAK_THRESHOLD = 0.78
 # A detection continues a track whose keypoints lie within this mean distance (in face sizes); two
 # tracks closer than DUPLICATE_DISTANCE have locked onto one face, and the one that jumped is dropped.
@@ -153,11 +154,10 @@ class LiveTracker:
             pyramid=pyramid,
             score=self.detector.scores_are_probabilities,
         )
-        pairs = list(zip(self.tracks, tracked))
-        kept = _without_duplicates([pair for pair in pairs if _mean_peak(pair[1]) >= TRACK_PEAK_THRESHOLD])
-        # a track whose peaks fell is not dropped at once: the detection below may find its face again
-        # (it keeps its id), else it ends
-        doubtful = [pair for pair in pairs if _mean_peak(pair[1]) < TRACK_PEAK_THRESHOLD]
+        confident, doubtful = [], []  # a doubtful track ends unless the detection below finds its face again
+        for pair in zip(self.tracks, tracked):
+            (confident if float(np.mean(pair[1].confidence)) >= TRACK_PEAK_THRESHOLD else doubtful).append(pair)
+        kept = _without_duplicates(confident)
         self.frames_since_detection += 1
         if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
             kept = self._detect(frame, gray, pyramid, kept, doubtful)
@@ -180,7 +180,12 @@ class LiveTracker:
         return (len(self.arrivals) - 1) / (self.arrivals[-1] - self.arrivals[0])
 
     def _detect(
-        self, frame: np.ndarray, gray: np.ndarray, pyramid: list, kept: list, doubtful: list | None = None
+        self,
+        frame: np.ndarray,
+        gray: np.ndarray,
+        pyramid: list,
+        kept: list[tuple[Track, FaceResult]],
+        doubtful: list[tuple[Track, FaceResult]],
     ) -> list[tuple[Track, FaceResult]]:
         """Detect faces; each found face continues the kept or doubtful track (its tracked heatmaps' peaks
         fell) whose keypoints are nearest (keeping its filter and id, taking the new box), pairs taken
@@ -193,17 +198,21 @@ class LiveTracker:
             self.predictor, gray, [(box, self.detector.crop(box)) for box in boxes], self.detector, pyramid=pyramid
         )
         found = [face for face in found if face.face_score >= self.threshold]
-        candidates = kept + (doubtful or [])
-        distances = sorted(
-            (keypoint_distance(face, pair[1]), i, j)
-            for i, face in enumerate(found)
-            for j, pair in enumerate(candidates)
-        )
+        candidates = kept + doubtful
+        # found face -> candidate, nearest first; kept tracks first, so that a doubtful one (whose crop
+        # may have slipped onto a neighbour) never takes a face that a kept track is on
         matched: dict[int, int] = {}
-        for distance, i, j in distances:
-            if distance <= MATCH_DISTANCE and i not in matched and j not in matched.values():
-                matched[i] = j
-        renewed = [i for i in range(len(found)) if matched.get(i, len(kept)) >= len(kept)]  # new or doubtful
+        for group in (range(len(kept)), range(len(kept), len(candidates))):
+            distances = sorted(
+                (keypoint_distance(face, candidates[j][1]), i, j)
+                for i, face in enumerate(found)
+                if i not in matched
+                for j in group
+            )
+            for distance, i, j in distances:
+                if distance <= MATCH_DISTANCE and i not in matched and j not in matched.values():
+                    matched[i] = j
+        renewed = [i for i in range(len(found)) if i not in matched or matched[i] >= len(kept)]  # new or doubtful
         refitted = predict_crops(
             self.predictor,
             gray,
@@ -232,10 +241,6 @@ class LiveTracker:
             result.append((track, face))
         free = [pair for j, pair in enumerate(kept) if j not in matched.values()]
         return result + free  # tracked faces the detector missed stay, while they still look like faces
-
-
-def _mean_peak(face: FaceResult) -> float:
-    return float(np.mean(face.confidence))
 
 
 def crop_shift(crop: np.ndarray, other: np.ndarray) -> float:

@@ -150,3 +150,42 @@ def test_tracker_gives_a_new_face_a_new_id(parts):
     assert tracker.update(face, 0.1)[0].track == first
     assert tracker.update(np.full_like(face, 90), 0.2) == []  # lost: dropped
     assert tracker.update(face, 0.3)[0].track == first + 1  # found again: a new id, never a reused one
+
+
+def test_a_doubtful_track_never_takes_a_face_that_a_kept_track_is_on(monkeypatch):
+    """Two faces; track 0's crop has slipped onto face B (its peaks fell), nearer to B's detection than
+    track 1, which follows B. B stays with track 1; face A gets a new track; no face is returned twice.
+    A doubtful track still near its own face keeps its id."""
+    from fkp import tracking
+    from fkp.framing import MEAN_FRAME_KEYPOINTS
+    from fkp.geometry import apply_affine, crop_matrix, invert_affine
+    from fkp.pipeline import FaceResult
+
+    def face(x: float, box: str = "") -> FaceResult:
+        matrix = crop_matrix((x, 100.0), 100.0)
+        keypoints = apply_affine(invert_affine(matrix), MEAN_FRAME_KEYPOINTS).astype(np.float32)
+        return FaceResult(box, matrix, keypoints, np.full(15, 0.9), None, None, None, 0.9)
+
+    found = [face(100.0, "A"), face(200.0, "B")]  # what the detector finds, and its faces re-fitted
+
+    class Detector:
+        scores_are_probabilities = True
+
+        def detect(self, frame):
+            return ["A", "B"]
+
+        def crop(self, box):
+            return None
+
+    monkeypatch.setattr(
+        tracking, "predict_crops", lambda *args, **kwargs: [next(f for f in found if f.box == b) for b, _ in args[2]]
+    )
+    monkeypatch.setattr(tracking, "refined_crop", lambda keypoints: np.eye(2, 3))
+    for doubtful_x, expected in ((202.0, {"A": 2, "B": 1}), (103.0, {"A": 0, "B": 1})):
+        tracker = LiveTracker(None, Detector())
+        tracker.next_id = 2
+        kept = [(tracking.Track(face(200.0), id=1), face(204.0))]
+        doubtful = [(tracking.Track(face(100.0), id=0), face(doubtful_x))]
+        result = tracker._detect(None, None, None, kept, doubtful)
+        ids = {"A" if f.keypoints[:, 0].mean() < 150 else "B": track.id for track, f in result}
+        assert len(result) == 2 and ids == expected, (doubtful_x, [(t.id, f.keypoints[:, 0].mean()) for t, f in result])
