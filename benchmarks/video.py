@@ -220,7 +220,7 @@ def main() -> None:
             print("One Euro settings on the tracker's raw keypoints (ratios to independent frames):")
             print(f"{'  min_cutoff  beta  d_cutoff':38s} jitter   ratio  error   ratio")
             rows = [(None, None, None)] + list(
-                itertools.product((0.5, 1.0, 2.0), (3.0, 30.0, 60.0, 100.0, 200.0), (1.0, 2.0, 4.0))
+                itertools.product((0.5, 1.0, 2.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0, 200.0), (1.0, 2.0, 4.0))
             )
             for min_cutoff, beta, derivative in rows:
                 if min_cutoff is None:
