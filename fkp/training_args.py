@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         nargs="+",
         default=[1],
-        help="how many times each --dataset's training rows appear in an epoch (each time with its own "
-        "augmentation), e.g. 1 2 to show a small source twice as often; one value, or one per --dataset",
+        help="how many times each --dataset's training rows appear in an epoch (with augmentation, each "
+        "time a different draw), e.g. 1 2 to show a small source twice as often; one value, or one per --dataset",
     )
     p.add_argument(
         "--output_dir",

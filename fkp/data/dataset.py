@@ -62,11 +62,14 @@ class HeatmapDataset:
         if self.augmentation is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, keypoints = self.augmentation(image, keypoints, rng)
-        labels = keypoints if has_teacher else keypoints[None]
-        item = [torch.from_numpy(image.astype(np.float32) / 255.0)[None]]
-        for number, points in enumerate(labels):
-            heatmaps, weights = self.codec.encode(points)
-            item += [torch.from_numpy(heatmaps), torch.from_numpy(weights)]
-            if number == 0:
-                item.append(torch.from_numpy(np.asarray(points, dtype=np.float32)))
-        return tuple(item)
+        human, *teacher = keypoints if has_teacher else [keypoints]
+        heatmaps, weights = self.codec.encode(human)
+        item = (
+            torch.from_numpy(image.astype(np.float32) / 255.0)[None],
+            torch.from_numpy(heatmaps),
+            torch.from_numpy(weights),
+            torch.from_numpy(np.asarray(human, dtype=np.float32)),
+        )
+        for points in teacher:
+            item += tuple(torch.from_numpy(array) for array in self.codec.encode(points))
+        return item
