@@ -331,7 +331,7 @@ def test_training_output_is_shareable_and_truthful(tmp_path):
                 "--channels",
                 "16",
                 "--time_budget_minutes",
-                "0.01",
+                "0.0001",  # 6 ms: one epoch on any machine (0.01 min gave two where an epoch took < 0.3 s)
                 "--batch_size",
                 "32",
                 "--val_fraction",
