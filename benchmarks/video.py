@@ -218,16 +218,24 @@ def main() -> None:
             print("sweep skipped: the tracker lost the face in some frame")
         else:
             print("One Euro settings on the tracker's raw keypoints (ratios to independent frames):")
-            print(f"{'  min_cutoff  beta  d_cutoff':38s} jitter   ratio  error   ratio")
-            rows = [(None, None, None)] + list(
-                itertools.product((0.5, 1.0, 2.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0, 200.0), (1.0, 2.0, 4.0))
+            print(f"{'  min_cutoff  beta  d_cutoff  rigid':38s} jitter   ratio  error   ratio")
+            rows = [(None, None, None, None)] + list(
+                itertools.product(
+                    (0.25, 0.5, 1.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0), (0.5, 1.0, 2.0), (False, True)
+                )
             )
-            for min_cutoff, beta, derivative in rows:
+            for min_cutoff, beta, derivative, rigid in rows:
                 if min_cutoff is None:
                     points, label = [p for p, _ in raw], "  none (the tracker's raw keypoints)"
                 else:
-                    settings = {"min_cutoff": min_cutoff, "beta": beta, "derivative_cutoff": derivative}
-                    points, label = one_euro(raw, times, settings), f"  {min_cutoff:10g} {beta:5g} {derivative:9g}"
+                    settings = {
+                        "min_cutoff": min_cutoff,
+                        "beta": beta,
+                        "derivative_cutoff": derivative,
+                        "rigid_speed": rigid,
+                    }
+                    points = one_euro(raw, times, settings)
+                    label = f"  {min_cutoff:10g} {beta:5g} {derivative:9g} {'yes' if rigid else 'no':>6s}"
                 result = scores(points, references, still)
                 print(
                     f"{label:38s} {result['spread']:6.3f} {result['spread'] / ind['spread']:6.2f}x "

@@ -41,24 +41,26 @@ DUPLICATE_DISTANCE = 0.15
 # independent photos' do, against 0.57x with this tolerance.
 CROP_TOLERANCE = 0.5
 # The tracker's One Euro settings (`OneEuroFilter`'s arguments; speeds in face sizes per second), chosen
-# with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4, shift, turn and zoom over 1 s each),
-# re-tuned for fkp 0.6's network, whose raw keypoints are noisier than 0.5's (stride-4 heatmaps): with
-# fkp 0.6.0's weights the tracker's keypoints jittered 0.43x as much as independent photos' while still
-# and erred 0.83x as much while moving; with 0.6.1's, 0.52x and 0.96x (0.55x and 1.00x at noise sigma 8).
-# A lower beta (15) brings 0.6.1 under 0.5x at both noise levels in the benchmark (1.12x / 1.17x error
-# while moving), but lags 2x independent photos' error when a face starts moving at 100 px/s from a
-# standstill (tests/test_video_tracking.py): not taken. The generic defaults (0.8, 3, 1) lag: 1.5-1.8x
-# the error while moving; a higher beta opens the filter as soon as the face moves.
-SMOOTHING = {"min_cutoff": 0.5, "beta": 30.0, "derivative_cutoff": 1.0}
+# with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4 and 8, shift, turn and zoom over 1 s
+# each) and tests/test_video_tracking.py's face that starts moving from a standstill. The speed that
+# opens the filter is the whole face's (`rigid_motion`): per-keypoint speeds carry each point's own noise,
+# which opened the filter on a still face. With fkp 0.6.1's weights: jitter while still 0.45x independent
+# photos' (0.46x at noise 8), error while moving 0.98x (1.02x); per-keypoint speeds with
+# (0.5 Hz, beta 30, 1 Hz) gave 0.52x (0.55x), and a lower beta that met 0.5x lagged in the test.
+SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_speed": True}
 
 
 class OneEuroFilter:
     """One Euro filter over arrays of a fixed shape: a low-pass filter whose cutoff frequency rises
     with the signal's speed. ``min_cutoff`` (Hz) sets the smoothing at rest, ``beta`` how fast the
-    cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes)."""
+    cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes). With
+    ``rigid_speed``, for (K, 2) points, the speed is `rigid_motion`'s: the face's, not each point's."""
 
-    def __init__(self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0):
+    def __init__(
+        self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0, rigid_speed: bool = False
+    ):
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
+        self.rigid_speed = rigid_speed
         self.value: np.ndarray | None = None
         self.speed: np.ndarray | None = None
         self.time = 0.0
@@ -75,11 +77,21 @@ class OneEuroFilter:
             return value.copy()
         dt = max(timestamp - self.time, 1e-3)
         speed = (value - self.value) / dt
+        if self.rigid_speed:
+            speed = rigid_motion(self.value, speed)
         self.speed = self.speed + self._alpha(dt, self.derivative_cutoff) * (speed - self.speed)
         cutoff = self.min_cutoff + self.beta * np.abs(self.speed) / unit
         self.value = self.value + self._alpha(dt, cutoff) * (value - self.value)
         self.time = timestamp
         return self.value.copy()
+
+
+def rigid_motion(points: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+    """The part of (K, 2) ``velocity`` that one rotation + zoom + shift of all (K, 2) ``points``
+    explains (least squares), point by point: what the face as a whole does, with each point's own
+    noise averaged out over all of them."""
+    moved = fit_similarity(points, points + velocity)
+    return apply_affine(moved, points) - points
 
 
 @dataclass

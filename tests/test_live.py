@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from fkp.geometry import apply_affine
 from fkp.images import load_photo
-from fkp.tracking import LiveTracker, OneEuroFilter
+from fkp.tracking import LiveTracker, OneEuroFilter, rigid_motion
 
 EXAMPLES = ROOT / "examples"
 
@@ -23,6 +24,35 @@ def test_one_euro_filter_removes_jitter_and_follows_motion():
     for index in range(60, 75):  # then the face moves fast, 30 px a frame: the filter keeps up
         moved = smoother(still + [[30.0 * (index - 59), 0.0]], index / 15, unit=100.0)
     assert abs(moved[0, 0] - (100 + 30 * 15)) < 30  # lags by less than one frame's motion
+
+
+def test_rigid_motion_keeps_a_whole_face_motion_and_averages_out_each_points_noise():
+    rng = np.random.default_rng(1)
+    points = rng.uniform(100, 200, (15, 2))
+    # shift, turn and zoom together: rigid_motion returns exactly the points' movement
+    turn_and_zoom = cv2.getRotationMatrix2D((150.0, 150.0), 3.0, 1.05) + [[0, 0, 4.0], [0, 0, -2.0]]
+    moved = apply_affine(turn_and_zoom, points)
+    assert np.allclose(rigid_motion(points, moved - points), moved - points)
+    # independent noise per point: what is left is the small part one motion of all points explains
+    noise = rng.normal(0, 1.0, (2000, 15, 2))
+    kept = np.array([rigid_motion(points, velocity) for velocity in noise])
+    assert np.sqrt((kept**2).mean()) < 0.6 * np.sqrt((noise**2).mean())  # 4 of 30 degrees of freedom: ~0.37
+
+
+def test_a_rigid_speed_filter_smooths_a_still_face_more_and_still_follows_it():
+    rng = np.random.default_rng(0)
+    still = rng.uniform(100, 200, (15, 2))
+    raw = [still + rng.normal(0, 1.0, still.shape) for _ in range(60)]
+    settings = dict(min_cutoff=0.25, beta=30.0, derivative_cutoff=1.0)
+    spreads = {}
+    for rigid in (False, True):
+        smoother = OneEuroFilter(**settings, rigid_speed=rigid)
+        smoothed = np.array([smoother(value, index / 30, unit=100.0) for index, value in enumerate(raw)])
+        spreads[rigid] = smoothed[20:].std(axis=0).mean()
+        for index in range(60, 75):  # then the whole face moves 10 px a frame
+            moved = smoother(still + [10.0 * (index - 59), 0.0], index / 30, unit=100.0)
+        assert abs(moved[:, 0] - (still[:, 0] + 150)).max() < 20  # lags by under two frames' motion
+    assert spreads[True] < 0.8 * spreads[False]
 
 
 def drifting_frames(count: int) -> list[np.ndarray]:
