@@ -12,16 +12,22 @@ and the student learns from those labels beside the human ones (``--teacher DIR 
   CPU (measured in issue 17); a keypoint moves exactly with the image, so what is lost is only
   the teachers' view of the augmented pixels (blur, contrast, occlusion).
 - Keypoints the human labels miss get the teachers' label: distillation also fills gaps.
+- The labels are kept in the run folder (TEACHER_LABELS): a resumed run reads them back instead of
+  asking the teachers again, so it learns from the same labels even if a teacher folder changed since.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .model import load_model, predict_with
+
+TEACHER_LABELS = "teacher_keypoints.npy"  # in the run folder: (N, K, 2) float32, one row per training frame
 
 
 @torch.inference_mode()
@@ -45,3 +51,24 @@ def teacher_keypoints(
         predicted = np.concatenate(predictions) if predictions else np.zeros((0, model.num_keypoints, 2), np.float32)
         total = predicted if total is None else total + predicted
     return (total / len(sources)).astype(np.float32)
+
+
+def save_teacher_labels(output_dir: str | Path, labels: np.ndarray) -> Path:
+    """Write the run's teacher labels to ``output_dir``/TEACHER_LABELS (a temporary name, then renamed)."""
+    path = Path(output_dir) / TEACHER_LABELS
+    partial = path.with_name(path.name + ".tmp")
+    with open(partial, "wb") as handle:
+        np.save(handle, np.asarray(labels, np.float32))
+    os.replace(partial, path)
+    return path
+
+
+def stored_teacher_labels(output_dir: str | Path, count: int, num_keypoints: int) -> np.ndarray | None:
+    """The labels a run stored for its ``count`` training frames; None if there are none, or they are
+    unreadable or of another shape (then the teachers label the frames again)."""
+    path = Path(output_dir) / TEACHER_LABELS
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return labels if labels.shape == (count, num_keypoints, 2) and labels.dtype == np.float32 else None

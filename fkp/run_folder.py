@@ -32,6 +32,7 @@ RUN_FILES = (
     "README.md",
     "learning_curve.png",
     "model.onnx",
+    "teacher_keypoints.npy",  # fkp.distill.TEACHER_LABELS
 )
 RUN_FOLDERS = ("checkpoints", "logs", STAGING)
 # The arguments that make a checkpoint part of one run: a resume must repeat them (--epochs and
@@ -196,7 +197,9 @@ def remove_run(output_dir: Path) -> list[str]:
         if path.name in RUN_FOLDERS and path.is_dir():
             shutil.rmtree(path)
         elif path.is_file() and (
-            path.name in RUN_FILES and (path.name != "README.md" or is_model) or path.name.endswith(".json.tmp")
+            path.name in RUN_FILES
+            and (path.name != "README.md" or is_model)
+            or path.name.endswith((".json.tmp", ".npy.tmp"))
         ):
             path.unlink()
         else:

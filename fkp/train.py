@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
 from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
-from fkp.distill import teacher_keypoints
+from fkp.distill import TEACHER_LABELS, save_teacher_labels, stored_teacher_labels, teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -270,9 +270,17 @@ def main(args: argparse.Namespace) -> dict | None:
     )
     teacher_labels = None
     if args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
-        share = np.array_split(np.arange(len(train_images)), world)[rank]
-        labels = teacher_keypoints(args.teacher, train_images[share], accelerator.device, args.eval_batch_size)
-        teacher_labels = np.concatenate(gather_object([labels]))[train_rows]
+        stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if resume else None]
+        labels = broadcast_object_list(stored if accelerator.is_main_process else [None])[0]
+        if labels is None:  # a new run (or one from before labels were stored): ask the teachers
+            share = np.array_split(np.arange(len(train_images)), world)[rank]
+            labels = teacher_keypoints(args.teacher, train_images[share], accelerator.device, args.eval_batch_size)
+            labels = np.concatenate(gather_object([labels]))
+            if accelerator.is_main_process:
+                save_teacher_labels(output_dir, labels)
+        else:
+            logger.info("teacher labels of the %d training frames read back from the run", len(labels))
+        teacher_labels = labels[train_rows]
     if len(train_rows) != len(train_images):  # each row once unless --source_repeats says otherwise
         train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
     train_data = HeatmapDataset(
@@ -503,7 +511,7 @@ def push_folder(output_dir: Path, repo_id: str) -> str:
         folder_path=str(output_dir),
         repo_id=repo_id,
         repo_type="model",
-        ignore_patterns=["checkpoints/*", "logs/*", f"{STAGING}/*", "*.tmp"],
+        ignore_patterns=["checkpoints/*", "logs/*", f"{STAGING}/*", "*.tmp", TEACHER_LABELS],
         commit_message="fkp: trained model",
     )
     logger.info("pushed %s to %s", output_dir, url)

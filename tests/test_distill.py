@@ -164,6 +164,44 @@ def test_teachers_with_repeated_sources(trained_model, tmp_path):
     assert summary["history"][0]["train_loss"] > 0
 
 
+def test_a_resumed_run_learns_from_the_teacher_labels_it_started_with(trained_model, tmp_path, monkeypatch):
+    """The labels are kept in the run folder; a resume reads them back and does not ask the teachers
+    again, even though the teacher folder has changed since (its offsets moved every point)."""
+    import shutil
+
+    import fkp.train
+    from fkp.data import load_source, split_dataset, to_arrays
+    from fkp.distill import TEACHER_LABELS, teacher_keypoints
+    from fkp.run_folder import remove_run
+    from train import main, parse_args
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(trained_model, teacher, ignore=shutil.ignore_patterns("checkpoints"))
+    run = tmp_path / "run"
+    arguments = [
+        *("--dataset", PARQUET, "--teacher", str(teacher), "--output_dir", str(run), *TINY),
+        *("--batch_size", "8", "--val_fraction", "0.25", "--average_last", "0"),
+        *("--resume_from_checkpoint", "latest"),
+    ]
+    main(parse_args([*arguments, "--epochs", "1"]))
+    stored = np.load(run / TEACHER_LABELS)
+    train_images, _ = to_arrays(split_dataset(load_source(PARQUET), 0.25)[0])
+    assert np.allclose(stored, teacher_keypoints([str(teacher)], train_images), atol=1e-4)
+
+    config = json.loads((teacher / "config.json").read_text())
+    config["keypoint_offsets"] = config["flip_keypoint_offsets"] = [[0.0, -6.0]] * 15
+    (teacher / "config.json").write_text(json.dumps(config))
+
+    def asked(*args, **kwargs):
+        raise AssertionError("a resumed run asked the teachers again")
+
+    monkeypatch.setattr(fkp.train, "teacher_keypoints", asked)
+    summary = main(parse_args([*arguments, "--epochs", "2"]))
+    assert len(summary["history"]) == 2
+    assert np.array_equal(np.load(run / TEACHER_LABELS), stored)
+    assert TEACHER_LABELS in remove_run(run)  # --overwrite_output_dir removes them with the run
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
