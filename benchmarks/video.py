@@ -221,7 +221,7 @@ def main() -> None:
             print(f"{'  min_cutoff  beta  d_cutoff  rigid':38s} jitter   ratio  error   ratio")
             rows = [(None, None, None, None)] + list(
                 itertools.product(
-                    (0.25, 0.5, 1.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0), (0.5, 1.0, 2.0), (False, True)
+                    (0.25, 0.5, 1.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0), (0.5, 1.0, 2.0), (0.0, 0.5, 0.7, 1.0)
                 )
             )
             for min_cutoff, beta, derivative, rigid in rows:
@@ -235,7 +235,7 @@ def main() -> None:
                         "rigid_speed": rigid,
                     }
                     points = one_euro(raw, times, settings)
-                    label = f"  {min_cutoff:10g} {beta:5g} {derivative:9g} {'yes' if rigid else 'no':>6s}"
+                    label = f"  {min_cutoff:10g} {beta:5g} {derivative:9g} {rigid:6g}"
                 result = scores(points, references, still)
                 print(
                     f"{label:38s} {result['spread']:6.3f} {result['spread'] / ind['spread']:6.2f}x "

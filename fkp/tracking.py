@@ -42,22 +42,25 @@ DUPLICATE_DISTANCE = 0.15
 CROP_TOLERANCE = 0.5
 # The tracker's One Euro settings (`OneEuroFilter`'s arguments; speeds in face sizes per second), chosen
 # with `python benchmarks/video.py --sweep` (30 fps, noise sigma 4 and 8, shift, turn and zoom over 1 s
-# each) and tests/test_video_tracking.py's face that starts moving from a standstill. The speed that
-# opens the filter is the whole face's (`rigid_motion`): per-keypoint speeds carry each point's own noise,
-# which opened the filter on a still face. With fkp 0.6.1's weights: jitter while still 0.45x independent
-# photos' (0.46x at noise 8), error while moving 0.98x (1.02x); per-keypoint speeds with
-# (0.5 Hz, beta 30, 1 Hz) gave 0.52x (0.55x), and a lower beta that met 0.5x lagged in the test.
-SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_speed": True}
+# each) and tests/test_video_tracking.py's face that starts moving from a standstill. 70% of each
+# point's speed is the whole face's (`rigid_motion`), whose per-point noise averages out: with fkp
+# 0.6.1's weights, jitter while still 0.46x independent photos' (0.48x at noise 8), error while moving
+# 0.98x (1.02x); each point's own speed gave 0.50x (0.54x) at 0.25 Hz and 0.52x (0.55x) at 0.5 Hz.
+# The face's speed alone (rigid_speed 1) gave 0.45x (0.46x) but let an expression lag: a lip that
+# moves 10 px in 3 frames was 3.6 px behind 3 frames later (1.9 px with 0.7, 0.9 px with 0).
+SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_speed": 0.7}
 
 
 class OneEuroFilter:
     """One Euro filter over arrays of a fixed shape: a low-pass filter whose cutoff frequency rises
     with the signal's speed. ``min_cutoff`` (Hz) sets the smoothing at rest, ``beta`` how fast the
-    cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes). With
-    ``rigid_speed``, for (K, 2) points, the speed is `rigid_motion`'s: the face's, not each point's."""
+    cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes).
+    ``rigid_speed`` (0 to 1, for (K, 2) points): the share of each point's speed replaced by the whole
+    face's (`rigid_motion`): 0 each point's own, 1 the face's only (steadier at rest, but an expression,
+    which moves a few points alone, hardly opens the filter)."""
 
     def __init__(
-        self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0, rigid_speed: bool = False
+        self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0, rigid_speed: float = 0.0
     ):
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
         self.rigid_speed = rigid_speed
@@ -78,7 +81,8 @@ class OneEuroFilter:
         dt = max(timestamp - self.time, 1e-3)
         speed = (value - self.value) / dt
         if self.rigid_speed:
-            speed = rigid_motion(self.value, speed)
+            rigid = rigid_motion(self.value, speed)
+            speed = rigid + (1.0 - self.rigid_speed) * (speed - rigid)
         self.speed = self.speed + self._alpha(dt, self.derivative_cutoff) * (speed - self.speed)
         cutoff = self.min_cutoff + self.beta * np.abs(self.speed) / unit
         self.value = self.value + self._alpha(dt, cutoff) * (value - self.value)
@@ -90,6 +94,11 @@ def rigid_motion(points: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     """The part of (K, 2) ``velocity`` that one rotation + zoom + shift of all (K, 2) ``points``
     explains (least squares), point by point: what the face as a whole does, with each point's own
     noise averaged out over all of them."""
+    points, velocity = np.asarray(points, np.float64), np.asarray(velocity, np.float64)
+    known = np.isfinite(points).all(-1) & np.isfinite(velocity).all(-1)
+    if known.sum() < 2 or np.ptp(points[known], axis=0).max() <= 1e-9:  # no turn or zoom to fit: the mean shift
+        shift = velocity[known].mean(axis=0) if known.any() else np.zeros(points.shape[-1])
+        return np.where(np.isfinite(points), np.broadcast_to(shift, points.shape), np.nan)
     moved = fit_similarity(points, points + velocity)
     return apply_affine(moved, points) - points
 
