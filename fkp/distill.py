@@ -71,4 +71,5 @@ def stored_teacher_labels(output_dir: str | Path, count: int, num_keypoints: int
         labels = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
-    return labels if labels.shape == (count, num_keypoints, 2) and labels.dtype == np.float32 else None
+    fits = isinstance(labels, np.ndarray) and labels.shape == (count, num_keypoints, 2) and labels.dtype == np.float32
+    return labels if fits else None

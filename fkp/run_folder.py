@@ -217,6 +217,7 @@ def remove_partial_saves(output_dir: Path) -> None:
         *checkpoint_dir.glob("checkpoint-*.old"),
         output_dir / STAGING,
         *output_dir.glob("*.json.tmp"),
+        *output_dir.glob("*.npy.tmp"),
     ]
     for path in leftovers:
         if path.is_dir():
@@ -289,7 +290,12 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
                         "complete checkpoint to resume: choose another --output_dir, or pass "
                         "--overwrite_output_dir instead of --resume_from_checkpoint"
                     )
-            elif [name for name in content if name not in ("checkpoints", "logs")]:
+            # a run stopped before its first checkpoint leaves its logs and teacher labels (relabelled afresh)
+            elif [
+                name
+                for name in content
+                if name not in ("checkpoints", "logs", "teacher_keypoints.npy") and not name.endswith(".npy.tmp")
+            ]:
                 return None, (
                     f"--resume_from_checkpoint latest: no complete checkpoint in {checkpoint_dir}, and "
                     f"{output_dir} holds other files ({', '.join(content[:6])}): choose another "

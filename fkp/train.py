@@ -273,6 +273,10 @@ def main(args: argparse.Namespace) -> dict | None:
         stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if resume else None]
         labels = broadcast_object_list(stored if accelerator.is_main_process else [None])[0]
         if labels is None:  # a new run (or one from before labels were stored): ask the teachers
+            if resume:
+                logger.warning(
+                    "no readable teacher labels for these frames in %s: the teachers label them again", output_dir
+                )
             share = np.array_split(np.arange(len(train_images)), world)[rank]
             labels = teacher_keypoints(args.teacher, train_images[share], accelerator.device, args.eval_batch_size)
             labels = np.concatenate(gather_object([labels]))

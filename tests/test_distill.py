@@ -232,3 +232,25 @@ def test_a_missing_teacher_is_named(tmp_path):
             )
         )
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_distilled_run_stopped_before_its_first_checkpoint_can_be_run_again(tmp_path):
+    """Its folder holds only logs and the teacher labels (perhaps a half-written one): a rerun with
+    --resume_from_checkpoint latest starts afresh (the teachers label the frames again) instead of
+    refusing a folder that holds 'other files'."""
+    from fkp.run_folder import plan_run, remove_partial_saves, run_identity
+    from fkp.training_args import parse_args
+
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    np.save(run / "teacher_keypoints.npy", np.zeros((4, 15, 2), np.float32))
+    (run / "teacher_keypoints.npy.tmp").write_bytes(b"half")
+    args = parse_args(
+        ["--dataset", PARQUET, "--teacher", "t", "--output_dir", str(run), "--resume_from_checkpoint", "latest"]
+    )
+    assert plan_run(args, run_identity(vars(args), 1)) == (None, None)
+    remove_partial_saves(run)
+    assert not (run / "teacher_keypoints.npy.tmp").exists()
+    (run / "notes.txt").write_text("someone else's")  # anything else is still refused
+    resume, refusal = plan_run(args, run_identity(vars(args), 1))
+    assert resume is None and "holds other files" in refusal
