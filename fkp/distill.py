@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from .model import load_model, predict_with
-
-TEACHER_LABELS = "teacher_keypoints.npy"  # in the run folder: (N, K, 2) float32, one row per training frame
+from .run_folder import TEACHER_LABELS
 
 
 @torch.inference_mode()

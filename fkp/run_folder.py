@@ -22,6 +22,7 @@ logger = get_logger(__name__)
 CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")  # a complete checkpoint's folder name: N optimizer steps
 CHECKPOINT_MARKER = "fkp_checkpoint.json"  # written last into a checkpoint: progress, run identity, file sizes
 STAGING = ".export.tmp"  # exports are written here first, then renamed into --output_dir one file at a time
+TEACHER_LABELS = "teacher_keypoints.npy"  # fkp.distill's labels: (N, K, 2) float32, one row per training frame
 # What a run leaves in --output_dir: --overwrite_output_dir removes these (and nothing else).
 RUN_FILES = (
     "config.json",
@@ -32,8 +33,9 @@ RUN_FILES = (
     "README.md",
     "learning_curve.png",
     "model.onnx",
-    "teacher_keypoints.npy",  # fkp.distill.TEACHER_LABELS
+    TEACHER_LABELS,
 )
+PARTIAL_SAVES = (".json.tmp", ".npy.tmp")  # files written to a temporary name, then renamed
 RUN_FOLDERS = ("checkpoints", "logs", STAGING)
 # The arguments that make a checkpoint part of one run: a resume must repeat them (--epochs and
 # --time_budget_minutes may change, as may --checkpointing_steps and --checkpoints_total_limit).
@@ -197,9 +199,7 @@ def remove_run(output_dir: Path) -> list[str]:
         if path.name in RUN_FOLDERS and path.is_dir():
             shutil.rmtree(path)
         elif path.is_file() and (
-            path.name in RUN_FILES
-            and (path.name != "README.md" or is_model)
-            or path.name.endswith((".json.tmp", ".npy.tmp"))
+            path.name in RUN_FILES and (path.name != "README.md" or is_model) or path.name.endswith(PARTIAL_SAVES)
         ):
             path.unlink()
         else:
@@ -216,8 +216,7 @@ def remove_partial_saves(output_dir: Path) -> None:
         *checkpoint_dir.glob("checkpoint-*.tmp"),
         *checkpoint_dir.glob("checkpoint-*.old"),
         output_dir / STAGING,
-        *output_dir.glob("*.json.tmp"),
-        *output_dir.glob("*.npy.tmp"),
+        *(path for suffix in PARTIAL_SAVES for path in output_dir.glob("*" + suffix)),
     ]
     for path in leftovers:
         if path.is_dir():
@@ -294,7 +293,7 @@ def plan_run(args: argparse.Namespace, identity: dict) -> tuple[str | None, str 
             elif [
                 name
                 for name in content
-                if name not in ("checkpoints", "logs", "teacher_keypoints.npy") and not name.endswith(".npy.tmp")
+                if name not in ("checkpoints", "logs", TEACHER_LABELS) and not name.endswith(PARTIAL_SAVES)
             ]:
                 return None, (
                     f"--resume_from_checkpoint latest: no complete checkpoint in {checkpoint_dir}, and "

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
 from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
-from fkp.distill import TEACHER_LABELS, save_teacher_labels, stored_teacher_labels, teacher_keypoints
+from fkp.distill import save_teacher_labels, stored_teacher_labels, teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -50,6 +50,7 @@ from fkp.options import per_source
 from fkp.run_folder import (
     LOAD_ERRORS,
     STAGING,
+    TEACHER_LABELS,
     plan_run,
     publish,
     remove_partial_saves,
@@ -270,8 +271,9 @@ def main(args: argparse.Namespace) -> dict | None:
     )
     teacher_labels = None
     if args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
-        stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if resume else None]
-        labels = broadcast_object_list(stored if accelerator.is_main_process else [None])[0]
+        read_back = resume and accelerator.is_main_process  # read once, then broadcast
+        stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if read_back else None]
+        labels = broadcast_object_list(stored)[0]
         if labels is None:  # a new run (or one from before labels were stored): ask the teachers
             if resume:
                 logger.warning(
