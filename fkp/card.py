@@ -88,6 +88,15 @@ def run_sources(args: dict) -> list[dict]:
     ]
 
 
+def distill_weights(args: dict) -> str:
+    """A run's --distill_weight in words: "weight 0.5", or per source "weight 0 on `ytf68`, 0.5 on `helen_afw68`"."""
+    sources = run_sources(args)
+    weights = per_source(args.get("distill_weight", 0.5), len(sources) or None)
+    if len(set(weights)) <= 1:
+        return f"weight {weights[0] if weights else 0.5:g}"
+    return "weight " + ", ".join(f"{w:g} on `{s['name']}`" for w, s in zip(weights, sources))
+
+
 def source_notes(source: dict) -> dict:
     """`SOURCE_NOTES` for a source of `run_sources` (by name, else by a known name in its path; {} if unknown)."""
     if source["name"] in SOURCE_NOTES:
@@ -639,7 +648,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         + (
             " The student was distilled from "
             + ", ".join(f"`{teacher}`" for teacher in args["teacher"])
-            + f" (`--teacher`, weight {args.get('distill_weight', 0.5):g}): the teachers' mean flip-test keypoints "
+            + f" (`--teacher`, {distill_weights(args)}): the teachers' mean flip-test keypoints "
             "on each training frame, moved by its augmentation, were a second label beside the human one "
             "(`fkp.distill`)."
             if args.get("teacher")

@@ -17,6 +17,8 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from safetensors import SafetensorError
 
+from .options import per_source
+
 logger = get_logger(__name__)
 
 CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")  # a complete checkpoint's folder name: N optimizer steps
@@ -173,6 +175,9 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if not identity.get("teacher"):  # without teachers the weight changes nothing
         identity.pop("distill_weight", None)
+    elif "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each
+        weight, count = identity["distill_weight"], len(per_source(identity.get("dataset")))
+        identity["distill_weight"] = [float(w) for w in per_source(weight, count)]
     if num_processes is not None:
         identity["num_processes"] = num_processes
     return identity

@@ -269,7 +269,7 @@ def main(args: argparse.Namespace) -> dict | None:
             occlusion_prob=args.occlusion_prob,
         )
     )
-    teacher_labels = None
+    teacher_labels = teacher_share = None
     if args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
         read_back = resume and accelerator.is_main_process  # read once, then broadcast
         stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if read_back else None]
@@ -287,10 +287,18 @@ def main(args: argparse.Namespace) -> dict | None:
         else:
             logger.info("teacher labels of the %d training frames read back from the run", len(labels))
         teacher_labels = labels[train_rows]
+        source_shares = per_source(args.distill_weight, len(sources))  # --distill_weight, per source
+        teacher_share = np.repeat(source_shares, [len(images) for images, _ in train_parts])[train_rows]
     if len(train_rows) != len(train_images):  # each row once unless --source_repeats says otherwise
         train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
     train_data = HeatmapDataset(
-        train_images, train_keypoints, codec, augmentation, seed=args.seed, teacher_keypoints=teacher_labels
+        train_images,
+        train_keypoints,
+        codec,
+        augmentation,
+        seed=args.seed,
+        teacher_keypoints=teacher_labels,
+        teacher_share=teacher_share,
     )
     val_data = HeatmapDataset(val_images, val_keypoints, codec)
     train_loader = torch.utils.data.DataLoader(
@@ -367,9 +375,9 @@ def main(args: argparse.Namespace) -> dict | None:
             with accelerator.accumulate(model):
                 outputs = model(images.contiguous(memory_format=torch.channels_last))
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
-                if teacher_targets:  # the teachers' heatmaps and weights (--teacher)
-                    teacher_loss = heatmap_loss(outputs, *teacher_targets, args.foreground_weight)
-                    loss = (1 - args.distill_weight) * loss + args.distill_weight * teacher_loss
+                if teacher_targets:  # the teachers' heatmaps and weights (--teacher), each weight already
+                    # scaled by its frame's --distill_weight (the human ones by 1 - it): the two losses add up
+                    loss = loss + heatmap_loss(outputs, *teacher_targets, args.foreground_weight)
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

@@ -145,22 +145,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--distill_weight",
         type=float,
-        default=0.5,
-        help="with --teacher, the teachers' share of the loss (0-1; the human labels' share is the rest)",
+        nargs="+",
+        default=[0.5],
+        help="with --teacher, the teachers' share of the loss (0-1; the human labels' share is the rest); "
+        "one value, or one per --dataset (e.g. 0 0.5: the teachers' labels on the second source only)",
     )
     p.add_argument("--report_to", default=None, help="tracker: tensorboard, wandb, ... (default none)")
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     args = p.parse_args(argv)
-    for name in ("label_x_shift", "label_correction", "source_repeats"):
+    for name in ("label_x_shift", "label_correction", "source_repeats", "distill_weight"):
         values = getattr(args, name)
         if len(values) not in (1, len(args.dataset)):
             p.error(f"--{name}: give one value, or one per --dataset ({len(args.dataset)}), not {len(values)}")
     if any(repeats < 1 for repeats in args.source_repeats):
         p.error(f"--source_repeats: each must be 1 or more, got {' '.join(map(str, args.source_repeats))}")
-    if not 0.0 <= args.distill_weight <= 1.0:
-        p.error(f"--distill_weight: must be between 0 and 1, got {args.distill_weight}")
+    if not all(0.0 <= weight <= 1.0 for weight in args.distill_weight):
+        p.error(f"--distill_weight: each must be between 0 and 1, got {' '.join(map(str, args.distill_weight))}")
     return args
 
 

@@ -61,7 +61,7 @@ def test_teacher_labels_move_with_each_frames_augmentation():
         # a 1-px shift of every teacher point stays a 1-px shift after a mirror, turn and zoom (0.9-1.1x)
         distance = np.linalg.norm(moved - keypoints.numpy(), axis=1)[present]
         assert np.all((distance > 0.8) & (distance < 1.7)), distance
-    assert data[1][2].sum() == 14 and data[1][5].sum() == 15  # human weights, the teachers'
+    assert data[1][2].sum() == 14 * 0.5 and data[1][5].sum() == 15 * 0.5  # human weights, the teachers' (x 0.5 each)
     with pytest.raises(ValueError, match="do not match"):
         HeatmapDataset(images, human, codec, teacher_keypoints=teacher[:2])
 
@@ -99,7 +99,7 @@ def test_student_follows_the_teacher_in_proportion_to_distill_weight(trained_mod
     low, high = {0.0: (-1.5, 1.5), 0.5: (1.5, 4.5), 1.0: (4.0, 7.5)}[distill_weight]
     assert low < shift < high, shift
     args = json.loads((out / "training_args.json").read_text())
-    assert args["teacher"] == [str(teacher)] and args["distill_weight"] == distill_weight
+    assert args["teacher"] == [str(teacher)] and args["distill_weight"] == [distill_weight]
 
 
 def test_repeated_rows():
@@ -143,25 +143,75 @@ def test_source_repeats_show_a_source_more_often(tmp_path):
     assert steps["3"] == pytest.approx(3 * steps["1"], rel=0.05)  # up to the last, partial batches
 
 
-def test_teachers_with_repeated_sources(trained_model, tmp_path):
-    """Two sources, the second shown twice an epoch, both labelled by a teacher: every row (and its
-    repeats) carries its own teacher label."""
+def test_teachers_with_repeated_sources_and_a_weight_per_source(trained_model, tmp_path, monkeypatch):
+    """Two sources, the second shown twice an epoch, both labelled by a teacher with a distill weight
+    each: every row (and its repeats) carries its own teacher label and its own source's weight."""
     import shutil
 
+    import fkp.train
+    from fkp.data import HeatmapDataset, load_source, split_dataset
     from train import main, parse_args
 
     for name in ("a", "b"):
         shutil.copytree(FIXTURES / "ytf68", tmp_path / name)
+    made = []
+
+    def recorded(*args, **kwargs):
+        made.append(HeatmapDataset(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(fkp.train, "HeatmapDataset", recorded)
     summary = main(
         parse_args(
             [
                 *("--dataset", str(tmp_path / "a"), str(tmp_path / "b"), "--source_repeats", "1", "2"),
-                *("--teacher", str(trained_model), "--output_dir", str(tmp_path / "run"), *TINY),
+                *("--teacher", str(trained_model), "--distill_weight", "0.2", "0.7"),
+                *("--output_dir", str(tmp_path / "run"), *TINY),
                 *("--epochs", "1", "--batch_size", "4", "--val_fraction", "0.25", "--average_last", "0"),
             ]
         )
     )
     assert summary["history"][0]["train_loss"] > 0
+    rows = len(split_dataset(load_source(str(tmp_path / "a")), 0.25)[0])
+    train_data = made[0]
+    assert np.allclose(train_data.teacher_share, [0.2] * rows + [0.7] * 2 * rows)
+    assert len(train_data.teacher_keypoints) == 3 * rows
+    item = train_data[0]  # a first-source frame: human weights 0.8, the teachers' 0.2 (where present)
+    assert set(np.unique(item[2].numpy())) <= {0.0, np.float32(0.8)} and item[2].max() == np.float32(0.8)
+    assert item[5].max() == np.float32(0.2)
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "weight 0.2 on `a`, 0.7 on `b`" in card
+
+
+def test_a_teacher_share_splits_each_frames_loss():
+    """The human and teacher weights of a frame are scaled by 1 - share and share, so the sum of the two
+    heatmap losses is (1 - w) * human loss + w * teacher loss."""
+    from fkp.data import HeatmapDataset
+    from fkp.heatmaps import HeatmapCodec
+    from fkp.train import heatmap_loss
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (2, 96, 96), dtype=np.uint8)
+    human = rng.uniform(30, 66, (2, 15, 2)).astype(np.float32)
+    teacher = human + rng.normal(0, 2, human.shape).astype(np.float32)
+    codec = HeatmapCodec(stride=4)
+    share = np.array([0.0, 0.75])
+    data = HeatmapDataset(images, human, codec, teacher_keypoints=teacher, teacher_share=share)
+    plain, teachers = HeatmapDataset(images, human, codec), HeatmapDataset(images, teacher, codec)
+    outputs = torch.rand(1, 2, 15, codec.heatmap_size, codec.heatmap_size)  # (B, S, K, H, W)
+    for index, w in enumerate(share):
+        _, heatmaps, weights, _, soft, soft_weights = data[index]
+        split = heatmap_loss(outputs, heatmaps[None], weights[None]) + heatmap_loss(
+            outputs, soft[None], soft_weights[None]
+        )
+        expected = (1 - w) * heatmap_loss(outputs, plain[index][1][None], plain[index][2][None]) + w * heatmap_loss(
+            outputs, teachers[index][1][None], teachers[index][2][None]
+        )
+        assert split.item() == pytest.approx(expected.item(), rel=1e-5)
+    default = HeatmapDataset(images, human, codec, teacher_keypoints=teacher)  # one weight: 0.5
+    assert np.array_equal(default.teacher_share, [0.5, 0.5])
+    with pytest.raises(ValueError, match="teacher_share"):
+        HeatmapDataset(images, human, codec, teacher_keypoints=teacher, teacher_share=[0.5, 1.5])
 
 
 def test_a_resumed_run_learns_from_the_teacher_labels_it_started_with(trained_model, tmp_path, monkeypatch):
@@ -208,6 +258,7 @@ def test_a_resumed_run_learns_from_the_teacher_labels_it_started_with(trained_mo
         (["--source_repeats", "0"], "1 or more"),
         (["--source_repeats", "1", "2"], "one per --dataset"),
         (["--teacher", "x", "--distill_weight", "1.5"], "between 0 and 1"),
+        (["--teacher", "x", "--distill_weight", "0.5", "0.5"], "one per --dataset"),
     ],
 )
 def test_distillation_and_repeat_arguments_are_checked(arguments, message, capsys):

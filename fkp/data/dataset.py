@@ -29,7 +29,9 @@ class HeatmapDataset:
     epoch (``set_epoch``) and the index, so runs are reproducible for any number of workers/processes.
     With ``teacher_keypoints`` (N, K, 2) (`fkp.distill`), each item also carries the teachers'
     heatmaps and weights, moved by the same augmentation: (image, heatmaps, weights, keypoints,
-    teacher heatmaps, teacher weights).
+    teacher heatmaps, teacher weights). ``teacher_share`` (N,) in [0, 1] (train.py's
+    ``--distill_weight`` per frame; default 0.5) scales a frame's teacher weights by it and its human
+    weights by 1 - it, so that the sum of the two heatmap losses is the distillation loss.
     """
 
     def __init__(
@@ -40,9 +42,15 @@ class HeatmapDataset:
         augmentation=None,
         seed: int = 0,
         teacher_keypoints: np.ndarray | None = None,
+        teacher_share: np.ndarray | None = None,
     ):
         if teacher_keypoints is not None and teacher_keypoints.shape != keypoints.shape:
             raise ValueError(f"teacher keypoints {teacher_keypoints.shape} do not match keypoints {keypoints.shape}")
+        if teacher_keypoints is not None:
+            share = np.full(len(keypoints), 0.5) if teacher_share is None else np.asarray(teacher_share, float)
+            if share.shape != (len(keypoints),) or not np.all((share >= 0) & (share <= 1)):
+                raise ValueError(f"teacher_share must be {len(keypoints)} values in [0, 1], got shape {share.shape}")
+            self.teacher_share = share.astype(np.float32)
         self.images, self.keypoints, self.teacher_keypoints = images, keypoints, teacher_keypoints
         self.codec, self.augmentation, self.seed, self.epoch = codec, augmentation, seed, 0
 
@@ -64,6 +72,8 @@ class HeatmapDataset:
             image, keypoints = self.augmentation(image, keypoints, rng)
         human, *teacher = keypoints if has_teacher else [keypoints]
         heatmaps, weights = self.codec.encode(human)
+        if has_teacher:
+            weights = weights * (1 - self.teacher_share[index])
         item = (
             torch.from_numpy(image.astype(np.float32) / 255.0)[None],
             torch.from_numpy(heatmaps),
@@ -71,5 +81,7 @@ class HeatmapDataset:
             torch.from_numpy(np.asarray(human, dtype=np.float32)),
         )
         for points in teacher:
-            item += tuple(torch.from_numpy(array) for array in self.codec.encode(points))
+            teacher_heatmaps, teacher_weights = self.codec.encode(points)
+            teacher_weights = teacher_weights * self.teacher_share[index]
+            item += (torch.from_numpy(teacher_heatmaps), torch.from_numpy(teacher_weights))
         return item
