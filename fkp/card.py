@@ -92,8 +92,8 @@ def distill_weights(args: dict) -> str:
     """A run's --distill_weight in words: "weight 0.5", or per source "weight 0 on `ytf68`, 0.5 on `helen_afw68`"."""
     sources = run_sources(args)
     weights = per_source(args.get("distill_weight", 0.5), len(sources) or None)
-    if len(set(weights)) <= 1:
-        return f"weight {weights[0] if weights else 0.5:g}"
+    if len(set(weights)) == 1:
+        return f"weight {weights[0]:g}"
     return "weight " + ", ".join(f"{w:g} on `{s['name']}`" for w, s in zip(weights, sources))
 
 

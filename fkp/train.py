@@ -232,7 +232,8 @@ def main(args: argparse.Namespace) -> dict | None:
             val_parts = [(name, arrays) for name, (_, arrays) in zip(names, val_parts)]
         train_images = np.concatenate([images for images, _ in train_parts])
         train_keypoints = np.concatenate([keypoints for _, keypoints in train_parts])
-        train_rows = repeated_rows([len(images) for images, _ in train_parts], repeats)  # --source_repeats
+        source_lengths = [len(images) for images, _ in train_parts]
+        train_rows = repeated_rows(source_lengths, repeats)  # --source_repeats
         val_images = np.concatenate([images for _, (images, _) in val_parts])
         val_keypoints = np.concatenate([keypoints for _, (_, keypoints) in val_parts])
         # each source's rows in the concatenated validation set, for figures per source
@@ -288,7 +289,7 @@ def main(args: argparse.Namespace) -> dict | None:
             logger.info("teacher labels of the %d training frames read back from the run", len(labels))
         teacher_labels = labels[train_rows]
         source_shares = per_source(args.distill_weight, len(sources))  # --distill_weight, per source
-        teacher_share = np.repeat(source_shares, [len(images) for images, _ in train_parts])[train_rows]
+        teacher_share = np.repeat(source_shares, source_lengths)[train_rows]
     if len(train_rows) != len(train_images):  # each row once unless --source_repeats says otherwise
         train_images, train_keypoints = train_images[train_rows], train_keypoints[train_rows]
     train_data = HeatmapDataset(
