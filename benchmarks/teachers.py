@@ -7,9 +7,8 @@ over the teachers of each one's flip-test keypoints, calibrated offsets subtract
 
 A student learns at best what its teachers' labels say, so the ensemble row is the figure to beat.
 Calibrate each model first (`fkp calibrate keypoints --model DIR`), as `fkp evaluate` figures are.
-By default the two sources of ../shared/data, read as the shipped model reads them (ytf68 with
-`--label-x-shift -1.3 --label-correction ytf68`).
-"""
+The sources, their label shifts and corrections and the validation fraction default to what the first
+model's run recorded (training_args.json), as in `fkp export --data`."""
 
 from __future__ import annotations
 
@@ -20,38 +19,63 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fkp.card import read_record, run_sources  # noqa: E402
 from fkp.distill import teacher_keypoints  # noqa: E402
+from fkp.errors import FkpError  # noqa: E402
 from fkp.evaluate import load_frames  # noqa: E402
+from fkp.export import choose_sources  # noqa: E402
 from fkp.metrics import keypoint_metrics  # noqa: E402
-
-DEFAULT_SOURCES = {
-    "../shared/data/ytf68": {"label_x_shift": -1.3, "label_correction": "ytf68"},
-    "../shared/data/helen_afw68": {},
-}
+from fkp.options import LABEL_X_SHIFT_HELP, VAL_FRACTION  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", required=True, help="model folders or Hub ids (the teachers)")
     parser.add_argument(
-        "--data",
+        "--data", nargs="+", default=None, help="ytf68-layout folders or other sources (default: the first model's)"
+    )
+    parser.add_argument(
+        "--label-x-shift",
+        type=float,
         nargs="+",
         default=None,
-        help="ytf68-layout folders, read without label corrections "
-        "(default: ../shared/data's two sources, each with the shipped model's corrections)",
+        help=LABEL_X_SHIFT_HELP + "; one, or one per --data source; default: what the run read each source with",
+    )
+    parser.add_argument(
+        "--label-correction",
+        nargs="+",
+        default=None,
+        help="'none', 'ytf68' or a JSON file (see fkp evaluate); one, or one per --data source; "
+        "default: what the run read each source with",
     )
     args = parser.parse_args()
-    sources = {folder: {} for folder in args.data} if args.data else DEFAULT_SOURCES
-    rows = [(model, [model]) for model in args.model]
-    if len(args.model) > 1:
-        rows.append(("ensemble of all", args.model))
-    for folder, options in sources.items():
-        images, truth = load_frames(folder, "val", **options)
-        print(f"{folder} validation frames ({len(images)}), flip test; RMSE in frame pixels")
+    run_args = read_record(Path(args.model[0]), "training_args.json")
+    try:
+        sources = choose_sources(run_sources(run_args), args.data or [], args.label_x_shift, args.label_correction)
+    except FkpError as error:
+        sys.exit(f"teachers.py: error: {error}")
+    for source in sources:
+        correction = None if source["label_correction"] == "none" else source["label_correction"]
+        images, truth = load_frames(
+            source["data"],
+            "val",
+            label_x_shift=source["label_x_shift"],
+            val_fraction=run_args.get("val_fraction", VAL_FRACTION),
+            label_correction=correction,
+        )
+        print(f"{source['data']} validation frames ({len(images)}), flip test; RMSE in frame pixels")
         print(f"{'teachers':<40}{'RMSE':>8}{'NME':>9}")
-        for name, models in rows:
-            metrics = keypoint_metrics(teacher_keypoints(models, images), np.asarray(truth))
-            print(f"{name:<40}{metrics['rmse']:>8.3f}{metrics['nme']:>9.4f}", flush=True)
+        labels = []  # each model's labels once; the ensemble's is their mean, as fkp.distill takes it
+        for model in args.model:
+            labels.append(teacher_keypoints([model], images))
+            report(model, labels[-1], truth)
+        if len(labels) > 1:
+            report("ensemble of all", (sum(labels) / len(labels)).astype(np.float32), truth)
+
+
+def report(name: str, keypoints: np.ndarray, truth: np.ndarray) -> None:
+    metrics = keypoint_metrics(keypoints, np.asarray(truth))
+    print(f"{name:<40}{metrics['rmse']:>8.3f}{metrics['nme']:>9.4f}", flush=True)
 
 
 if __name__ == "__main__":
