@@ -10,6 +10,14 @@ LABEL_X_SHIFT_HELP = (
     "the ytf68 data in ../shared needs -1.3 (benchmarks/label_offset.py)"
 )
 
+# Where a ytf68-layout folder's training frames are cut from its photos (`fkp.data.ytf68.read_ytf68`).
+CROPS = ("labels", "detector")
+CROP_HELP = (
+    "where frames are cut from a ytf68-layout folder's photos: 'labels' (the crop the landmarks imply, "
+    "the default) or 'detector' (where the default face detector puts the face, as the photo pipeline "
+    "does; the labels' crop where it finds none)"
+)
+
 SKIP_BAD_ROWS_HELP = (
     "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
     "number, an unreadable photo, a keypoint outside its image by more than half the image's side"

@@ -47,6 +47,7 @@ RUN_IDENTITY = (
     "val_fraction",
     "label_x_shift",
     "label_correction",
+    "crop",
     "model_config",
     "num_stacks",
     "depth",

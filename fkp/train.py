@@ -210,11 +210,12 @@ def main(args: argparse.Namespace) -> dict | None:
     sources = args.dataset
     shifts = per_source(args.label_x_shift, len(sources))
     corrections = per_source(args.label_correction, len(sources))
+    crops = per_source(args.crop, len(sources))
     repeats = per_source(args.source_repeats, len(sources))
     with accelerator.main_process_first():
         train_parts, val_parts = [], []
-        for source, shift, correction in zip(sources, shifts, corrections):
-            dataset = load_source(source, label_x_shift=shift, label_correction=correction)
+        for source, shift, correction, crop in zip(sources, shifts, corrections, crops):
+            dataset = load_source(source, label_x_shift=shift, label_correction=correction, crop=crop)
             if len(dataset) == 0:
                 raise FkpError(f"{source}: no rows to train on")
             if args.val_dataset:
@@ -225,7 +226,9 @@ def main(args: argparse.Namespace) -> dict | None:
                 val_parts.append((source, to_arrays(val_side)))
             train_parts.append((images, keypoints))
         if args.val_dataset:
-            val_set = load_source(args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0])
+            val_set = load_source(
+                args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0], crop=crops[0]
+            )
             val_parts = [(args.val_dataset, to_arrays(val_set))]
         names = [source_name(source) for source, _ in val_parts]
         if len(set(names)) == len(names):  # short names where they tell the sources apart

@@ -10,6 +10,7 @@ from .augment import Augmentation
 from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
 from .data.conventions import LABEL_CORRECTION_HELP
 from .model import MODEL_CONFIGS
+from .options import CROP_HELP, CROPS
 
 DESCRIPTION = """Train fkp's stacked hourglass with Hugging Face Accelerate (CPU, one GPU, many GPUs or nodes).
 
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--label_correction", nargs="+", default=["none"], help=LABEL_CORRECTION_HELP + "; one, or one per --dataset"
+    )
+    p.add_argument(
+        "--crop", nargs="+", default=["labels"], choices=CROPS, help=CROP_HELP + "; one, or one per --dataset"
     )
     p.add_argument(
         "--source_repeats",
@@ -155,7 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hub_model_id", default=None)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     args = p.parse_args(argv)
-    for name in ("label_x_shift", "label_correction", "source_repeats", "distill_weight"):
+    for name in ("label_x_shift", "label_correction", "crop", "source_repeats", "distill_weight"):
         values = getattr(args, name)
         if len(values) not in (1, len(args.dataset)):
             p.error(f"--{name}: give one value, or one per --dataset ({len(args.dataset)}), not {len(values)}")

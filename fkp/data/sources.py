@@ -34,6 +34,7 @@ def load_source(
     val_fraction: float = VAL_FRACTION,
     skipped: list[str] | None = None,
     label_correction: str | None = None,
+    crop: str = "labels",
 ):
     """Load any supported source (see module docstring) as a `datasets.Dataset` in fkp's schema.
 
@@ -49,7 +50,7 @@ def load_source(
     to ``skipped`` when given); a source without any good row is still an error.
     """
     correction = label_correction_for(label_correction)
-    dataset = _read_source(source, on_error, label_x_shift, skipped, correction)
+    dataset = _read_source(source, on_error, label_x_shift, skipped, correction, crop)
     return _pick_split(dataset, split, str(source), val_fraction, on_error, skipped)
 
 
@@ -122,7 +123,12 @@ def _rows_of(path: Path, rows: Iterable[dict]):
 
 
 def _read_source(
-    source: str | Path, on_error: str, label_x_shift: float, skipped: list[str] | None = None, correction=None
+    source: str | Path,
+    on_error: str,
+    label_x_shift: float,
+    skipped: list[str] | None = None,
+    correction=None,
+    crop: str = "labels",
 ):
     """A source as a Dataset or DatasetDict (schema not yet checked)."""
     import datasets
@@ -132,6 +138,8 @@ def _read_source(
         raise DataError(f"{source}: no such file or folder")
     if correction is not None and not _is_ytf68(source):
         raise DataError(f"{source}: a label correction applies to ytf68-layout folders only")
+    if crop != "labels" and not _is_ytf68(source):
+        raise DataError(f"{source}: --crop {crop} applies to ytf68-layout folders only (the others are frames already)")
     if label_x_shift and not _is_ytf68(source):
         # one shift given for several sources (or a run's recorded one) reaches every source: not an error
         logger.warning(
@@ -143,7 +151,7 @@ def _read_source(
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
             return _load_arrow(path, lambda: datasets.load_from_disk(str(path)))
         if ytf68_tables(path):
-            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction, crop))
         parquet = sorted(str(p) for p in path.rglob("*.parquet"))
         if parquet:
             return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=parquet, split="train"))
@@ -153,7 +161,7 @@ def _read_source(
         return _load_arrow(path, lambda: datasets.load_dataset("parquet", data_files=str(path), split="train"))
     if suffix in (".csv", ".zip"):
         if path.name.endswith("_frames_keypoints.csv"):
-            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction))
+            return _rows_of(path, read_ytf68(path, on_error, label_x_shift, skipped, correction, crop))
         return _rows_of(path, read_kaggle_csv(path, on_error, skipped))
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
 
