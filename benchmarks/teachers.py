@@ -7,8 +7,8 @@ over the teachers of each one's flip-test keypoints, calibrated offsets subtract
 
 A student learns at best what its teachers' labels say, so the ensemble row is the figure to beat.
 Calibrate each model first (`fkp calibrate keypoints --model DIR`), as `fkp evaluate` figures are.
-The sources, their label shifts and corrections and the validation fraction default to what the first
-model's run recorded (training_args.json), as in `fkp export --data`."""
+The sources, their label shifts, corrections and crops (`train.py --crop`) and the validation fraction
+default to what the first model's run recorded (training_args.json), as in `fkp export --data`."""
 
 from __future__ import annotations
 
@@ -62,8 +62,12 @@ def main() -> None:
             label_x_shift=source["label_x_shift"],
             val_fraction=run_args.get("val_fraction", VAL_FRACTION),
             label_correction=correction,
+            crop=source["crop"],
         )
-        print(f"{source['data']} validation frames ({len(images)}), flip test; RMSE in frame pixels")
+        print(
+            f"{source['data']} validation frames ({len(images)}, the {source['crop']} crop), flip test; "
+            "RMSE in frame pixels"
+        )
         print(f"{'teachers':<40}{'RMSE':>8}{'NME':>9}")
         labels = []  # each model's labels once; the ensemble's is their mean, as fkp.distill takes it
         for model in args.model:

@@ -73,8 +73,8 @@ def read_record(folder: Path, name: str) -> dict:
 
 def run_sources(args: dict) -> list[dict]:
     """The sources a run trained on, from its training_args.json: one {"data", "name", "label_x_shift",
-    "label_correction"} each. ``dataset`` is a list (or, in older runs, one string); the label arguments
-    one value or one per source (older runs: a float and no correction)."""
+    "label_correction", "crop"} each. ``dataset`` is a list (or, in older runs, one string); the label
+    arguments and the crop one value or one per source (older runs: a float, no correction, no crop)."""
     data = args.get("dataset") or []
     data = [data] if isinstance(data, str) else [str(d) for d in data]
 
@@ -83,8 +83,16 @@ def run_sources(args: dict) -> list[dict]:
         return per_source(value, len(data)) if data else []
 
     return [
-        {"data": d, "name": source_name(d), "label_x_shift": float(shift or 0.0), "label_correction": fix or "none"}
-        for d, shift, fix in zip(data, values("label_x_shift", 0.0), values("label_correction", "none"))
+        {
+            "data": d,
+            "name": source_name(d),
+            "label_x_shift": float(shift or 0.0),
+            "label_correction": fix or "none",
+            "crop": crop or "labels",
+        }
+        for d, shift, fix, crop in zip(
+            data, values("label_x_shift", 0.0), values("label_correction", "none"), values("crop", "labels")
+        )
     ]
 
 

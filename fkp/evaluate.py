@@ -31,6 +31,8 @@ import numpy as np
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
 from .options import (  # fkp.data (pandas) loads when used
+    CROP_HELP,
+    CROPS,
     LABEL_X_SHIFT_HELP,
     SKIP_BAD_ROWS_HELP,
     VAL_FRACTION,
@@ -46,6 +48,7 @@ def load_frames(
     on_error: str = "raise",
     skipped: list[str] | None = None,
     label_correction: str | None = None,
+    crop: str = "labels",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 96, 96) images and (N, 15, 2) keypoints of a data source to evaluate on (see
     `fkp.data.load_source` for the arguments); a DataError when the split has no rows."""
@@ -59,6 +62,7 @@ def load_frames(
         val_fraction=val_fraction,
         skipped=skipped,
         label_correction=label_correction,
+        crop=crop,
     )
     if len(dataset) == 0:
         raise DataError(f"{data}: no rows to evaluate on" + (f" in split {split!r}" if split else ""))
@@ -74,6 +78,7 @@ def evaluate_frames(
     on_error: str = "raise",
     frames: tuple[np.ndarray, np.ndarray] | None = None,
     label_correction: str | None = None,
+    crop: str = "labels",
 ) -> dict:
     """Metrics of ``predictor`` (a `FaceKeypoints`) on the 96x96 frames of a data source (see
     `load_frames`), or on ``frames`` (images, keypoints) already loaded from it. When it loads them
@@ -83,7 +88,9 @@ def evaluate_frames(
     skipped: list[str] = []
     loads = frames is None
     images, keypoints = (
-        load_frames(data, split, label_x_shift, val_fraction, on_error, skipped, label_correction) if loads else frames
+        load_frames(data, split, label_x_shift, val_fraction, on_error, skipped, label_correction, crop)
+        if loads
+        else frames
     )
     predicted, _, _ = predictor.predict_frames(images)
     metrics = keypoint_metrics(predicted, keypoints)
@@ -199,6 +206,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
         "--label-x-shift -1.3) or a JSON file of 15 [dx, dy] frame-pixel pairs; one, or one per --data",
     )
     parser.add_argument(
+        "--crop",
+        nargs="+",
+        choices=CROPS,
+        default=None,
+        help="with --pipeline frame: " + CROP_HELP + "; one, or one per --data",
+    )
+    parser.add_argument(
         "--pipeline",
         choices=["frame", "photo"],
         default="frame",
@@ -221,17 +235,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     args = parser.parse_args(argv)
     from .landmarker import FaceKeypoints, default_model_source  # torch: after --help has answered
 
-    for name in ("label_x_shift", "label_correction"):
-        if len(getattr(args, name)) not in (1, len(args.data)):
+    if args.crop is not None and args.pipeline == "photo":
+        parser.error("--crop is for --pipeline frame: the photo pipeline crops where its detector puts each face")
+    for name in ("label_x_shift", "label_correction", "crop"):
+        if len(getattr(args, name) or [None]) not in (1, len(args.data)):
             parser.error(f"--{name.replace('_', '-')}: give one value, or one per --data")
     shifts = per_source(args.label_x_shift, len(args.data))
     corrections = per_source(args.label_correction, len(args.data))
+    crops = per_source(args.crop or "labels", len(args.data))
     on_error = "skip" if args.skip_bad_rows else "raise"
     runs = []
-    for data, shift, correction in zip(args.data, shifts, corrections):
+    for data, shift, correction, crop in zip(args.data, shifts, corrections, crops):
         options = dict(split=args.split, label_x_shift=shift, val_fraction=args.val_fraction)
         options["label_correction"] = None if correction == "none" else correction
         if args.pipeline == "frame":  # bad data is reported before the model loads
+            options["crop"] = crop
             skipped: list[str] = []
             runs.append((data, options, load_frames(data, on_error=on_error, skipped=skipped, **options), skipped))
         else:

@@ -35,7 +35,8 @@ def choose_sources(
 ) -> list[dict]:
     """The sources to evaluate, as `fkp.card.run_sources` gives them: ``data`` (empty: the run's own
     ``recorded`` sources) with ``shifts`` / ``corrections`` (one value or one per source; None: the values
-    the run read that source with, or the run's one value when it read all its sources alike)."""
+    the run read that source with, or the run's one value when it read all its sources alike). Each
+    source keeps the crop the run read it with (`fkp.data.ytf68.read_ytf68`); another one the labels'."""
     from .data import source_name
     from .errors import FkpError
     from .options import per_source
@@ -66,8 +67,13 @@ def choose_sources(
         if corrections is not None
         else [default(d, "label_correction") for d in data]
     )
+
+    def crop(source: str) -> str:
+        same = [s.get("crop", "labels") for s in recorded if s["data"] == source or s["name"] == source_name(source)]
+        return same[0] if same else "labels"
+
     return [
-        {"data": d, "name": source_name(d), "label_x_shift": float(shift), "label_correction": fix}
+        {"data": d, "name": source_name(d), "label_x_shift": float(shift), "label_correction": fix, "crop": crop(d)}
         for d, shift, fix in zip(data, shifts, corrections)
     ]
 
@@ -82,6 +88,8 @@ def evaluate_command(folder: str, source: dict, split: str, val_fraction: float,
     command += ["--data", source["data"], "--split", split, "--label-x-shift", f"{source['label_x_shift']:g}"]
     if source["label_correction"] != "none":
         command += ["--label-correction", source["label_correction"]]
+    if source.get("crop", "labels") != "labels" and "--pipeline" not in command:
+        command += ["--crop", source["crop"]]
     if val_fraction != VAL_FRACTION:
         command += ["--val-fraction", f"{val_fraction:g}"]
     return shlex.join([*command, *extra])
@@ -110,6 +118,7 @@ def evaluate_sources(
             label_x_shift=source["label_x_shift"],
             val_fraction=val_fraction,
             label_correction=None if fix == "none" else fix,
+            crop=source.get("crop", "labels"),
         )
 
     frames = [load_frames(source["data"], **options(source)) for source in sources]
@@ -129,7 +138,8 @@ def evaluate_sources(
             f"{source['name']}: RMSE {m['rmse']:.3f} px, NME {m['nme']:.4f} (flip test {f['rmse']:.3f}, {f['nme']:.4f})"
         )
         if photo:
-            photos = evaluate_photos(predictor, source["data"], None, **options(source))
+            photo_options = {key: value for key, value in options(source).items() if key != "crop"}
+            photos = evaluate_photos(predictor, source["data"], None, **photo_options)
             entry["photo"] = {
                 "command": evaluate_command(folder, source, split, val_fraction, "--pipeline", "photo"),
                 "metrics": photos,

@@ -55,19 +55,24 @@ def training_frames(
     label_x_shift: float | list[float],
     val_fraction: float,
     label_correction: str | list[str] | None = None,
+    crop: str | list[str] = "labels",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The frames train.py trained on: all of ``data`` (one source or several, each with its label x
-    shift and correction) when the run had a separate --val_dataset, else the training side of each
+    shift, correction and crop) when the run had a separate --val_dataset, else the training side of each
     source's person-wise split (`fkp.data.split_dataset`), never the validation people."""
     from .data import load_source, split_dataset, to_arrays
 
     sources = per_source(data)
     shifts = per_source(label_x_shift, len(sources))
     corrections = per_source(label_correction or "none", len(sources))
+    crops = per_source(crop, len(sources))
     parts = []
-    for source, shift, correction in zip(sources, shifts, corrections):
+    for source, shift, correction, source_crop in zip(sources, shifts, corrections, crops):
         dataset = load_source(
-            source, label_x_shift=shift, label_correction=None if correction == "none" else correction
+            source,
+            label_x_shift=shift,
+            label_correction=None if correction == "none" else correction,
+            crop=source_crop,
         )
         if not run_args.get("val_dataset"):
             dataset = split_dataset(dataset, val_fraction)[0]
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     trained_shift = run_args.get("label_x_shift", 0.0)
     shift = trained_shift if args.label_x_shift is None else args.label_x_shift
     correction = run_args.get("label_correction", "none")
+    crop = run_args.get("crop", "labels")  # offsets for the frames the model trained on (e.g. detector crops)
     fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
     if per_source(shift) != per_source(trained_shift) or fraction != run_args.get("val_fraction", VAL_FRACTION):
         trained = run_args.get("val_fraction", VAL_FRACTION)
@@ -133,13 +139,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
         )
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
-    if len(per_source(shift)) not in (1, len(per_source(data))) or len(per_source(correction)) not in (
-        1,
-        len(per_source(data)),
-    ):
+    if any(len(per_source(value)) not in (1, len(per_source(data))) for value in (shift, correction, crop)):
         parser.error("give one --label-x-shift, or one per --data source")
     # bad data: a DataError, before the model loads
-    images, labels = training_frames(data, run_args, shift, fraction, correction)
+    images, labels = training_frames(data, run_args, shift, fraction, correction, crop)
     model = load_model(args.model)
     if len(images) == 0:
         parser.error(f"{data}: no training frames")
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     print(
         f"{len(images)} training frames of {' '.join(per_source(data))} (label x shift "
         f"{' '.join(map(str, per_source(shift)))}, correction {' '.join(per_source(correction))}, "
-        "validation people left out)"
+        f"crop {' '.join(per_source(crop))}, validation people left out)"
     )
     predictor = FaceKeypoints(without_offsets(model))  # offsets are measured from the raw predictions
     for key, flip in (("keypoint_offsets", False), ("flip_keypoint_offsets", True)):

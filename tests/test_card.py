@@ -159,7 +159,15 @@ def test_card_of_a_kaggle_run(tmp_path):
 
 def test_sources_come_from_old_and_new_records_and_can_be_chosen_per_source():
     old = run_sources({"dataset": "../shared/data/ytf68", "label_x_shift": -1.3})
-    assert old == [{"data": "../shared/data/ytf68", "name": "ytf68", "label_x_shift": -1.3, "label_correction": "none"}]
+    assert old == [
+        {
+            "data": "../shared/data/ytf68",
+            "name": "ytf68",
+            "label_x_shift": -1.3,
+            "label_correction": "none",
+            "crop": "labels",
+        }
+    ]
     assert run_sources({"dataset": "f.parquet", "label_x_shift": None})[0]["label_x_shift"] == 0.0
     new = run_sources(
         {"dataset": ["d/ytf68", "d/helen_afw68"], "label_x_shift": [-1.3, 0.0], "label_correction": ["ytf68", "none"]}
@@ -185,6 +193,34 @@ def test_sources_come_from_old_and_new_records_and_can_be_chosen_per_source():
         choose_sources(new, ["a", "b"], None, ["none"] * 3)
     with pytest.raises(FkpError, match="recorded no --dataset"):
         choose_sources([], [])
+
+
+def test_evaluate_scores_frames_of_either_crop(trained_model, capsys):
+    from fkp.evaluate import main
+
+    ytf = str(FIXTURES / "ytf68")
+    labels = evaluate_json(f"fkp evaluate --model {trained_model} --data {ytf}", capsys)
+    detector = evaluate_json(f"fkp evaluate --model {trained_model} --data {ytf} --crop detector", capsys)
+    assert labels["n_images"] == detector["n_images"] and labels["crop"] == "labels"
+    assert detector["crop"] == "detector" and detector["rmse"] != labels["rmse"]
+    with pytest.raises(SystemExit):
+        main(["--model", str(trained_model), "--data", ytf, "--pipeline", "photo", "--crop", "detector"])
+    assert "--crop is for --pipeline frame" in capsys.readouterr().err
+
+
+def test_each_source_keeps_the_crop_its_run_read_it_with():
+    from fkp.export import evaluate_command
+
+    recorded = run_sources({"dataset": ["d/ytf68", "d/helen_afw68"], "crop": ["labels", "detector"]})
+    assert [s["crop"] for s in recorded] == ["labels", "detector"]
+    assert [s["crop"] for s in run_sources({"dataset": ["a", "b"], "crop": ["detector"]})] == ["detector"] * 2
+    # the run's crop for its own sources (found by name), the labels' for any other
+    chosen = choose_sources(recorded, ["/elsewhere/helen_afw68", "x/ytf68", "other.parquet"], [0.0])
+    assert [s["crop"] for s in chosen] == ["detector", "labels", "labels"]
+    helen = chosen[0]
+    assert evaluate_command("runs/m", helen, "val", 0.1).endswith("--label-x-shift 0 --crop detector")
+    assert "--crop" not in evaluate_command("runs/m", helen, "val", 0.1, "--pipeline", "photo")
+    assert "--crop" not in evaluate_command("runs/m", chosen[1], "val", 0.1)
 
 
 def evaluate_json(command: str, capsys) -> dict:

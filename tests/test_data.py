@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FIXTURES, ROOT, SHARED
+from PIL import Image
 
 from fkp.data import (
     DataError,
@@ -219,6 +220,33 @@ def test_zip_without_csv_and_unknown_paths(tmp_path):
     with pytest.raises(DataError, match="not fkp's schema"):
         pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "other.parquet")
         load_source(tmp_path / "other.parquet")
+
+
+def test_detector_crop_cuts_frames_where_the_photo_pipeline_would(ytf_copy):
+    from fkp.data import read_ytf68, read_ytf68_photos, ytf68_frame
+    from fkp.detect import DEFAULT_DETECTOR, create_detector
+    from fkp.geometry import apply_affine
+
+    detector = create_detector(DEFAULT_DETECTOR)
+    by_labels = list(read_ytf68(ytf_copy))
+    by_detector = list(read_ytf68(ytf_copy, crop="detector"))
+    assert [row["id"] for row in by_detector] == [row["id"] for row in by_labels]
+    moved = 0
+    for (_, _, photo, landmarks), labelled, detected in zip(read_ytf68_photos(ytf_copy), by_labels, by_detector):
+        boxes = detector.detect(photo)
+        matrix = detector.crop(boxes[0])  # one face per fixture photo, found by the detector
+        assert np.allclose(detected["keypoints"], apply_affine(matrix, ibug68_to_kaggle(landmarks)), atol=1e-3)
+        gray = np.asarray(Image.fromarray(photo).convert("L"))
+        assert np.array_equal(detected["image"], ytf68_frame(gray, landmarks, matrix=matrix)[0])
+        moved += np.abs(detected["keypoints"] - labelled["keypoints"]).max() > 0.5
+    assert moved == len(by_labels)  # the detector does not frame faces exactly as their labels do
+
+
+def test_a_crop_is_checked_and_only_for_photo_folders(ytf_copy):
+    with pytest.raises(DataError, match="unknown crop 'box'; choose one of labels, detector"):
+        load_source(ytf_copy, crop="box")
+    with pytest.raises(DataError, match="frames.parquet: --crop detector applies to ytf68-layout folders only"):
+        load_source(FIXTURES / "frames.parquet", crop="detector")
 
 
 def test_unreadable_photo_names_file_and_row(ytf_copy):

@@ -1,4 +1,4 @@
-"""Distillation (fkp.distill, train.py --teacher) and --source_repeats."""
+"""Distillation (fkp.distill, train.py --teacher) and the per-source options --source_repeats and --crop."""
 
 import json
 
@@ -252,9 +252,50 @@ def test_a_resumed_run_learns_from_the_teacher_labels_it_started_with(trained_mo
     assert TEACHER_LABELS in remove_run(run)  # --overwrite_output_dir removes them with the run
 
 
+def test_each_source_is_cropped_as_asked(tmp_path, monkeypatch):
+    """--crop labels detector: the first source's frames cut where its labels imply, the second's
+    where the detector puts each face, in training and in the validation figures alike."""
+    import shutil
+
+    import fkp.train
+    from fkp.data import HeatmapDataset, load_source, split_dataset, to_arrays
+    from train import main, parse_args
+
+    for name in ("a", "b"):
+        shutil.copytree(FIXTURES / "ytf68", tmp_path / name)
+    made = []
+
+    def recorded(*args, **kwargs):
+        made.append(HeatmapDataset(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(fkp.train, "HeatmapDataset", recorded)
+    run = tmp_path / "run"
+    main(
+        parse_args(
+            [
+                *("--dataset", str(tmp_path / "a"), str(tmp_path / "b"), "--crop", "labels", "detector"),
+                *("--output_dir", str(run), *TINY, "--epochs", "1", "--batch_size", "4"),
+                *("--val_fraction", "0.25", "--average_last", "0"),
+            ]
+        )
+    )
+
+    def sides(crop: str) -> list[np.ndarray]:  # training and validation images of one crop
+        return [to_arrays(side)[0] for side in split_dataset(load_source(str(tmp_path / "a"), crop=crop), 0.25)]
+
+    (train_a, _), (train_b, val_b) = sides("labels"), sides("detector")
+    assert not np.array_equal(train_a, train_b)  # the two crops differ
+    assert np.array_equal(made[0].images, np.concatenate([train_a, train_b]))
+    assert np.array_equal(made[1].images[-len(val_b) :], val_b)
+    assert json.loads((run / "training_args.json").read_text())["crop"] == ["labels", "detector"]
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
+        (["--crop", "labels", "detector"], "one per --dataset"),
+        (["--crop", "box"], "invalid choice: 'box'"),
         (["--source_repeats", "0"], "1 or more"),
         (["--source_repeats", "1", "2"], "one per --dataset"),
         (["--teacher", "x", "--distill_weight", "1.5"], "between 0 and 1"),
