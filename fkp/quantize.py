@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.quantize") ->
         run_args.get("label_x_shift", 0.0),
         run_args.get("val_fraction", VAL_FRACTION),
         run_args.get("label_correction", "none"),
+        run_args.get("crop", "labels"),
     )
     frames = calibration_frames(images, args.frames)
     path = quantize(load_model(str(folder)), frames, folder / INT8_FILE, weights_digest(folder))
