@@ -526,6 +526,31 @@ def _limitations_and_licence(sources: list[dict]) -> tuple[str, str, dict]:
     return trained_on, licence, {"license": "other", "license_name": "research-data-terms"}
 
 
+def _averaged(record: dict, evaluated: bool) -> str:
+    """The "Weight average" section of a model made by `fkp average` (its average.json), else ""."""
+    models = record.get("models") or []
+    if not models:
+        return ""
+    rows = "\n".join(
+        f"| `{m['model']}` | {m['weight']:.3g} | `{m['sha256'][:12]}` | "
+        + (f"`{m['training_command']}`" if m.get("training_command") else "(not recorded)")
+        + " |"
+        for m in models
+    )
+    figures = (
+        "the figures under Validation were measured on the average itself."
+        if evaluated
+        else "the figures under Validation are that run's, not the average's (`fkp export FOLDER --data` "
+        "measures the average's own)."
+    )
+    return (
+        "## Weight average\n\nThese weights are the weighted mean of these models' weights, entry by entry "
+        "(`fkp average`; a model soup, or WiSE-FT where one model is the other's fine-tuning). Training, the "
+        f"history and the learning curve below are the first model's run; {figures}\n\n"
+        f"| model | weight | SHA-256 of its weights | trained with |\n|---|---|---|---|\n{rows}"
+    )
+
+
 def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: str = "") -> Path:
     """Write README.md (a Hugging Face model card) and learning_curve.png into a model folder.
 
@@ -662,6 +687,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
             if args.get("teacher")
             else ""
         ),
+        _averaged(read_record(folder, "average.json"), evaluated=evaluation is not None),
         curve,
         validation,
         *per_keypoint,

@@ -8,6 +8,7 @@
     fkp calibrate keypoints --model DIR --data SOURCE   per-keypoint offsets measured on the training people
     fkp submit --model M --test test.csv --lookup IdLookupTable.csv --out submission.csv
     fkp export MODEL_FOLDER [--data [SOURCE ...]] [--pipeline photo] [--onnx model.onnx]   card, ONNX
+    fkp average OUT MODEL MODEL [--weights ...]   the weighted mean of models' weights (a model soup)
     fkp quantize --model DIR                      int8 copy of the network (ONNX Runtime), calibrated on training frames
     fkp jobs train --dataset user/fkp-ytf68 --hub-model-id user/fkp --dry-run   hosted training
     fkp demo [--port 7860]                        the Gradio demo (pip install 'fkp[demo]')
@@ -31,6 +32,7 @@ COMMANDS = {
     "calibrate": "'framing' (crop vs Kaggle's labels), 'detector' (detector boxes) or 'keypoints' (a model's offsets)",
     "submit": "Kaggle submission CSV",
     "export": "write a model folder's model card and learning curve; optional ONNX export",
+    "average": "one model whose weights are the weighted mean of several models' (a model soup)",
     "quantize": "an int8 copy of a model's network for ONNX Runtime, calibrated on its training frames",
     "jobs": "train on Hugging Face Jobs GPUs ('fkp jobs train --help')",
     "demo": "run the Gradio demo",
@@ -113,6 +115,8 @@ def _run(argv: list[str]) -> int:
         from .submit import main as run
     elif command == "export":
         from .export import main as run
+    elif command == "average":
+        from .average import main as run
     elif command == "quantize":
         from .quantize import main as run
     elif command == "jobs":
