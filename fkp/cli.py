@@ -108,7 +108,7 @@ def _run(argv: list[str]) -> int:
             from .data.cli import main as data_main
 
             return data_main(["calibrate", *rest[1:]], prog="fkp") or 0
-        from .detect.calibrate import main as detect_main
+        from .data.detector_framing import main as detect_main
 
         return detect_main(rest[1:], prog="fkp calibrate detector") or 0
     elif command == "submit":

@@ -335,8 +335,8 @@ def test_cat_treated_as_one_face_gets_a_low_face_score(predictor):
 @pytest.mark.parametrize("name", ["blazeface", "blazeface_full", "haar"])
 def test_every_detector_calibrates_its_crop(name, capsys):
     """`fkp calibrate detector` works for each registered detector (each fits its own crop)."""
+    from fkp.data.detector_framing import main
     from fkp.detect import DETECTORS
-    from fkp.detect.calibrate import main
 
     assert name in DETECTORS
     main(["--detector", name, "--data", str(FIXTURES / "ytf68"), "--label-x-shift", "-1.3"])

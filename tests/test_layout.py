@@ -129,8 +129,8 @@ def test_public_api_is_one_import_and_light():
 STAGES = [
     ["fkp.keypoints", "fkp.errors", "fkp.options", "fkp.geometry", "fkp.framing", "fkp.heatmaps", "fkp.runtime"],
     ["fkp.images"],
-    ["fkp.data", "fkp.augment"],
     ["fkp.detect"],
+    ["fkp.data", "fkp.augment"],
     ["fkp.model"],
     ["fkp.pipeline", "fkp.tracking", "fkp.video", "fkp.records", "fkp.landmarker"],
     [
@@ -140,6 +140,7 @@ STAGES = [
         "fkp.distill",
         "fkp.metrics",
         "fkp.offsets",
+        "fkp.average",
         "fkp.quantize",
         "fkp.card",
         "fkp.jobs",

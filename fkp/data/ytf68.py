@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..detect import DEFAULT_DETECTOR, create_detector, match_face
 from ..errors import DataError
 from ..framing import LANDMARK_FRAMING, Framing, landmark_crop
 from ..geometry import apply_affine, crop_matrix, warp
@@ -136,8 +137,6 @@ def detector_crop(detector, photo: np.ndarray, landmarks68: np.ndarray) -> np.nd
     """The 2x3 photo -> frame matrix of the crop that ``detector`` (a `fkp.detect.FaceDetector`) gives the
     labelled face of an RGB photo (H, W, 3), as `FaceKeypoints.detect` crops it; None when it finds no
     detection on that face, or one whose crop leaves a keypoint outside the frame."""
-    from ..detect import match_face
-
     boxes = detector.detect(photo)
     index = match_face(boxes, landmarks68)
     if index is None:
@@ -169,8 +168,6 @@ def read_ytf68(
         raise DataError(f"{folder}: unknown crop {crop!r}; choose one of {', '.join(CROPS)}")
     detector = None
     if crop == "detector":
-        from ..detect import DEFAULT_DETECTOR, create_detector
-
         detector = create_detector(DEFAULT_DETECTOR)
     missed = 0
     for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):

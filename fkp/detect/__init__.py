@@ -56,7 +56,7 @@ _MOVED = {
     "box_crop": ("fkp.framing", "box_crop", True),
     "fit_detector_framing": ("fkp.framing", "fit_detector_framing", True),
     "fit_keypoint_frame": ("fkp.framing", "fit_keypoint_frame", True),
-    "main": ("fkp.detect.calibrate", "main", True),
+    "main": ("fkp.data.detector_framing", "main", True),
 }
 
 

@@ -10,16 +10,15 @@ import argparse
 
 import numpy as np
 
+from ..detect import DEFAULT_DETECTOR, DETECTORS, create_detector, match_face
 from ..framing import landmark_crop
 from ..geometry import apply_affine, invert_affine
 from ..keypoints import FRAME_SIZE
-from . import DEFAULT_DETECTOR, DETECTORS, create_detector
-from .base import match_face
+from ..options import LABEL_X_SHIFT_HELP
+from .ytf68 import read_ytf68_photos
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect.calibrate") -> None:
-    from ..data import LABEL_X_SHIFT_HELP, read_ytf68_photos
-
+def main(argv: list[str] | None = None, prog: str = "python -m fkp.data.detector_framing") -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -58,4 +57,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.detect.calibr
 if __name__ == "__main__":
     from ..errors import run_cli
 
-    raise SystemExit(run_cli(main, prog="python -m fkp.detect.calibrate"))
+    raise SystemExit(run_cli(main, prog="python -m fkp.data.detector_framing"))
