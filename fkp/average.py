@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -40,8 +41,10 @@ def _model_folder(path: str):
         raise FkpError(f"{path}: not a model folder (no {' or '.join(missing)})")
     try:
         config = json.loads((folder / "config.json").read_text())
-    except ValueError as error:
-        raise FkpError(f"{path}/config.json: not valid JSON ({error})") from None
+    except (OSError, ValueError) as error:
+        raise FkpError(f"{path}/config.json: cannot read it as JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise FkpError(f"{path}/config.json: not a JSON object")
     return folder, config
 
 
@@ -73,8 +76,8 @@ def average_models(out: str | Path, models: list[str], weights: list[float] | No
     weights = [1.0] * len(models) if weights is None else [float(w) for w in weights]
     if len(weights) != len(models):
         raise FkpError(f"--weights: give one per model ({len(models)}), not {len(weights)}")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise FkpError("--weights: each must be 0 or more, and not all 0")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise FkpError(f"--weights: each must be a finite number, 0 or more, and not all 0; got {weights}")
     weights = [w / sum(weights) for w in weights]
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -99,8 +102,13 @@ def average_models(out: str | Path, models: list[str], weights: list[float] | No
     for model, folder, weight in zip(models, folders, weights):
         entry = {"model": str(model), "weight": round(weight, 6), "sha256": weights_digest(folder)}
         args_path = folder / "training_args.json"
-        if args_path.is_file():
-            entry["training_command"] = training_command(json.loads(args_path.read_text()))
+        if (folder / AVERAGE_RECORD).is_file():  # itself an average: its own record says what it is
+            entry["training_command"] = f"an average (fkp average; see {folder / AVERAGE_RECORD})"
+        elif args_path.is_file():
+            try:
+                entry["training_command"] = training_command(json.loads(args_path.read_text()))
+            except (ValueError, AttributeError, TypeError) as error:
+                raise FkpError(f"{args_path}: not a training record ({error})") from None
         record["models"].append(entry)
 
     out.parent.mkdir(parents=True, exist_ok=True)

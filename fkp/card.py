@@ -545,8 +545,10 @@ def _averaged(record: dict, evaluated: bool) -> str:
     )
     return (
         "## Weight average\n\nThese weights are the weighted mean of these models' weights, entry by entry "
-        "(`fkp average`; a model soup, or WiSE-FT where one model is the other's fine-tuning). Training, the "
-        f"history and the learning curve below are the first model's run; {figures}\n\n"
+        "(`fkp average`; a model soup, or WiSE-FT where one model is the other's fine-tuning). The data, "
+        "Training (the exported epoch too), the history and the learning curve in this card are the first "
+        "model's run; the other models' data and recipes are in their training commands below. "
+        f"{figures}\n\n"
         f"| model | weight | SHA-256 of its weights | trained with |\n|---|---|---|---|\n{rows}"
     )
 

@@ -35,9 +35,10 @@ def choose_sources(
 ) -> list[dict]:
     """The sources to evaluate, as `fkp.card.run_sources` gives them: ``data`` (empty: the run's own
     ``recorded`` sources) with ``shifts`` / ``corrections`` (one value or one per source; None: the values
-    the run read that source with, or the run's one value when it read all its sources alike). Each
-    source keeps the crop the run read it with (`fkp.data.ytf68.read_ytf68`); another one the labels'."""
-    from .data import source_name
+    the run read that source with, or the run's one value when it read all its sources alike). A
+    ytf68-layout folder of the run keeps the crop the run read it with (`fkp.data.ytf68.read_ytf68`); any
+    other source (a converted copy, a Hub id, another folder) the labels'."""
+    from .data import is_ytf68, source_name
     from .errors import FkpError
     from .options import per_source
 
@@ -68,9 +69,9 @@ def choose_sources(
         else [default(d, "label_correction") for d in data]
     )
 
-    def crop(source: str) -> str:
+    def crop(source: str) -> str:  # only a folder of photos can be cut where the detector puts the faces
         same = [s.get("crop", "labels") for s in recorded if s["data"] == source or s["name"] == source_name(source)]
-        return same[0] if same else "labels"
+        return same[0] if same and is_ytf68(source) else "labels"
 
     return [
         {"data": d, "name": source_name(d), "label_x_shift": float(shift), "label_correction": fix, "crop": crop(d)}

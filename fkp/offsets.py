@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
     if not data:
         parser.error("pass --data: the run recorded no --dataset")
     if any(len(per_source(value)) not in (1, len(per_source(data))) for value in (shift, correction, crop)):
-        parser.error("give one --label-x-shift, or one per --data source")
+        parser.error("give one --label-x-shift, or one per --data source (the run's label corrections and crops too)")
     # bad data: a DataError, before the model loads
     images, labels = training_frames(data, run_args, shift, fraction, correction, crop)
     model = load_model(args.model)

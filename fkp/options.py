@@ -15,7 +15,7 @@ CROPS = ("labels", "detector")
 CROP_HELP = (
     "where frames are cut from a ytf68-layout folder's photos: 'labels' (the crop the landmarks imply, "
     "the default) or 'detector' (where the default face detector puts the face, as the photo pipeline "
-    "does; the labels' crop where it finds none)"
+    "crops it; the labels' crop where it finds none or its crop leaves a keypoint outside the frame)"
 )
 
 SKIP_BAD_ROWS_HELP = (

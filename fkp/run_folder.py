@@ -174,6 +174,8 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
         if key in identity:
             value = identity[key]
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
+    if "dataset" in identity:  # a run recorded before --crop cut its frames where the labels put them
+        identity["crop"] = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
     if not identity.get("teacher"):  # without teachers the weight changes nothing
         identity.pop("distill_weight", None)
     elif "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each

@@ -40,7 +40,7 @@ from accelerate.utils import (
 from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
-from fkp.data import HeatmapDataset, load_source, source_name, split_dataset, to_arrays
+from fkp.data import HeatmapDataset, is_ytf68, load_source, source_name, split_dataset, to_arrays
 from fkp.distill import save_teacher_labels, stored_teacher_labels, teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
@@ -226,8 +226,9 @@ def main(args: argparse.Namespace) -> dict | None:
                 val_parts.append((source, to_arrays(val_side)))
             train_parts.append((images, keypoints))
         if args.val_dataset:
+            val_crop = crops[0] if len(set(crops)) == 1 and is_ytf68(args.val_dataset) else "labels"
             val_set = load_source(
-                args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0], crop=crops[0]
+                args.val_dataset, label_x_shift=shifts[0], label_correction=corrections[0], crop=val_crop
             )
             val_parts = [(args.val_dataset, to_arrays(val_set))]
         names = [source_name(source) for source, _ in val_parts]

@@ -67,6 +67,9 @@ def test_only_models_of_one_network_are_averaged(trained_model, tmp_path):
         average_models(tmp_path / "a", [str(trained_model)])
     with pytest.raises(FkpError, match="--weights: give one per model \\(2\\), not 3"):
         average_models(tmp_path / "a", [str(trained_model)] * 2, [1, 1, 1])
+    for bad in ([float("nan"), 1.0], [float("inf"), 1.0], [-1.0, 2.0], [0.0, 0.0]):
+        with pytest.raises(FkpError, match="--weights: each must be a finite number"):
+            average_models(tmp_path / "a", [str(trained_model)] * 2, bad)
     with pytest.raises(FkpError, match="not a model folder"):
         average_models(tmp_path / "a", [str(trained_model), str(tmp_path)])
     assert not (tmp_path / "a").exists()  # nothing written on an error

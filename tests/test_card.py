@@ -208,19 +208,27 @@ def test_evaluate_scores_frames_of_either_crop(trained_model, capsys):
     assert "--crop is for --pipeline frame" in capsys.readouterr().err
 
 
-def test_each_source_keeps_the_crop_its_run_read_it_with():
+def test_each_source_keeps_the_crop_its_run_read_it_with(tmp_path):
+    import shutil
+
     from fkp.export import evaluate_command
 
-    recorded = run_sources({"dataset": ["d/ytf68", "d/helen_afw68"], "crop": ["labels", "detector"]})
+    photos = tmp_path / "helen_afw68"  # a ytf68-layout folder of photos
+    shutil.copytree(FIXTURES / "ytf68", photos)
+    recorded = run_sources({"dataset": ["d/ytf68", str(photos)], "crop": ["labels", "detector"]})
     assert [s["crop"] for s in recorded] == ["labels", "detector"]
     assert [s["crop"] for s in run_sources({"dataset": ["a", "b"], "crop": ["detector"]})] == ["detector"] * 2
-    # the run's crop for its own sources (found by name), the labels' for any other
-    chosen = choose_sources(recorded, ["/elsewhere/helen_afw68", "x/ytf68", "other.parquet"], [0.0])
+    # the run's crop for its own photo folders (found by name), the labels' for any other
+    elsewhere = tmp_path / "moved" / "helen_afw68"
+    shutil.copytree(photos, elsewhere)
+    chosen = choose_sources(recorded, [str(elsewhere), str(FIXTURES / "ytf68"), "other.parquet"], [0.0])
     assert [s["crop"] for s in chosen] == ["detector", "labels", "labels"]
     helen = chosen[0]
     assert evaluate_command("runs/m", helen, "val", 0.1).endswith("--label-x-shift 0 --crop detector")
     assert "--crop" not in evaluate_command("runs/m", helen, "val", 0.1, "--pipeline", "photo")
     assert "--crop" not in evaluate_command("runs/m", chosen[1], "val", 0.1)
+    # a converted copy (or a Hub id) of that source holds frames already: there is no crop to choose
+    assert choose_sources(recorded, ["x/helen_afw68.parquet"], [0.0])[0]["crop"] == "labels"
 
 
 def evaluate_json(command: str, capsys) -> dict:

@@ -242,6 +242,30 @@ def test_detector_crop_cuts_frames_where_the_photo_pipeline_would(ytf_copy):
     assert moved == len(by_labels)  # the detector does not frame faces exactly as their labels do
 
 
+def test_a_detector_crop_falls_back_to_the_labels_where_it_cannot_serve():
+    from fkp.data.ytf68 import detector_crop
+    from fkp.detect import Box, FaceDetector
+    from fkp.geometry import crop_matrix
+
+    class OneBox(FaceDetector):  # one detection with a fixed crop
+        def __init__(self, boxes, side):
+            self.boxes, self.side = boxes, side
+
+        def detect(self, photo):
+            return self.boxes
+
+        def crop(self, box):
+            return crop_matrix(np.array([50.0, 50.0]), self.side)
+
+    landmarks = np.stack([np.linspace(30, 70, 68), np.linspace(35, 75, 68)], axis=1)
+    photo = np.zeros((100, 100, 3), np.uint8)
+    found = [Box(20, 20, 60, 60, 0.9)]
+    assert detector_crop(OneBox(found, 80.0), photo, landmarks) is not None
+    assert detector_crop(OneBox([], 80.0), photo, landmarks) is None  # no detection
+    assert detector_crop(OneBox([Box(80, 80, 10, 10, 0.9)], 80.0), photo, landmarks) is None  # another face
+    assert detector_crop(OneBox(found, 30.0), photo, landmarks) is None  # keypoints outside its crop
+
+
 def test_a_crop_is_checked_and_only_for_photo_folders(ytf_copy):
     with pytest.raises(DataError, match="unknown crop 'box'; choose one of labels, detector"):
         load_source(ytf_copy, crop="box")

@@ -245,3 +245,14 @@ def test_header_only_csv_is_one_line_error(tmp_path, entry):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith(f"train.py: error: {tmp_path / 'training.csv'}"), result.stderr
+
+
+def test_a_run_recorded_before_crop_existed_cut_its_frames_where_the_labels_put_them():
+    from fkp.run_folder import identity_mismatch, run_identity
+
+    old = run_identity({"dataset": ["a", "b"]}, None)  # training_args.json of a run before --crop
+    assert old["crop"] == ["labels", "labels"]
+    same = run_identity({"dataset": ["a", "b"], "crop": ["labels"]}, None)
+    assert identity_mismatch(old, same) == []  # one value for all sources is that value for each
+    other = run_identity({"dataset": ["a", "b"], "crop": ["labels", "detector"]}, None)
+    assert identity_mismatch(old, other) == ["--crop ['labels', 'labels'] there, ['labels', 'detector'] here"]

@@ -3,7 +3,9 @@
     schema       the schema (`features()`: id, person, 96x96 image, (15, 2) keypoints) and its checks
     tables       CSV reading whose errors name file, line and field; `BadRows` (raise or skip)
     kaggle       Kaggle's training.csv / training.zip / test.csv, and its label tables alone
-    ytf68        photo folders with iBUG-68 landmarks, cropped into Kaggle-like frames (`ytf68_frame`)
+    ytf68        photo folders with iBUG-68 landmarks, cropped into Kaggle-like frames (`ytf68_frame`) where
+                 the labels or the face detector put each face
+    detector_framing  ``fkp calibrate detector``: fit a detector's crop on labelled photos
     sources      `load_source`: any source (file, folder, Hub id) -> a checked `datasets.Dataset`
     splits       the person-wise train/validation split and its default share `VAL_FRACTION`
     dataset      `to_arrays` and the torch-style `HeatmapDataset` for training
@@ -21,7 +23,7 @@ from .cli import main
 from .dataset import HeatmapDataset, to_arrays
 from .kaggle import read_kaggle_csv, read_kaggle_labels
 from .schema import OUTSIDE_MARGIN, features
-from .sources import load_hub_dataset, load_source, source_name
+from .sources import is_ytf68, load_hub_dataset, load_source, source_name
 from .splits import SPLIT_SIDES, in_validation, split_dataset
 from .tables import BadRows, read_table
 from .ytf68 import (
@@ -60,4 +62,5 @@ __all__ = [
     "read_ytf68_photos",
     "ytf68_frame",
     "ytf68_tables",
+    "is_ytf68",
 ]

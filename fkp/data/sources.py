@@ -136,11 +136,11 @@ def _read_source(
     path = Path(source)
     if not path.exists() and (str(source).startswith((".", "/", "~")) or path.suffix):
         raise DataError(f"{source}: no such file or folder")
-    if correction is not None and not _is_ytf68(source):
+    if correction is not None and not is_ytf68(source):
         raise DataError(f"{source}: a label correction applies to ytf68-layout folders only")
-    if crop != "labels" and not _is_ytf68(source):
+    if crop != "labels" and not is_ytf68(source):
         raise DataError(f"{source}: --crop {crop} applies to ytf68-layout folders only (the others are frames already)")
-    if label_x_shift and not _is_ytf68(source):
+    if label_x_shift and not is_ytf68(source):
         # one shift given for several sources (or a run's recorded one) reaches every source: not an error
         logger.warning(
             "%s: the label x shift (%g px) applies to ytf68-layout folders only; not applied", source, label_x_shift
@@ -166,7 +166,8 @@ def _read_source(
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv, .zip, .parquet or a folder)")
 
 
-def _is_ytf68(source: str | Path) -> bool:
+def is_ytf68(source: str | Path) -> bool:
+    """Whether a source is a ytf68-layout folder (or one of its NAME_frames_keypoints.csv tables)."""
     path = Path(source)
     return (path.is_dir() and bool(ytf68_tables(path))) or path.name.endswith("_frames_keypoints.csv")
 

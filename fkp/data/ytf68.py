@@ -135,7 +135,8 @@ def ytf68_frame(
 
 def detector_crop(detector, photo: np.ndarray, landmarks68: np.ndarray) -> np.ndarray | None:
     """The 2x3 photo -> frame matrix of the crop that ``detector`` (a `fkp.detect.FaceDetector`) gives the
-    labelled face of an RGB photo (H, W, 3), as `FaceKeypoints.detect` crops it; None when it finds no
+    labelled face of an RGB photo (H, W, 3), as the photo pipeline crops it (`FaceKeypoints.detect`, before
+    its face-score filter); None when it finds no
     detection on that face, or one whose crop leaves a keypoint outside the frame."""
     boxes = detector.detect(photo)
     index = match_face(boxes, landmarks68)
@@ -179,7 +180,11 @@ def read_ytf68(
             keypoints = keypoints + label_correction
         yield {"id": row_id, "person": person, "image": frame, "keypoints": keypoints}
     if missed:
-        logger.info("%s: the detector missed %d face(s); their frames keep the labels' crop", folder, missed)
+        logger.info(
+            "%s: %d face(s) missed by the detector or cropped with a keypoint outside the frame keep the labels' crop",
+            folder,
+            missed,
+        )
 
 
 def read_landmarks(csv_path: str | Path) -> np.ndarray:

@@ -8,7 +8,6 @@
                       for most photos
     blazeface_full_net.py  the full-range network in PyTorch, its anchors and decoding, and its conversion
     haar.py           HaarFaceDetector: OpenCV's frontal Haar cascade, upright faces only
-    calibrate.py      ``fkp calibrate detector``: fit a detector's crop on labelled photos
 
 Each detector's crop is calibrated on the ytf68 photos by
 ``fkp calibrate detector --detector NAME --data ../shared/data/ytf68 --label-x-shift -1.3``.
@@ -56,7 +55,6 @@ _MOVED = {
     "box_crop": ("fkp.framing", "box_crop", True),
     "fit_detector_framing": ("fkp.framing", "fit_detector_framing", True),
     "fit_keypoint_frame": ("fkp.framing", "fit_keypoint_frame", True),
-    "main": ("fkp.data.detector_framing", "main", True),
 }
 
 
