@@ -143,14 +143,13 @@ def test_source_repeats_show_a_source_more_often(tmp_path):
     assert steps["3"] == pytest.approx(3 * steps["1"], rel=0.05)  # up to the last, partial batches
 
 
-def test_teachers_with_repeated_sources_and_a_weight_per_source(trained_model, tmp_path, monkeypatch):
-    """Two sources, the second shown twice an epoch, both labelled by a teacher with a distill weight
-    each: every row (and its repeats) carries its own teacher label and its own source's weight."""
+def record_training_sets(tmp_path, monkeypatch) -> list:
+    """Two copies of the ytf68 fixture, tmp_path/a and tmp_path/b; the list returned fills with every
+    HeatmapDataset train.py builds (training set first, then validation)."""
     import shutil
 
     import fkp.train
-    from fkp.data import HeatmapDataset, load_source, split_dataset
-    from train import main, parse_args
+    from fkp.data import HeatmapDataset
 
     for name in ("a", "b"):
         shutil.copytree(FIXTURES / "ytf68", tmp_path / name)
@@ -161,6 +160,16 @@ def test_teachers_with_repeated_sources_and_a_weight_per_source(trained_model, t
         return made[-1]
 
     monkeypatch.setattr(fkp.train, "HeatmapDataset", recorded)
+    return made
+
+
+def test_teachers_with_repeated_sources_and_a_weight_per_source(trained_model, tmp_path, monkeypatch):
+    """Two sources, the second shown twice an epoch, both labelled by a teacher with a distill weight
+    each: every row (and its repeats) carries its own teacher label and its own source's weight."""
+    from fkp.data import load_source, split_dataset
+    from train import main, parse_args
+
+    made = record_training_sets(tmp_path, monkeypatch)
     summary = main(
         parse_args(
             [
@@ -255,21 +264,10 @@ def test_a_resumed_run_learns_from_the_teacher_labels_it_started_with(trained_mo
 def test_each_source_is_cropped_as_asked(tmp_path, monkeypatch):
     """--crop labels detector: the first source's frames cut where its labels imply, the second's
     where the detector puts each face, in training and in the validation figures alike."""
-    import shutil
-
-    import fkp.train
-    from fkp.data import HeatmapDataset, load_source, split_dataset, to_arrays
+    from fkp.data import load_source, split_dataset, to_arrays
     from train import main, parse_args
 
-    for name in ("a", "b"):
-        shutil.copytree(FIXTURES / "ytf68", tmp_path / name)
-    made = []
-
-    def recorded(*args, **kwargs):
-        made.append(HeatmapDataset(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(fkp.train, "HeatmapDataset", recorded)
+    made = record_training_sets(tmp_path, monkeypatch)
     run = tmp_path / "run"
     main(
         parse_args(
