@@ -23,9 +23,9 @@ from fkp.card import read_record, run_sources  # noqa: E402
 from fkp.distill import teacher_keypoints  # noqa: E402
 from fkp.errors import FkpError  # noqa: E402
 from fkp.evaluate import load_frames  # noqa: E402
-from fkp.export import choose_sources  # noqa: E402
+from fkp.export import add_label_arguments, choose_sources  # noqa: E402
 from fkp.metrics import keypoint_metrics  # noqa: E402
-from fkp.options import LABEL_X_SHIFT_HELP, VAL_FRACTION  # noqa: E402
+from fkp.options import VAL_FRACTION  # noqa: E402
 
 
 def main() -> None:
@@ -34,20 +34,7 @@ def main() -> None:
     parser.add_argument(
         "--data", nargs="+", default=None, help="ytf68-layout folders or other sources (default: the first model's)"
     )
-    parser.add_argument(
-        "--label-x-shift",
-        type=float,
-        nargs="+",
-        default=None,
-        help=LABEL_X_SHIFT_HELP + "; one, or one per --data source; default: what the run read each source with",
-    )
-    parser.add_argument(
-        "--label-correction",
-        nargs="+",
-        default=None,
-        help="'none', 'ytf68' or a JSON file (see fkp evaluate); one, or one per --data source; "
-        "default: what the run read each source with",
-    )
+    add_label_arguments(parser)
     args = parser.parse_args()
     run_args = read_record(Path(args.model[0]), "training_args.json")
     try:

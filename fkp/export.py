@@ -79,6 +79,24 @@ def choose_sources(
     ]
 
 
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """--label-x-shift and --label-correction, whose None default means `choose_sources`' per-source choice."""
+    parser.add_argument(
+        "--label-x-shift",
+        type=float,
+        nargs="+",
+        default=None,
+        help=LABEL_X_SHIFT_HELP + "; one, or one per --data source; default: what the run read each source with",
+    )
+    parser.add_argument(
+        "--label-correction",
+        nargs="+",
+        default=None,
+        help="'none', 'ytf68' or a JSON file (see fkp evaluate); one, or one per --data source; "
+        "default: what the run read each source with",
+    )
+
+
 def evaluate_command(folder: str, source: dict, split: str, val_fraction: float, *extra: str) -> str:
     """The `fkp evaluate` command line that gives one source's figures (``extra``: e.g. "--flip-test")."""
     command = ["fkp", "evaluate", "--model", folder]
@@ -170,20 +188,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     parser.add_argument(
         "--val-fraction", type=float, default=None, help="with --data: default: the run's --val_fraction"
     )
-    parser.add_argument(
-        "--label-x-shift",
-        type=float,
-        nargs="+",
-        default=None,
-        help=LABEL_X_SHIFT_HELP + "; one, or one per --data source; default: what the run read each source with",
-    )
-    parser.add_argument(
-        "--label-correction",
-        nargs="+",
-        default=None,
-        help="'none', 'ytf68' or a JSON file (see fkp evaluate); one, or one per --data source; "
-        "default: what the run read each source with",
-    )
+    add_label_arguments(parser)
     parser.add_argument(
         "--pipeline",
         choices=["frame", "photo"],
