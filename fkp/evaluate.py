@@ -32,10 +32,10 @@ from .errors import DataError
 from .keypoints import KEYPOINT_NAMES, ibug68_to_kaggle
 from .options import (  # fkp.data (pandas) loads when used
     CROP_HELP,
-    CROPS,
     LABEL_X_SHIFT_HELP,
     SKIP_BAD_ROWS_HELP,
     VAL_FRACTION,
+    crop_value,
     per_source,
 )
 
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument(
         "--crop",
         nargs="+",
-        choices=CROPS,
+        type=crop_value,
         default=None,
         help="with --pipeline frame: " + CROP_HELP + "; one, or one per --data",
     )

@@ -3,6 +3,8 @@ or datasets), so that every ``fkp COMMAND --help`` answers at once."""
 
 from __future__ import annotations
 
+import argparse
+
 VAL_FRACTION = 0.1  # the default validation share of the person-wise split (train.py's --val_fraction)
 
 LABEL_X_SHIFT_HELP = (
@@ -14,9 +16,19 @@ LABEL_X_SHIFT_HELP = (
 CROPS = ("labels", "detector")
 CROP_HELP = (
     "where frames are cut from a ytf68-layout folder's photos: 'labels' (the crop the landmarks imply, "
-    "the default) or 'detector' (where the default face detector puts the face, as the photo pipeline "
-    "crops it; the labels' crop where it finds none or its crop leaves a keypoint outside the frame)"
+    "the default), 'detector' (where the default face detector puts the face, as the photo pipeline "
+    "crops it; the labels' crop where it finds none or its crop leaves a keypoint outside the frame) or "
+    "'detector:NAME' (another detector, e.g. detector:blazeface; a run records the detector's name)"
 )
+
+
+def crop_value(value: str) -> str:
+    """argparse type of --crop: 'labels', 'detector' or 'detector:NAME' (the name is checked where the
+    detector is made: `fkp.data.ytf68.named_crop`)."""
+    kind, colon, name = value.partition(":")
+    if value == "labels" or (kind == "detector" and (not colon or name)):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid crop {value!r}: choose 'labels', 'detector' or 'detector:NAME'")
 
 SKIP_BAD_ROWS_HELP = (
     "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "

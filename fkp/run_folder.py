@@ -17,6 +17,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from safetensors import SafetensorError
 
+from .data import named_crop
 from .options import per_source
 
 logger = get_logger(__name__)
@@ -175,7 +176,8 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
             value = identity[key]
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if "dataset" in identity:  # a run recorded before --crop cut its frames where the labels put them
-        identity["crop"] = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
+        crops = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
+        identity["crop"] = [named_crop(crop) for crop in crops]  # "detector" (older records) = the default's name
     if not identity.get("teacher"):  # without teachers the weight changes nothing
         identity.pop("distill_weight", None)
     elif "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each
@@ -189,6 +191,8 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
 def identity_mismatch(recorded: dict, current: dict) -> list[str]:
     """'--name X there, Y here' for each identity argument on which two runs differ."""
     differences = []
+    if isinstance(recorded.get("crop"), list):  # a checkpoint of a run before crops named their detector
+        recorded = {**recorded, "crop": [named_crop(crop) for crop in recorded["crop"]]}
     for key, value in current.items():
         if key in recorded and recorded[key] != value:
             name = "processes (accelerate launch --num_processes)" if key == "num_processes" else f"--{key}"

@@ -40,7 +40,7 @@ from accelerate.utils import (
 from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
-from fkp.data import HeatmapDataset, is_ytf68, load_source, source_name, split_dataset, to_arrays
+from fkp.data import HeatmapDataset, is_ytf68, load_source, named_crop, source_name, split_dataset, to_arrays
 from fkp.distill import save_teacher_labels, stored_teacher_labels, teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
@@ -176,6 +176,8 @@ def main(args: argparse.Namespace) -> dict | None:
             "--checkpointing_steps must be 0 (each epoch's end only) or a number of steps, "
             f"not {args.checkpointing_steps}"
         )
+    # the detector of --crop detector is named in the run's record, so later tools cut the same frames
+    args.crop = [named_crop(crop) for crop in args.crop]
     overrides = {
         k: getattr(args, k)
         for k in ("num_stacks", "depth", "channels", "stride", "sigma")

@@ -10,7 +10,7 @@ from .augment import Augmentation
 from .data import LABEL_X_SHIFT_HELP, VAL_FRACTION
 from .data.conventions import LABEL_CORRECTION_HELP
 from .model import MODEL_CONFIGS
-from .options import CROP_HELP, CROPS
+from .options import CROP_HELP, crop_value
 
 DESCRIPTION = """Train fkp's stacked hourglass with Hugging Face Accelerate (CPU, one GPU, many GPUs or nodes).
 
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label_correction", nargs="+", default=["none"], help=LABEL_CORRECTION_HELP + "; one, or one per --dataset"
     )
     p.add_argument(
-        "--crop", nargs="+", default=["labels"], choices=CROPS, help=CROP_HELP + "; one, or one per --dataset"
+        "--crop", nargs="+", default=["labels"], type=crop_value, help=CROP_HELP + "; one, or one per --dataset"
     )
     p.add_argument(
         "--source_repeats",

@@ -240,6 +240,11 @@ def test_detector_crop_cuts_frames_where_the_photo_pipeline_would(ytf_copy):
         assert np.array_equal(detected["image"], ytf68_frame(gray, landmarks, matrix=matrix)[0])
         moved += np.abs(detected["keypoints"] - labelled["keypoints"]).max() > 0.5
     assert moved == len(by_labels)  # the detector does not frame faces exactly as their labels do
+    # "detector" is the default detector, by name too; another name, another detector's frames
+    named = list(read_ytf68(ytf_copy, crop=f"detector:{DEFAULT_DETECTOR}"))
+    assert all(np.array_equal(a["image"], b["image"]) for a, b in zip(named, by_detector))
+    short_range = list(read_ytf68(ytf_copy, crop="detector:blazeface"))
+    assert any(not np.array_equal(a["image"], b["image"]) for a, b in zip(short_range, by_detector))
 
 
 def test_a_detector_crop_falls_back_to_the_labels_where_it_cannot_serve():
@@ -267,8 +272,10 @@ def test_a_detector_crop_falls_back_to_the_labels_where_it_cannot_serve():
 
 
 def test_a_crop_is_checked_and_only_for_photo_folders(ytf_copy):
-    with pytest.raises(DataError, match="unknown crop 'box'; choose one of labels, detector"):
+    with pytest.raises(DataError, match="unknown crop 'box'; choose 'labels', 'detector' or 'detector:NAME'"):
         load_source(ytf_copy, crop="box")
+    with pytest.raises(DataError, match="unknown face detector 'yolo' in crop 'detector:yolo'; choose from blazeface"):
+        load_source(ytf_copy, crop="detector:yolo")
     with pytest.raises(DataError, match="frames.parquet: --crop detector applies to ytf68-layout folders only"):
         load_source(FIXTURES / "frames.parquet", crop="detector")
 

@@ -286,14 +286,16 @@ def test_each_source_is_cropped_as_asked(tmp_path, monkeypatch):
     assert not np.array_equal(train_a, train_b)  # the two crops differ
     assert np.array_equal(made[0].images, np.concatenate([train_a, train_b]))
     assert np.array_equal(made[1].images[-len(val_b) :], val_b)
-    assert json.loads((run / "training_args.json").read_text())["crop"] == ["labels", "detector"]
+    # the run names the detector it cropped with, so later tools cut the same frames
+    assert json.loads((run / "training_args.json").read_text())["crop"] == ["labels", "detector:blazeface_full"]
 
 
 @pytest.mark.parametrize(
     "arguments, message",
     [
         (["--crop", "labels", "detector"], "one per --dataset"),
-        (["--crop", "box"], "invalid choice: 'box'"),
+        (["--crop", "box"], "invalid crop 'box': choose 'labels', 'detector' or 'detector:NAME'"),
+        (["--crop", "detector:"], "invalid crop 'detector:'"),
         (["--source_repeats", "0"], "1 or more"),
         (["--source_repeats", "1", "2"], "one per --dataset"),
         (["--teacher", "x", "--distill_weight", "1.5"], "between 0 and 1"),

@@ -255,4 +255,14 @@ def test_a_run_recorded_before_crop_existed_cut_its_frames_where_the_labels_put_
     same = run_identity({"dataset": ["a", "b"], "crop": ["labels"]}, None)
     assert identity_mismatch(old, same) == []  # one value for all sources is that value for each
     other = run_identity({"dataset": ["a", "b"], "crop": ["labels", "detector"]}, None)
-    assert identity_mismatch(old, other) == ["--crop ['labels', 'labels'] there, ['labels', 'detector'] here"]
+    assert identity_mismatch(old, other) == [
+        "--crop ['labels', 'labels'] there, ['labels', 'detector:blazeface_full'] here"
+    ]
+    # a run recorded before crops named their detector meant the default one
+    named = run_identity({"dataset": ["a", "b"], "crop": ["labels", "detector:blazeface_full"]}, None)
+    assert identity_mismatch(other, named) == []
+    assert identity_mismatch({"crop": ["labels", "detector"]}, named) == []  # such a run's checkpoint marker
+    short_range = run_identity({"dataset": ["a", "b"], "crop": ["labels", "detector:blazeface"]}, None)
+    assert identity_mismatch(named, short_range) == [
+        "--crop ['labels', 'detector:blazeface_full'] there, ['labels', 'detector:blazeface'] here"
+    ]

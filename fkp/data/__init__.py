@@ -27,6 +27,7 @@ from .sources import is_ytf68, load_hub_dataset, load_source, source_name
 from .splits import SPLIT_SIDES, in_validation, split_dataset
 from .tables import BadRows, read_table
 from .ytf68 import (
+    named_crop,
     person_of,
     read_landmarks,
     read_ytf68,
@@ -56,6 +57,7 @@ __all__ = [
     "BadRows",
     "read_table",
     "LABEL_X_SHIFT_HELP",
+    "named_crop",
     "person_of",
     "read_landmarks",
     "read_ytf68",

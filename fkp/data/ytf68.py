@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..detect import DEFAULT_DETECTOR, create_detector, match_face
+from ..detect import DEFAULT_DETECTOR, DETECTORS, create_detector, match_face
 from ..errors import DataError
 from ..framing import LANDMARK_FRAMING, Framing, landmark_crop
 from ..geometry import apply_affine, crop_matrix, warp
 from ..keypoints import FRAME_SIZE, ibug68_to_kaggle
-from ..options import CROPS
 from .schema import check_inside
 from .tables import BadRows, is_number, numbers, open_csv, ragged, read_table
 
@@ -148,6 +147,22 @@ def detector_crop(detector, photo: np.ndarray, landmarks68: np.ndarray) -> np.nd
     return matrix if inside.all() else None
 
 
+def named_crop(crop: str, source: str | Path = "--crop") -> str:
+    """A crop as a run records it, with its detector named: "labels" as it is; "detector" ->
+    "detector:<DEFAULT_DETECTOR>" (what a run recorded before crops named their detector meant: the
+    default has not changed since); "detector:NAME" as it is. A DataError naming ``source`` otherwise."""
+    if crop == "labels":
+        return crop
+    kind, colon, name = crop.partition(":")
+    if kind != "detector" or (colon and not name):
+        raise DataError(f"{source}: unknown crop {crop!r}; choose 'labels', 'detector' or 'detector:NAME'")
+    name = name or DEFAULT_DETECTOR
+    if name not in DETECTORS:
+        choices = ", ".join(sorted(DETECTORS))
+        raise DataError(f"{source}: unknown face detector {name!r} in crop {crop!r}; choose from {choices}")
+    return f"detector:{name}"
+
+
 def read_ytf68(
     folder: str | Path,
     on_error: str = "raise",
@@ -160,16 +175,16 @@ def read_ytf68(
     ``label_correction``: (15, 2) frame pixels added to every row's keypoints (`fkp.data.conventions`).
 
     ``crop``: "labels" cuts each frame where the landmarks imply (`fkp.framing.landmark_crop`: every
-    face at the same place and size); "detector" where the default face detector puts it
-    (`detector_crop`), i.e. the frames the photo pipeline gives the model, with the detector's own
-    errors of place, size and angle; a face it misses keeps the labels' crop (counted in the log).
+    face at the same place and size); "detector" where the default face detector puts it, "detector:NAME"
+    where the named one does (`detector_crop`, `named_crop`), i.e. the frames the photo pipeline gives the
+    model, with the detector's own errors of place, size and angle; a face it misses keeps the labels'
+    crop (counted in the log).
     Measured in issue 17: the same fine-tuning on helen_afw68's detector crops instead of its labels'
     crops scored whole-photo NME 0.0305 instead of 0.0326, with the same figures on labels' crops."""
-    if crop not in CROPS:
-        raise DataError(f"{folder}: unknown crop {crop!r}; choose one of {', '.join(CROPS)}")
+    crop = named_crop(crop, folder)
     detector = None
-    if crop == "detector":
-        detector = create_detector(DEFAULT_DETECTOR)
+    if crop != "labels":
+        detector = create_detector(crop.split(":", 1)[1])
     missed = 0
     for row_id, person, photo, landmarks in read_ytf68_photos(folder, on_error, label_x_shift, skipped):
         gray = np.asarray(Image.fromarray(photo).convert("L"))
