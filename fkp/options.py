@@ -26,9 +26,10 @@ def crop_value(value: str) -> str:
     """argparse type of --crop: 'labels', 'detector' or 'detector:NAME' (the name is checked where the
     detector is made: `fkp.data.ytf68.named_crop`)."""
     kind, colon, name = value.partition(":")
-    if value == "labels" or (kind == "detector" and (not colon or name)):
+    if kind in CROPS and (not colon or (kind == "detector" and name)):
         return value
     raise argparse.ArgumentTypeError(f"invalid crop {value!r}: choose 'labels', 'detector' or 'detector:NAME'")
+
 
 SKIP_BAD_ROWS_HELP = (
     "skip (and count) bad rows instead of stopping at the first: a ragged row, a value that is not a "
