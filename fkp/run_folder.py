@@ -176,8 +176,7 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
             value = identity[key]
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if "dataset" in identity:  # a run recorded before --crop cut its frames where the labels put them
-        crops = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
-        identity["crop"] = [named_crop(crop) for crop in crops]  # "detector" (older records) = the default's name
+        identity["crop"] = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
     if not identity.get("teacher"):  # without teachers the weight changes nothing
         identity.pop("distill_weight", None)
     elif "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each
@@ -190,9 +189,14 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
 
 def identity_mismatch(recorded: dict, current: dict) -> list[str]:
     """'--name X there, Y here' for each identity argument on which two runs differ."""
+
+    # crops compare by their detector's name: "detector" in a record or checkpoint from before crops
+    # named it means the default detector
+    def named(run: dict) -> dict:
+        return {**run, "crop": [named_crop(crop) for crop in run["crop"]]} if isinstance(run.get("crop"), list) else run
+
+    recorded, current = named(recorded), named(current)
     differences = []
-    if isinstance(recorded.get("crop"), list):  # a checkpoint of a run before crops named their detector
-        recorded = {**recorded, "crop": [named_crop(crop) for crop in recorded["crop"]]}
     for key, value in current.items():
         if key in recorded and recorded[key] != value:
             name = "processes (accelerate launch --num_processes)" if key == "num_processes" else f"--{key}"
