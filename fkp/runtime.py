@@ -54,13 +54,22 @@ def heatmap_onnx_bytes(model) -> bytes:
 BACKENDS = ("auto", "int8", "onnxruntime", "torchscript", "eager")
 
 
-def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]):
-    """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count): images tensor ->
-    tuple of output tensors; None, with a warning, when ONNX Runtime or the export is unavailable."""
+# Batches of fewer faces than this run the keypoint network on one thread. Idle threads sleep (see
+# session_runner), and waking a second one for each of the network's ~130 small operations costs more
+# than it saves: int8, batch 1, 2 cores, 0.45 against 0.52 ms a face; 2 threads win from about 16 faces.
+KEYPOINT_SINGLE_THREAD_BELOW = 8
+
+
+def onnx_session(
+    module: torch.nn.Module, example: torch.Tensor, output_names: list[str], single_thread_below: int = 0
+):
+    """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count; see `session_runner`
+    for ``single_thread_below``): images tensor -> tuple of output tensors; None, with a warning,
+    when ONNX Runtime or the export is unavailable."""
     import warnings
 
     try:
-        return session_runner(onnx_bytes(module, example, output_names))
+        return session_runner(onnx_bytes(module, example, output_names), single_thread_below)
     except Exception as error:  # missing onnx exporter pieces, unusual platforms: eager PyTorch still works
         warnings.warn(
             f"ONNX Runtime backend unavailable ({type(error).__name__}: {error}); using eager PyTorch", stacklevel=3
@@ -68,25 +77,33 @@ def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: l
         return None
 
 
-def session_runner(graph: bytes | str):
+def session_runner(graph: bytes | str, single_thread_below: int = 0):
     """A callable images tensor -> tuple of output tensors for an ONNX graph (bytes or a file path) in
-    ONNX Runtime on the CPU, with torch's thread count. Raises when ONNX Runtime cannot load it."""
+    ONNX Runtime on the CPU, with torch's thread count; batches of fewer than ``single_thread_below``
+    images run on one thread (a second session of the same graph). Raises when ONNX Runtime cannot
+    load it."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    # idle threads sleep instead of spinning: a server's request threads and event loop share
-    # the cores (measured on 2 cores: spinning made each demo upload and API call ~60 ms slower)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # no memory arena: the arena keeps the largest batch's memory for good (a photo with 320
-    # detector windows left the demo server ~550 MB larger); speed is the same (measured)
-    options.enable_cpu_mem_arena = False
-    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    def session(threads: int):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: a server's request threads and event loop share
+        # the cores (measured on 2 cores: spinning made each demo upload and API call ~60 ms slower)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no memory arena: the arena keeps the largest batch's memory for good (a photo with 320
+        # detector windows left the demo server ~550 MB larger); speed is the same (measured)
+        options.enable_cpu_mem_arena = False
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+    threads = torch.get_num_threads()
+    shared = session(threads)
+    single = session(1) if threads > 1 and single_thread_below > 1 else shared
 
     def forward(images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        chosen = single if len(images) < single_thread_below else shared
         return tuple(
-            torch.from_numpy(out) for out in session.run(None, {"images": images.detach().cpu().float().numpy()})
+            torch.from_numpy(out) for out in chosen.run(None, {"images": images.detach().cpu().float().numpy()})
         )
 
     return forward
@@ -96,7 +113,7 @@ def onnx_runtime(model: torch.nn.Module):
     """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
     running ``model`` in ONNX Runtime, or the model itself if that is unavailable."""
     example = torch.rand(1, 1, model.input_size, model.input_size)
-    session = onnx_session(LastStack(model), example, ["heatmaps"])
+    session = onnx_session(LastStack(model), example, ["heatmaps"], KEYPOINT_SINGLE_THREAD_BELOW)
     return model if session is None else (lambda images: session(images)[0][:, None])
 
 
@@ -106,7 +123,7 @@ def int8_runtime(path: str):
     import warnings
 
     try:
-        session = session_runner(str(path))
+        session = session_runner(str(path), KEYPOINT_SINGLE_THREAD_BELOW)
     except Exception as error:
         warnings.warn(f"int8 network unavailable ({type(error).__name__}: {error}); using the float one", stacklevel=3)
         return None

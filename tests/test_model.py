@@ -149,3 +149,31 @@ def test_keypoint_offsets_are_subtracted_saved_and_not_grown(tmp_path):
     assert grow(loaded, channels=24).keypoint_offsets is None  # offsets belong to trained weights, not to a design
     with pytest.raises(ValueError, match="15 finite"):
         StackedHourglass(channels=16, keypoint_offsets=[[0.0, 0.0]] * 14)
+
+
+def test_heatmap_graph_is_static_and_batch_size_does_not_change_results():
+    """The upsampling has a fixed factor, so the ONNX graph computes no shapes at run time (each such
+    node costs ONNX Runtime time on every face); a small batch runs on its own one-thread session,
+    which gives what the shared session gives."""
+    import numpy as np
+    import onnx
+
+    from fkp.runtime import KEYPOINT_SINGLE_THREAD_BELOW, heatmap_onnx_bytes, session_runner
+
+    model = _trained_looking(build_model("fkp", channels=16))
+    graph = heatmap_onnx_bytes(model)
+    ops = {node.op_type for node in onnx.load_from_string(graph).graph.node}
+    assert "Resize" in ops and "Shape" not in ops
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run = session_runner(graph, KEYPOINT_SINGLE_THREAD_BELOW)
+    finally:
+        torch.set_num_threads(threads)
+    images = torch.rand(KEYPOINT_SINGLE_THREAD_BELOW + 4, 1, 96, 96)
+    together = run(images)[0].numpy()  # the shared session
+    alone = np.concatenate([run(images[i : i + 1])[0].numpy() for i in range(len(images))])  # one thread
+    with torch.no_grad():
+        eager = model(images)[:, -1].numpy()
+    assert np.abs(alone - together).max() < 1e-4 and np.abs(together - eager).max() < 1e-3
