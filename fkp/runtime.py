@@ -56,7 +56,8 @@ BACKENDS = ("auto", "int8", "onnxruntime", "torchscript", "eager")
 
 # Batches of fewer faces than this run the keypoint network on one thread. Idle threads sleep (see
 # session_runner), and waking a second one for each of the network's ~130 small operations costs more
-# than it saves: int8, batch 1, 2 cores, 0.45 against 0.52 ms a face; 2 threads win from about 16 faces.
+# than it saves: int8, 2 cores, ms a face on 1 / 2 threads: batch 1 0.45 / 0.52, batch 8 0.38 / 0.39,
+# batch 32 0.38 / 0.29.
 KEYPOINT_SINGLE_THREAD_BELOW = 8
 
 
