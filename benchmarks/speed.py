@@ -46,6 +46,8 @@ DESIGNS = {  # name: build_model overrides (the "fkp" configuration otherwise)
     "2 stacks x 64, stride 4": dict(num_stacks=2, channels=64, stride=4),
     "1 stack x 64, stride 4": dict(num_stacks=1, channels=64, stride=4),
     "1 stack x 128, stride 4": dict(num_stacks=1, channels=128, stride=4),
+    "4 stacks x 128, stride 4 (teacher)": dict(num_stacks=4, channels=128, stride=4),
+    "2 stacks x 128, stride 2 (teacher)": dict(num_stacks=2, channels=128, stride=2),
 }
 
 
