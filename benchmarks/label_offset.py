@@ -73,12 +73,12 @@ def main() -> None:
         f"--label-x-shift {args.label_x_shift} --split {args.split}"
     )
     from fkp.data.splits import in_validation
-    from fkp.landmarker import FaceKeypoints, default_model_source
+    from fkp.landmarker import FaceKeypoints, model_source
     from fkp.model import load_model
     from fkp.offsets import without_offsets
 
     # without the model's calibrated keypoint offsets: they are measured against these very labels
-    predictor = FaceKeypoints(without_offsets(load_model(args.model or default_model_source())), flip_test=True)
+    predictor = FaceKeypoints(without_offsets(load_model(model_source(args.model))), flip_test=True)
     landmarker = dlib_predictor()
     dlib_errors, dlib_frame_errors, frames, matrices, labels15 = [], [], [], [], []
     photos = read_ytf68_photos(args.data, label_x_shift=args.label_x_shift)
@@ -127,10 +127,7 @@ def main() -> None:
     errors = in_photo - np.stack(labels15)  # (N, 15, 2)
     dx, dy = errors.reshape(-1, 2).mean(0)
     frame_dx = (predicted - np.stack([apply_affine(m, marks) for m, marks in zip(matrices, labels15)]))[..., 0].mean()
-    print(
-        f"\nfkp model {default_model_source() if args.model is None else args.model} "
-        f"(flip-trained, flip TTA), {len(errors)} photos:"
-    )
+    print(f"\nfkp model {model_source(args.model)} (flip-trained, flip TTA), {len(errors)} photos:")
     print(f"  15 points: x {dx:+.2f}   y {dy:+.2f} photo px   (x {frame_dx:+.2f} frame px)")
 
 

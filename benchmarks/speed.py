@@ -1,6 +1,6 @@
 """CPU speed of the keypoint model per face, against dlib's 68-point shape predictor in the same run.
 
-    python benchmarks/speed.py [--threads 2] [--repeats 300] [--model fkp/weights]
+    python benchmarks/speed.py [--threads 2] [--repeats 300] [--model fast|accurate|FOLDER]
 
 1. The headline, as users get it: `FaceKeypoints.predict_frames` on one 96x96 face, batch 1 (network
    and decoding, the shipped model with its default backend), against dlib's shape predictor on the
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fkp.geometry import warp  # noqa: E402
 from fkp.images import load_photo  # noqa: E402
-from fkp.landmarker import FaceKeypoints, default_model_source  # noqa: E402
+from fkp.landmarker import FaceKeypoints, model_source  # noqa: E402
 from fkp.model import build_model  # noqa: E402
 from fkp.pipeline import default_detector, face_scores  # noqa: E402
 from fkp.runtime import has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime  # noqa: E402
@@ -67,7 +67,9 @@ def interleaved_medians(functions: dict, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=default_model_source(), help="model folder (default: the shipped one)")
+    parser.add_argument(
+        "--model", default="fast", help="a shipped model ('fast', 'accurate') or a model folder (default: fast)"
+    )
     parser.add_argument("--photo", default=str(ROOT / "examples" / "grace_hopper.jpg"), help="a one-face photo")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=300)
@@ -79,7 +81,8 @@ def main() -> None:
         f"onnxruntime {'installed' if has_onnxruntime() else 'not installed'}"
     )
 
-    predictor = FaceKeypoints(args.model)
+    folder = model_source(args.model)
+    predictor = FaceKeypoints(folder)
     photo = load_photo(args.photo)
     gray = np.asarray(photo.mean(axis=2), dtype=np.uint8)
     detector = default_detector()
@@ -123,12 +126,12 @@ def main() -> None:
     print("\n3. the network alone per backend vs predict_frames (decoding included), batch 1, ms")
     images = torch.from_numpy(frame.astype(np.float32) / 255.0)[:, None]
     networks = {"eager": predictor.model, "onnxruntime": onnx_runtime(predictor.model)}
-    path = int8_model_path(args.model) if Path(args.model).is_dir() else None
+    path = int8_model_path(folder) if Path(folder).is_dir() else None
     if path is not None and has_onnxruntime():
         networks["int8"] = int8_runtime(str(path))
     rows = {}
     for backend, network in networks.items():
-        user = FaceKeypoints(predictor.model if backend != "int8" else args.model, backend=backend)
+        user = FaceKeypoints(predictor.model if backend != "int8" else folder, backend=backend)
         with torch.inference_mode():
             rows[backend] = interleaved_medians(
                 {"network": lambda: network(images), "predict_frames": lambda: user.predict_frames(frame)},

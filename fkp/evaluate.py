@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--model", default=None, help="model folder or Hub id (default: $FKP_MODEL or the shipped weights)"
+        "--model",
+        default=None,
+        help="a shipped model ('fast', 'accurate'), a model folder or a Hub id (default: $FKP_MODEL or 'fast')",
     )
     parser.add_argument(
         "--data", required=True, nargs="+", help="any fkp data source; several: figures for each source"

@@ -2,7 +2,8 @@
 back to photo pixels) behind one class.
 
     from fkp import FaceKeypoints
-    fkp = FaceKeypoints()                       # shipped weights, or FKP_MODEL=folder-or-hub-id
+    fkp = FaceKeypoints()                       # the shipped "fast" model, or FKP_MODEL=name-folder-or-hub-id
+    fkp = FaceKeypoints("accurate")             # the shipped accurate model: photos, ~6x the time a face
     faces = fkp.detect("photo.jpg")             # every face of a photo: keypoints in photo pixels
     keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8 face frames
     faces = fkp.detect_for_video(frame, timestamp)                 # one video frame, tracked and smoothed
@@ -24,12 +25,26 @@ from .pipeline import FaceResult, default_detector, predict_photo
 from .runtime import BACKENDS, INT8_FILE, has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime, optimized
 from .tracking import LiveTracker
 
-DEFAULT_MODEL = Path(__file__).parent / "weights"
+WEIGHTS = Path(__file__).parent / "weights"
+# the models shipped with fkp, by name (model cards: README.md in each folder)
+SHIPPED_MODELS = {
+    "fast": WEIGHTS,  # 2 stacks x 64 channels, stride 4: the default, at dlib's speed on a CPU
+    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~6x the time
+}
+DEFAULT_MODEL = SHIPPED_MODELS["fast"]
+
+
+def model_source(model: str | Path | None = None) -> str:
+    """Where to load a model from: a shipped model's name ("fast", "accurate") -> its folder; a local
+    folder or a Hub model id as it is; None -> $FKP_MODEL (any of these) if set, else the fast model.
+    A name wins over a folder of that name in the working directory (write ./fast for the folder)."""
+    model = str(model) if model else os.environ.get("FKP_MODEL") or "fast"
+    return str(SHIPPED_MODELS[model]) if model in SHIPPED_MODELS else model
 
 
 def default_model_source() -> str:
-    """$FKP_MODEL (a local folder or a Hub model id) if set, else the weights shipped with fkp."""
-    return os.environ.get("FKP_MODEL") or str(DEFAULT_MODEL)
+    """$FKP_MODEL (a shipped model's name, a local folder or a Hub model id) if set, else the fast model."""
+    return model_source(None)
 
 
 class FaceKeypoints:
@@ -37,7 +52,8 @@ class FaceKeypoints:
     of a video or a webcam, `predict_frames` for 96x96 face crops framed like Kaggle's.
 
     Args:
-        model: a loaded model, a local folder or a Hub model id (default: `default_model_source()`).
+        model: a loaded model, a shipped model's name ("fast" or "accurate", see `SHIPPED_MODELS`), a
+            local folder or a Hub model id (default: `default_model_source()`).
         device: torch device.
         flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).
         backend: how the network runs (see benchmarks/speed.py for what each costs):
@@ -67,7 +83,7 @@ class FaceKeypoints:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         folder = None
         if not isinstance(model, StackedHourglass):
-            source = model or default_model_source()
+            source = model_source(model)
             folder = Path(source) if Path(source).is_dir() else None
             model = load_model(source, device)
         self.model = model.eval().to(device)

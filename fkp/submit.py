@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> N
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default=None, help="model folder or Hub id (default: the shipped weights)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a shipped model ('fast', 'accurate'), a model folder or a Hub id (default: 'fast')",
+    )
     parser.add_argument("--test", required=True, help="Kaggle test.csv (ImageId, Image)")
     parser.add_argument("--lookup", required=True, help="Kaggle IdLookupTable.csv")
     parser.add_argument("--out", required=True)

@@ -426,6 +426,11 @@ def test_wheel_ships_the_weights_and_the_fkp_command(tmp_path):
     assert {
         "fkp/weights/model.safetensors",
         "fkp/weights/config.json",
+        "fkp/weights/model.int8.onnx",
+        "fkp/weights/accurate/model.safetensors",
+        "fkp/weights/accurate/config.json",
+        "fkp/weights/accurate/model.int8.onnx",
+        "fkp/weights/accurate/README.md",
         "fkp/cli.py",
         "fkp/train.py",
         "fkp/demo/__init__.py",

@@ -21,7 +21,7 @@ import gradio as gr
 import numpy as np
 
 from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
-from ..landmarker import DEFAULT_MODEL, FaceKeypoints, default_model_source
+from ..landmarker import SHIPPED_MODELS, FaceKeypoints, default_model_source
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
 from ..tracking import LiveTracker
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 @functools.cache
 def predictor() -> FaceKeypoints:
-    """The keypoint model ($FKP_MODEL or the shipped weights), loaded on first use."""
+    """The keypoint model ($FKP_MODEL or the shipped fast model), loaded on first use."""
     return FaceKeypoints(default_model_source())
 
 
@@ -118,7 +118,8 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    payload = result_payload(name, width, height, model_name(default_model_source(), str(DEFAULT_MODEL)), faces)
+    shipped = {model: str(folder) for model, folder in SHIPPED_MODELS.items()}
+    payload = result_payload(name, width, height, model_name(default_model_source(), shipped), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
     status = photo_status(faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image))

@@ -83,10 +83,12 @@ def result_payload(name: str, width: int, height: int, model: str, faces: list[F
     }
 
 
-def model_name(source: str, shipped: str) -> str:
-    """What the results say the model is: a Hub id as it is, never a server path."""
-    if source == shipped:
-        return "fkp shipped weights"
+def model_name(source: str, shipped: dict[str, str]) -> str:
+    """What the results say the model is: a shipped model by its name (``shipped``: name -> folder,
+    the fast one first), a Hub id as it is, never a server path."""
+    for index, (name, folder) in enumerate(shipped.items()):
+        if source == folder:
+            return "fkp shipped weights" + (f" ({name})" if index else "")
     return Path(source).name if Path(source).exists() else source
 
 

@@ -1,0 +1,58 @@
+"""The models shipped with fkp, chosen by name (fkp.landmarker.SHIPPED_MODELS): "fast" (the default)
+and "accurate"."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fkp.data import load_source, to_arrays
+from fkp.landmarker import DEFAULT_MODEL, SHIPPED_MODELS, FaceKeypoints, default_model_source, model_source
+from fkp.runtime import int8_model_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_a_name_gives_its_shipped_folder_and_anything_else_passes_as_it_is(monkeypatch, tmp_path):
+    monkeypatch.delenv("FKP_MODEL", raising=False)
+    assert model_source("fast") == str(DEFAULT_MODEL) == default_model_source() == model_source(None)
+    assert model_source("accurate") == str(SHIPPED_MODELS["accurate"]) != str(DEFAULT_MODEL)
+    assert model_source(tmp_path) == str(tmp_path)  # a folder
+    assert model_source("user/fkp-model") == "user/fkp-model"  # a Hub id
+    monkeypatch.setenv("FKP_MODEL", "accurate")  # the variable takes a name too
+    assert default_model_source() == model_source(None) == str(SHIPPED_MODELS["accurate"])
+    assert model_source("fast") == str(DEFAULT_MODEL)  # a name given wins over the variable
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return to_arrays(load_source(FIXTURES / "frames.parquet"))
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_each_shipped_model_runs_int8_and_finds_the_keypoints(name, frames):
+    """Each shipped folder has a model card and a current int8 copy, which the default backend runs;
+    its keypoints on real ytf68 frames (labels as given, ~1 px off 300-W's convention in x) are those
+    of a trained model, and within a fraction of a pixel of its float network's."""
+    folder = SHIPPED_MODELS[name]
+    assert (folder / "README.md").is_file() and int8_model_path(folder) is not None
+    images, labels = frames
+    predictor = FaceKeypoints(name)
+    assert predictor.backend == "int8"
+    keypoints, confidence, heatmaps = predictor.predict_frames(images)
+    assert keypoints.shape == labels.shape and heatmaps.shape[-1] == 96 // predictor.model.stride
+    assert np.sqrt(np.nanmean((keypoints - labels) ** 2)) < 2.5
+    assert np.median(confidence) > 0.5
+    reference, _, _ = FaceKeypoints(name, backend="onnxruntime").predict_frames(images)
+    assert np.sqrt(np.mean((keypoints - reference) ** 2)) < 0.5
+
+
+def test_the_accurate_model_is_the_larger_design_and_agrees_with_the_fast_one_on_a_photo():
+    fast, accurate = FaceKeypoints("fast"), FaceKeypoints("accurate")
+    assert accurate.model.architecture["channels"] > fast.model.architecture["channels"]
+    assert accurate.model.stride < fast.model.stride
+    [face_fast] = fast.detect(EXAMPLES / "grace_hopper.jpg")
+    [face_accurate] = accurate.detect(EXAMPLES / "grace_hopper.jpg")
+    eye_distance = np.linalg.norm(face_fast.keypoints[0] - face_fast.keypoints[1])
+    assert np.abs(face_accurate.keypoints - face_fast.keypoints).max() < 0.15 * eye_distance
