@@ -454,6 +454,9 @@ def test_browser_desktop_upload_examples_clear_and_opacity(server):
         wait_for_results(page, "2 faces found")
         assert page.locator("#faces img").count() >= 2 and page.locator("#face-select").is_visible()
         page.screenshot(path=str(SCREENSHOTS / "desktop.png"), full_page=True)
+        page.locator("#accurate input").check()  # the shipped accurate model, on the same photo
+        wait_for_results(page, "with the accurate model")
+        page.screenshot(path=str(SCREENSHOTS / "desktop_accurate.png"), full_page=True)
         # face selector and opacity (typed, then Enter) re-render the heatmaps
         source = page.locator("#heatmaps img").first.get_attribute("src")
         page.locator("#face-select label").nth(1).click()
@@ -641,3 +644,20 @@ def test_flip_option_applies_to_that_request_only(app):
     flipped = app.analyse(str(EXAMPLES / "grace_hopper.jpg"), flip_test=True)[-1]["faces"][0].keypoints
     assert not np.allclose(plain, flipped) and np.abs(plain - flipped).max() < 10
     assert app.predictor().flip_test is False  # the shared predictor is not changed by a request
+
+
+def test_accurate_option_applies_to_that_request_only(app, monkeypatch):
+    monkeypatch.delenv("FKP_MODEL", raising=False)
+    status, *_, payload, _, state = app.analyse(str(EXAMPLES / "grace_hopper.jpg"), accurate=True)
+    assert "with the accurate model" in status and payload["model"] == "fkp shipped weights (accurate)"
+    accurate = state["faces"][0].keypoints
+    status, *_, payload, _, state = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))
+    assert "accurate" not in status and payload["model"] == "fkp shipped weights"
+    plain = state["faces"][0].keypoints
+    assert not np.allclose(plain, accurate) and np.abs(plain - accurate).max() < 10
+    assert app.predictor().model.stride == 4 and app.accurate_predictor().model.stride == 2
+    # only a true boolean asks for it (a browser may send anything), and never where the operator set a model
+    assert "accurate" not in app.analyse(str(EXAMPLES / "grace_hopper.jpg"), accurate="false")[0]
+    monkeypatch.setenv("FKP_MODEL", "fast")
+    assert not app.offers_accurate_model()
+    assert "accurate" not in app.analyse(str(EXAMPLES / "grace_hopper.jpg"), accurate=True)[0]

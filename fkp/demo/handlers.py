@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -66,6 +67,18 @@ def predictor() -> FaceKeypoints:
     return FaceKeypoints(default_model_source())
 
 
+def offers_accurate_model() -> bool:
+    """Whether the photo tab offers the shipped accurate model: only where the server runs the shipped
+    fast one (no $FKP_MODEL), so that the option never swaps an operator's model for another."""
+    return not os.environ.get("FKP_MODEL")
+
+
+@functools.cache
+def accurate_predictor() -> FaceKeypoints:
+    """The shipped accurate model (the photo tab's option), loaded on first use."""
+    return FaceKeypoints("accurate")
+
+
 @functools.cache
 def detector() -> FaceDetector:
     """The face detector, built on first use."""
@@ -73,8 +86,10 @@ def detector() -> FaceDetector:
 
 
 def warm_up() -> None:
-    """Load the model and the detector now (before serving), not on the first request."""
+    """Load the models and the detector now (before serving), not on the first request."""
     predictor(), detector()
+    if offers_accurate_model():
+        accurate_predictor()
 
 
 def hidden_selector() -> dict:
@@ -87,8 +102,10 @@ def analyse(
     whole_image: bool = False,
     flip_test: bool = False,
     tiles: bool = False,
+    accurate: bool = False,
 ) -> tuple:
-    """Run the whole pipeline on one image file (or bytes) and render everything the page shows.
+    """Run the whole pipeline on one image file (or bytes) and render everything the page shows, with
+    the shipped accurate model where ``accurate`` is true and the server offers it.
 
     Returns (status markdown, annotated image path, face views [(image, caption)], face selector
     update, heatmaps of face 1 (one image, or with ``tiles`` the page's list of 15 tiles), coordinate
@@ -103,7 +120,9 @@ def analyse(
     except NotAnImageError as error:
         raise InputError(plain_reason(error, name)) from None
     height, width = round(photo.shape[0] * scale[1]), round(photo.shape[1] * scale[0])
-    faces = predict_photo(predictor(), photo, detector(), whole_image=bool(whole_image), flip_test=bool(flip_test))
+    accurate = accurate is True and offers_accurate_model()  # a browser may send anything: only true counts
+    model = accurate_predictor() if accurate else predictor()
+    faces = predict_photo(model, photo, detector(), whole_image=bool(whole_image), flip_test=bool(flip_test))
     if not faces:
         return no_face_status(width, height), None, [], hidden_selector(), None, table([]), {"faces": []}, None, None
     found = len(faces)
@@ -118,11 +137,14 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    shipped = {model: str(folder) for model, folder in SHIPPED_MODELS.items()}
-    payload = result_payload(name, width, height, model_name(default_model_source(), shipped), faces)
+    shipped = {shipped_name: str(folder) for shipped_name, folder in SHIPPED_MODELS.items()}
+    source = str(SHIPPED_MODELS["accurate"]) if accurate else default_model_source()
+    payload = result_payload(name, width, height, model_name(source, shipped), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
-    status = photo_status(faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image))
+    status = photo_status(
+        faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image), accurate=accurate
+    )
     selector = gr.update(choices=[str(n) for n in range(1, len(faces) + 1)], value="1", visible=len(faces) > 1)
     state = {"faces": faces, "size": (width, height)}
     shown = heatmap_tile_list(state, "1") if tiles else heatmaps(state, "1")
@@ -142,7 +164,9 @@ def analyse_upload(upload: dict | None, whole_image: bool = False, flip_test: bo
         release_memory()
 
 
-def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: bool = False) -> tuple:
+def analyse_on_page(
+    upload: dict | None, whole_image: bool = False, flip_test: bool = False, accurate: bool = False
+) -> tuple:
     """The page's handler: like `analyse_upload`, but the heatmaps come as tiles, a cleared input or
     an error clears the old results, and the message goes where the results were. The last two
     outputs show or hide the results column and its panels: an error or a photo without a face shows
@@ -151,7 +175,7 @@ def analyse_on_page(upload: dict | None, whole_image: bool = False, flip_test: b
     if not upload:
         return (START_HINT, *empty, gr.update(visible=False), gr.update(visible=False))
     try:
-        outputs = analyse(*received_image(upload), whole_image, flip_test, tiles=True)
+        outputs = analyse(*received_image(upload), whole_image, flip_test, tiles=True, accurate=accurate)
     except InputError as error:
         return (f"⚠️ {error}", *empty, gr.update(visible=True), gr.update(visible=False))
     finally:

@@ -28,6 +28,7 @@ from .handlers import (
     end_video_session,
     heatmap_tile_list,
     live_event,
+    offers_accurate_model,
     video_plots,
     warm_up,
 )
@@ -189,6 +190,12 @@ def build_demo() -> gr.Blocks:
                             label="Treat the whole image as one face", value=False, elem_id="whole"
                         )
                         flip_test = gr.Checkbox(label="Flip test (steadier, 2x slower)", value=False, elem_id="flip")
+                        accurate = gr.Checkbox(
+                            label="Accurate model (5x slower)",
+                            value=False,
+                            visible=offers_accurate_model(),
+                            elem_id="accurate",
+                        )
                     if EXAMPLES.is_dir():
                         gr.Examples(
                             examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))],
@@ -322,13 +329,13 @@ def build_demo() -> gr.Blocks:
         # Every event takes the raw payload (preprocess=False): the handlers check it themselves (guard.py).
         outputs = [status, annotated, views, face, heatmap_view, coordinates, result_json, downloads, state]
         page_outputs = [status, annotated, views, face, heatmap_tiles, coordinates, result_json, downloads, state]
-        options = [image, whole_image, flip_test]
+        options = [image, whole_image, flip_test]  # the public API's inputs: the server's model
         photo_events = dict(concurrency_limit=PHOTO_CONCURRENCY, concurrency_id="photo", preprocess=False)
         api_button.click(analyse_upload, options, outputs, api_name="predict", **photo_events)
-        for trigger in (image.change, whole_image.change, flip_test.change):
+        for trigger in (image.change, whole_image.change, flip_test.change, accurate.change):
             trigger(
                 analyse_on_page,
-                options,
+                [*options, accurate],
                 [*page_outputs, results, panels],
                 api_visibility="private",
                 trigger_mode="always_last",

@@ -108,11 +108,12 @@ def photo_status(
     scale: tuple[float, float],
     threshold: float,
     whole_image: bool = False,
+    accurate: bool = False,
 ) -> str:
-    """The line over the results: how many faces, at what size the photo was read, which may not be faces
-    (a face score under ``threshold``)."""
+    """The line over the results: how many faces, at what size the photo was read, which model (with
+    ``accurate``), which may not be faces (a face score under ``threshold``)."""
     kind = "image treated as one face" if whole_image else f"{found} face{'s' if found > 1 else ''} found"
-    status = f"**{kind}** in this {width}x{height} image."
+    status = f"**{kind}** in this {width}x{height} image" + (", with the accurate model." if accurate else ".")
     if tuple(scale) != (1.0, 1.0):
         status += (
             f" It was read at 1/{round(scale[0])} size to bound the server's memory; "
