@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .detect import DEFAULT_DETECTOR, FaceDetector
+from .errors import FkpError
 from .images import load_photo
 from .model import StackedHourglass, load_model, predict_with
 from .pipeline import FaceResult, default_detector, predict_photo
@@ -37,9 +38,17 @@ DEFAULT_MODEL = SHIPPED_MODELS["fast"]
 def model_source(model: str | Path | None = None) -> str:
     """Where to load a model from: a shipped model's name ("fast", "accurate") -> its folder; a local
     folder or a Hub model id as it is; None -> $FKP_MODEL (any of these) if set, else the fast model.
-    A name wins over a folder of that name in the working directory (write ./fast for the folder)."""
+    A name wins over a folder of that name in the working directory (write ./fast for the folder).
+    Raises `FkpError` for a name that is none of these (no such folder, and no "/" of a Hub id)."""
     model = str(model) if model else os.environ.get("FKP_MODEL") or "fast"
-    return str(SHIPPED_MODELS[model]) if model in SHIPPED_MODELS else model
+    if model in SHIPPED_MODELS:
+        return str(SHIPPED_MODELS[model])
+    if "/" not in model.strip("/") and not Path(model).exists():
+        raise FkpError(
+            f"no model {model!r}: not a shipped model ({', '.join(repr(name) for name in SHIPPED_MODELS)}), "
+            "not a local folder, and not a Hugging Face Hub id (owner/name)"
+        )
+    return model
 
 
 def default_model_source() -> str:

@@ -303,6 +303,7 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
     import json
     import os
 
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
     from safetensors import SafetensorError
 
     from .errors import FkpError
@@ -322,6 +323,14 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
         raise FkpError(
             f"{where('config.json')} is damaged or incomplete (not valid JSON: {error}); "
             "export, copy or download the model again"
+        ) from error
+    except (EntryNotFoundError, HfHubHTTPError, HFValidationError) as error:
+        if os.path.isdir(path_or_id):
+            raise
+        raise FkpError(
+            f"{path_or_id!r} is not a local model folder, and the Hugging Face Hub has no model of that id or "
+            f"cannot be reached ({type(error).__name__}); give a folder written by train.py, a shipped model "
+            "('fast' or 'accurate') or a Hub model id (owner/name)"
         ) from error
     except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
         raise FkpError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error

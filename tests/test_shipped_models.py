@@ -56,3 +56,17 @@ def test_the_accurate_model_is_the_larger_design_and_agrees_with_the_fast_one_on
     [face_accurate] = accurate.detect(EXAMPLES / "grace_hopper.jpg")
     eye_distance = np.linalg.norm(face_fast.keypoints[0] - face_fast.keypoints[1])
     assert np.abs(face_accurate.keypoints - face_fast.keypoints).max() < 0.15 * eye_distance
+
+
+def test_a_model_that_is_nowhere_is_a_clear_error(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from fkp.errors import FkpError
+    from fkp.model import load_model
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FkpError, match=r"no model 'acurate': not a shipped model \('fast', 'accurate'\)"):
+        FaceKeypoints("acurate")  # a typo: neither a name, a folder nor a Hub id
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in the tests
+    with pytest.raises(FkpError, match="'someone/no-such-model' is not a local model folder, and the Hugging Face Hub"):
+        load_model("someone/no-such-model")
