@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick start, one command on a fresh machine: a .venv in this folder (created if missing), the torch build
-# for this machine, fkp with its demo and ONNX extras, then the Gradio demo on the shipped weights.
+# for this machine, fkp with its demo and ONNX extras, then the Gradio demo on the shipped models.
 #   ./demo.sh                    # http://127.0.0.1:7860
 #   ./demo.sh --port 7899        # arguments go to `fkp demo` (./demo.sh --help lists them)
 # Tests: bash .ci/run

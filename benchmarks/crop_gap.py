@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/helen_afw68", help="a ytf68-layout folder")
     parser.add_argument("--label-x-shift", type=float, default=0.0, help="photo pixels added to every x label")
-    parser.add_argument("--model", default=None, help="a model folder or Hub id (default: the shipped weights)")
+    parser.add_argument(
+        "--model", default=None, help="a shipped model's name, a model folder or Hub id (default: the fast model)"
+    )
     args = parser.parse_args()
 
     predictor, detector = FaceKeypoints(args.model), default_detector()

@@ -62,7 +62,11 @@ def dlib_predictor():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ytf68"))
-    parser.add_argument("--model", default=None, help="fkp model (default: the shipped weights)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="fkp model: a shipped model's name, a folder or a Hub id (default: the fast model)",
+    )
     parser.add_argument("--every", type=int, default=1, help="use every N-th photo")
     parser.add_argument("--label-x-shift", type=float, default=0.0, help="photo px added to x labels when read")
     parser.add_argument("--split", choices=["all", "train"], default="all", help="train: the training people only")

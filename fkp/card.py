@@ -553,13 +553,14 @@ def _averaged(record: dict, evaluated: bool) -> str:
     )
 
 
-def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: str = "") -> Path:
+def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: str = "", intro: str = "") -> Path:
     """Write README.md (a Hugging Face model card) and learning_curve.png into a model folder.
 
     ``evaluation``: optional figures from `fkp.evaluate`, {"sources": [{"name", "command", "metrics",
     "flip_metrics", "photo": {"command", "metrics"} or absent}, ...]} as `fkp.export` builds them (or one
     source's {"command", "metrics", "flip_metrics"}); without it, the card reports the validation
-    metrics training recorded. ``notes``: extra Markdown (e.g. measured speed) placed before the limitations.
+    metrics training recorded. ``notes``: extra Markdown (e.g. measured speed) placed before the limitations;
+    ``intro``: Markdown placed right under the title (e.g. which of several models this is).
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -625,6 +626,7 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         "A small heatmap model for the 15 keypoints of Kaggle's *Facial Keypoints Detection* (eye centres and "
         'corners, brow ends, nose tip, mouth corners, top and bottom lip; "left" is the subject\'s left). '
         "It is the model behind the fkp library and its Gradio demo.",
+        intro.strip(),
         "## Use\n\n```python\nfrom fkp import FaceKeypoints\n\n"
         'predictor = FaceKeypoints("path/or/hub-id")              # this folder, or its Hub copy\n'
         "keypoints, confidence, heatmaps = predictor.predict_frames(frames)  # (N, 96, 96) uint8 face crops\n"

@@ -38,6 +38,7 @@ from .options import (  # fkp.data (pandas) loads when used
     crop_value,
     per_source,
 )
+from .shipped import MODEL_HELP
 
 
 def load_frames(
@@ -178,11 +179,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="a shipped model ('fast', 'accurate'), a model folder or a Hub id (default: $FKP_MODEL or 'fast')",
-    )
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument(
         "--data", required=True, nargs="+", help="any fkp data source; several: figures for each source"
     )

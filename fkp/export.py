@@ -199,6 +199,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     parser.add_argument(
         "--notes", default=None, help="a Markdown file whose text goes into the card (e.g. measured speed)"
     )
+    parser.add_argument(
+        "--summary",
+        default=None,
+        help="a Markdown file whose text goes right under the card's title (e.g. which of several models this is)",
+    )
     parser.add_argument("--onnx", metavar="PATH", default=None, help="also write the network as ONNX")
     args = parser.parse_args(argv)
 
@@ -208,20 +213,20 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
     folder = Path(args.folder)
     if not (folder / "config.json").is_file():
         raise FkpError(f"{folder}: not a model folder (no config.json); train.py writes one with --output_dir")
-    notes = ""
-    if args.notes:
+    texts = {}
+    for option, path in (("--notes", args.notes), ("--summary", args.summary)):
         try:
-            notes = Path(args.notes).read_text()
+            texts[option] = Path(path).read_text() if path else ""
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or error
-            raise FkpError(f"--notes {args.notes}: cannot read it ({reason})") from None
+            raise FkpError(f"{option} {path}: cannot read it ({reason})") from None
     run_args = read_record(folder, "training_args.json")
     evaluation = None
     if args.data is not None:
         sources = choose_sources(run_sources(run_args), args.data, args.label_x_shift, args.label_correction)
         fraction = run_args.get("val_fraction", VAL_FRACTION) if args.val_fraction is None else args.val_fraction
         evaluation = evaluate_sources(str(folder), sources, args.split, fraction, photo=args.pipeline == "photo")
-    print(f"wrote {write_model_card(folder, evaluation, notes)}")
+    print(f"wrote {write_model_card(folder, evaluation, texts['--notes'], intro=texts['--summary'])}")
     if args.onnx:
         from .model import load_model
         from .runtime import heatmap_onnx_bytes

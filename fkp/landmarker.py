@@ -3,7 +3,7 @@ back to photo pixels) behind one class.
 
     from fkp import FaceKeypoints
     fkp = FaceKeypoints()                       # the shipped "fast" model, or FKP_MODEL=name-folder-or-hub-id
-    fkp = FaceKeypoints("accurate")             # the shipped accurate model: photos, ~6x the time a face
+    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~5x the time
     faces = fkp.detect("photo.jpg")             # every face of a photo: keypoints in photo pixels
     keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8 face frames
     faces = fkp.detect_for_video(frame, timestamp)                 # one video frame, tracked and smoothed
@@ -11,7 +11,6 @@ back to photo pixels) behind one class.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -19,41 +18,12 @@ import numpy as np
 import torch
 
 from .detect import DEFAULT_DETECTOR, FaceDetector
-from .errors import FkpError
 from .images import load_photo
 from .model import StackedHourglass, load_model, predict_with
 from .pipeline import FaceResult, default_detector, predict_photo
 from .runtime import BACKENDS, INT8_FILE, has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime, optimized
+from .shipped import DEFAULT_MODEL, SHIPPED_MODELS, default_model_source, model_source  # noqa: F401
 from .tracking import LiveTracker
-
-WEIGHTS = Path(__file__).parent / "weights"
-# the models shipped with fkp, by name (model cards: README.md in each folder)
-SHIPPED_MODELS = {
-    "fast": WEIGHTS,  # 2 stacks x 64 channels, stride 4: the default, at dlib's speed on a CPU
-    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~6x the time
-}
-DEFAULT_MODEL = SHIPPED_MODELS["fast"]
-
-
-def model_source(model: str | Path | None = None) -> str:
-    """Where to load a model from: a shipped model's name ("fast", "accurate") -> its folder; a local
-    folder or a Hub model id as it is; None -> $FKP_MODEL (any of these) if set, else the fast model.
-    A name wins over a folder of that name in the working directory (write ./fast for the folder).
-    Raises `FkpError` for a name that is none of these (no such folder, and no "/" of a Hub id)."""
-    model = str(model) if model else os.environ.get("FKP_MODEL") or "fast"
-    if model in SHIPPED_MODELS:
-        return str(SHIPPED_MODELS[model])
-    if "/" not in model.strip("/") and not Path(model).exists():
-        raise FkpError(
-            f"no model {model!r}: not a shipped model ({', '.join(repr(name) for name in SHIPPED_MODELS)}), "
-            "not a local folder, and not a Hugging Face Hub id (owner/name)"
-        )
-    return model
-
-
-def default_model_source() -> str:
-    """$FKP_MODEL (a shipped model's name, a local folder or a Hub model id) if set, else the fast model."""
-    return model_source(None)
 
 
 class FaceKeypoints:
@@ -61,7 +31,7 @@ class FaceKeypoints:
     of a video or a webcam, `predict_frames` for 96x96 face crops framed like Kaggle's.
 
     Args:
-        model: a loaded model, a shipped model's name ("fast" or "accurate", see `SHIPPED_MODELS`), a
+        model: a loaded model, a shipped model's name ("fast" or "accurate", `fkp.shipped`), a
             local folder or a Hub model id (default: `default_model_source()`).
         device: torch device.
         flip_test: average with the prediction on the mirrored frame (more accurate, 2x the work).

@@ -18,14 +18,14 @@ from .keypoints import FLIP_PERMUTATION, FRAME_SIZE, NUM_KEYPOINTS
 
 # Named configurations. "original" reproduces the hourglass-facekeypoints-detection design (Kaggle
 # RMSE 1.81): one 4-level, 128-channel hourglass at full 96x96 resolution behind a 1x1-conv stem,
-# sigma-5 px heatmaps and argmax decoding. "fkp" is the design fkp ships (see the model card): two
-# hourglasses of 64 channels. Trained from scratch it lost to one hourglass at a 12-minute budget
+# sigma-5 px heatmaps and argmax decoding. "fkp" is the design of fkp's fast model (see its model card):
+# two hourglasses of 64 channels. Trained from scratch it lost to one hourglass at a 12-minute budget
 # (benchmarks/accuracy.py), so fkp 0.5's weights were grown from fkp 0.4's one-hourglass
 # weights (`grow`, then 40 epochs): 1.356 px against 1.368 for 96 channels and the same budget.
 # Run by ONNX Runtime it takes about half the time of the same design under TorchScript (fkp 0.1).
 MODEL_CONFIGS: dict[str, dict] = {
     "original": dict(num_stacks=1, depth=4, channels=128, stem="conv1x1", stride=1, sigma=5.0, refine=False),
-    # the shipped design: 2 stacks of 64 channels at output stride 4 (24x24 heatmaps), a quarter of the
+    # the fast model's design: 2 stacks of 64 channels at output stride 4 (24x24 heatmaps), a quarter of the
     # hourglass work of stride 2 (benchmarks/speed.py) for accuracy that training on both sources recovers
     "fkp": dict(num_stacks=2, depth=3, channels=64, stem="conv", stride=4, sigma=1.5, refine=True),
     # the designs fkp shipped before: 2 stacks of 64 channels run by TorchScript (0.1), 1 stack of 64 (0.3, 0.4),
@@ -295,7 +295,8 @@ def restride(model: StackedHourglass, stride: int) -> StackedHourglass:
 
 
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:
-    """Load a saved model (local folder or Hub id) strictly, in eval mode.
+    """Load a saved model (a shipped model's name, a local folder or a Hub id: `fkp.shipped.model_source`)
+    strictly, in eval mode.
 
     Raises an `FkpError` naming the file when the weights do not fit the config, or when config.json
     or model.safetensors is damaged or incomplete (an interrupted save, copy or download).
@@ -307,6 +308,18 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
     from safetensors import SafetensorError
 
     from .errors import FkpError
+    from .shipped import model_source
+
+    path_or_id = model_source(path_or_id)
+    if os.path.isdir(path_or_id):
+        missing = [
+            name for name in ("config.json", "model.safetensors") if not os.path.isfile(os.path.join(path_or_id, name))
+        ]
+        if missing:
+            raise FkpError(
+                f"{path_or_id} is not a model folder: it has no {' or '.join(missing)} "
+                "(a folder written by train.py, fkp export or fkp average)"
+            )
 
     def where(name: str) -> str:
         return os.path.join(path_or_id, name) if os.path.isdir(path_or_id) else f"{name} of {path_or_id}"
@@ -328,9 +341,8 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
         if os.path.isdir(path_or_id):
             raise
         raise FkpError(
-            f"{path_or_id!r} is not a local model folder, and the Hugging Face Hub has no model of that id or "
-            f"cannot be reached ({type(error).__name__}); give a folder written by train.py, a shipped model "
-            "('fast' or 'accurate') or a Hub model id (owner/name)"
+            f"{path_or_id!r} is not a local folder, and the Hugging Face Hub has no model of that id or cannot "
+            "be reached; give a shipped model's name, a folder written by train.py or a Hub model id (owner/name)"
         ) from error
     except RuntimeError as error:  # shape or key mismatch from load_state_dict / safetensors
         raise FkpError(f"checkpoint {path_or_id!r} does not match its config.json: {error}") from error

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import FkpError
+from .shipped import MODEL_HELP
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
@@ -290,12 +291,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
         help="also draw each photo with faces, its keypoints and face numbers, into FOLDER (subfolders kept); "
         "each video as NAME_keypoints.webm, faces labelled by track",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="a shipped model ('fast', 'accurate': more accurate on photos, ~6x the time a face), a model folder "
-        "or a Hub id (default: $FKP_MODEL or 'fast')",
-    )
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--whole-image", action="store_true", help="treat each image as one face crop (no detector)")
     parser.add_argument("--flip-test", action="store_true", help="flip test-time augmentation")
     parser.add_argument(

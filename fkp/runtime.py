@@ -61,7 +61,9 @@ BACKENDS = ("auto", "int8", "onnxruntime", "torchscript", "eager")
 KEYPOINT_SINGLE_THREAD_BELOW = 8
 
 
-def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str], single_thread_below: int = 0):
+def onnx_session(
+    module: torch.nn.Module, example: torch.Tensor, output_names: list[str], single_thread_below: int = 0
+):
     """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count; see `session_runner`
     for ``single_thread_below``): images tensor -> tuple of output tensors; None, with a warning,
     when ONNX Runtime or the export is unavailable."""

@@ -1,6 +1,6 @@
 """Write a Kaggle submission for the Facial Keypoints Detection test set.
 
-python -m fkp.submit --model fkp/weights --test test.csv --lookup IdLookupTable.csv --out submission.csv
+python -m fkp.submit --model fast --test test.csv --lookup IdLookupTable.csv --out submission.csv
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from .errors import FkpError
 from .keypoints import FRAME_SIZE, KAGGLE_COLUMNS
+from .shipped import MODEL_HELP
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,11 +71,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.submit") -> N
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="a shipped model ('fast', 'accurate'), a model folder or a Hub id (default: 'fast')",
-    )
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--test", required=True, help="Kaggle test.csv (ImageId, Image)")
     parser.add_argument("--lookup", required=True, help="Kaggle IdLookupTable.csv")
     parser.add_argument("--out", required=True)

@@ -116,6 +116,15 @@ def test_card_of_a_run_on_two_sources_names_each_source_its_terms_labels_split_a
         assert (pixels[rows] == colour).all(-1).sum() > 50, colour
 
 
+def test_card_intro_and_notes_go_where_a_reader_needs_them(tmp_path):
+    """--summary (``intro``): right under the title, before Use; --notes: after the figures, before Limitations."""
+    folder, _ = multi_source_run(tmp_path)
+    card = write_model_card(folder, notes="## How it was made\n\nGrown.", intro="**The accurate one.**").read_text()
+    title, intro, use = card.index("# fkp: 15 facial"), card.index("**The accurate one.**"), card.index("## Use")
+    notes, limitations = card.index("## How it was made"), card.index("## Limitations")
+    assert title < intro < use < notes < limitations
+
+
 def test_card_of_a_single_source_run_reads_as_before(tmp_path):
     for name in RECORDS:
         shutil.copy(YTF68_RUN / name, tmp_path / name)

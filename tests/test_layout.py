@@ -127,7 +127,16 @@ def test_public_api_is_one_import_and_light():
 
 # The README's Layout table, top to bottom: a module may import from its own stage and the stages above.
 STAGES = [
-    ["fkp.keypoints", "fkp.errors", "fkp.options", "fkp.geometry", "fkp.framing", "fkp.heatmaps", "fkp.runtime"],
+    [
+        "fkp.keypoints",
+        "fkp.errors",
+        "fkp.options",
+        "fkp.shipped",
+        "fkp.geometry",
+        "fkp.framing",
+        "fkp.heatmaps",
+        "fkp.runtime",
+    ],
     ["fkp.images"],
     ["fkp.detect"],
     ["fkp.data", "fkp.augment"],

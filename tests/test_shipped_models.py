@@ -18,7 +18,7 @@ def test_a_name_gives_its_shipped_folder_and_anything_else_passes_as_it_is(monke
     monkeypatch.delenv("FKP_MODEL", raising=False)
     assert model_source("fast") == str(DEFAULT_MODEL) == default_model_source() == model_source(None)
     assert model_source("accurate") == str(SHIPPED_MODELS["accurate"]) != str(DEFAULT_MODEL)
-    assert model_source(tmp_path) == str(tmp_path)  # a folder
+    assert model_source(tmp_path) == model_source(str(tmp_path)) == str(tmp_path)  # a folder
     assert model_source("user/fkp-model") == "user/fkp-model"  # a Hub id
     monkeypatch.setenv("FKP_MODEL", "accurate")  # the variable takes a name too
     assert default_model_source() == model_source(None) == str(SHIPPED_MODELS["accurate"])
@@ -65,8 +65,22 @@ def test_a_model_that_is_nowhere_is_a_clear_error(monkeypatch, tmp_path):
     from fkp.model import load_model
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FKP_MODEL", raising=False)
     with pytest.raises(FkpError, match=r"no model 'acurate': not a shipped model \('fast', 'accurate'\)"):
         FaceKeypoints("acurate")  # a typo: neither a name, a folder nor a Hub id
+    monkeypatch.setenv("FKP_MODEL", "acurate")
+    with pytest.raises(FkpError, match=r"no model \$FKP_MODEL='acurate'"):
+        FaceKeypoints()
+    monkeypatch.delenv("FKP_MODEL")
+    for path in ("./accurate", str(tmp_path / "missing"), tmp_path / "missing"):  # paths, never Hub ids
+        with pytest.raises(FkpError, match="no such model folder"):
+            load_model(path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FkpError, match="empty is not a model folder: it has no config.json or model.safetensors"):
+        load_model("empty")
+    (tmp_path / "fast").mkdir()  # a folder named like a shipped model: the name wins, with a warning
+    with pytest.warns(UserWarning, match="give ./fast for the folder"):
+        assert model_source("fast") == str(DEFAULT_MODEL)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in the tests
-    with pytest.raises(FkpError, match="'someone/no-such-model' is not a local model folder, and the Hugging Face Hub"):
+    with pytest.raises(FkpError, match="'someone/no-such-model' is not a local folder, and the Hugging Face Hub"):
         load_model("someone/no-such-model")

@@ -4,7 +4,7 @@ upload a clip and get its faces followed through it (an annotated clip, plots, J
 or follow the keypoints live on the webcam.
 
     fkp demo [--port 7860]             # or `python app.py` in the repository (the Space's entry point)
-    FKP_MODEL=runs/fkp fkp demo        # another model: a local folder or a Hub model id
+    FKP_MODEL=runs/fkp fkp demo        # another model: 'accurate', a local folder or a Hub model id
 
 The server is meant for the open internet: it reads only files that Gradio itself received, keeps
 per-session state small and expiring, deletes its files, bounds uploads, queue and concurrency, and

@@ -1,15 +1,15 @@
 """The page's event handlers: a photo in, everything the page shows out; a webcam frame in, a drawn one out.
 
-The keypoint model and the face detector are built on first use (`predictor()`, `detector()`), shared
-by all requests and never changed by one. Each handler checks its raw payload (`guard`), computes,
-lets `results` word the answer and `storage` keep the files, and gives memory back (`memory`).
+The keypoint models and the face detector are built on first use (`predictor()`, the server's model;
+`accurate_predictor()`, the photo tab's option; `detector()`), shared by all requests and never changed
+by one. Each handler checks its raw payload (`guard`), computes, lets `results` word the answer and
+`storage` keep the files, and gives memory back (`memory`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -22,9 +22,10 @@ import gradio as gr
 import numpy as np
 
 from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
-from ..landmarker import SHIPPED_MODELS, FaceKeypoints, default_model_source
+from ..landmarker import FaceKeypoints
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
+from ..shipped import SHIPPED_MODELS, default_model_source
 from ..tracking import LiveTracker
 from . import limits, streams
 from .guard import received_clip, received_image
@@ -67,10 +68,13 @@ def predictor() -> FaceKeypoints:
     return FaceKeypoints(default_model_source())
 
 
+SHIPPED_SOURCES = {name: str(folder) for name, folder in SHIPPED_MODELS.items()}
+
+
 def offers_accurate_model() -> bool:
     """Whether the photo tab offers the shipped accurate model: only where the server runs the shipped
-    fast one (no $FKP_MODEL), so that the option never swaps an operator's model for another."""
-    return not os.environ.get("FKP_MODEL")
+    fast one, so that the option never swaps an operator's model ($FKP_MODEL) for another."""
+    return default_model_source() == SHIPPED_SOURCES["fast"]
 
 
 @functools.cache
@@ -120,9 +124,11 @@ def analyse(
     except NotAnImageError as error:
         raise InputError(plain_reason(error, name)) from None
     height, width = round(photo.shape[0] * scale[1]), round(photo.shape[1] * scale[0])
-    accurate = accurate is True and offers_accurate_model()  # a browser may send anything: only true counts
+    # a browser may send anything for a checkbox: only a true boolean counts
+    whole_image, flip_test, accurate = (option is True for option in (whole_image, flip_test, accurate))
+    accurate = accurate and offers_accurate_model()
     model = accurate_predictor() if accurate else predictor()
-    faces = predict_photo(model, photo, detector(), whole_image=bool(whole_image), flip_test=bool(flip_test))
+    faces = predict_photo(model, photo, detector(), whole_image=whole_image, flip_test=flip_test)
     if not faces:
         return no_face_status(width, height), None, [], hidden_selector(), None, table([]), {"faces": []}, None, None
     found = len(faces)
@@ -137,13 +143,12 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    shipped = {shipped_name: str(folder) for shipped_name, folder in SHIPPED_MODELS.items()}
-    source = str(SHIPPED_MODELS["accurate"]) if accurate else default_model_source()
-    payload = result_payload(name, width, height, model_name(source, shipped), faces)
+    source = SHIPPED_SOURCES["accurate"] if accurate else default_model_source()
+    payload = result_payload(name, width, height, model_name(source, SHIPPED_SOURCES), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
     status = photo_status(
-        faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=bool(whole_image), accurate=accurate
+        faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=whole_image, accurate=accurate
     )
     selector = gr.update(choices=[str(n) for n in range(1, len(faces) + 1)], value="1", visible=len(faces) > 1)
     state = {"faces": faces, "size": (width, height)}

@@ -84,11 +84,11 @@ def result_payload(name: str, width: int, height: int, model: str, faces: list[F
 
 
 def model_name(source: str, shipped: dict[str, str]) -> str:
-    """What the results say the model is: a shipped model by its name (``shipped``: name -> folder,
-    the fast one first), a Hub id as it is, never a server path."""
-    for index, (name, folder) in enumerate(shipped.items()):
+    """What the results say the model is: a shipped model by its name (``shipped``: name -> folder),
+    a Hub id as it is, another folder by its last part: never a server path."""
+    for name, folder in shipped.items():
         if source == folder:
-            return "fkp shipped weights" + (f" ({name})" if index else "")
+            return f"fkp shipped weights ({name})"
     return Path(source).name if Path(source).exists() else source
 
 
