@@ -34,7 +34,7 @@ from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints, model_source  # noqa: E402
 from fkp.model import build_model  # noqa: E402
 from fkp.pipeline import default_detector, face_scores  # noqa: E402
-from fkp.runtime import has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime  # noqa: E402
+from fkp.runtime import has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime, single_thread_below  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from dlib_reference import load_dlib  # noqa: E402
@@ -128,7 +128,7 @@ def main() -> None:
     networks = {"eager": predictor.model, "onnxruntime": onnx_runtime(predictor.model)}
     path = int8_model_path(folder) if Path(folder).is_dir() else None
     if path is not None and has_onnxruntime():
-        networks["int8"] = int8_runtime(str(path))
+        networks["int8"] = int8_runtime(str(path), single_thread_below(predictor.model))
     rows = {}
     for backend, network in networks.items():
         user = FaceKeypoints(predictor.model if backend != "int8" else folder, backend=backend)

@@ -3,7 +3,7 @@ back to photo pixels) behind one class.
 
     from fkp import FaceKeypoints
     fkp = FaceKeypoints()                       # the shipped "fast" model, or FKP_MODEL=name-folder-or-hub-id
-    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~5x the time
+    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~4-5x the time
     faces = fkp.detect("photo.jpg")             # every face of a photo: keypoints in photo pixels
     keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8 face frames
     faces = fkp.detect_for_video(frame, timestamp)                 # one video frame, tracked and smoothed
@@ -21,7 +21,16 @@ from .detect import DEFAULT_DETECTOR, FaceDetector
 from .images import load_photo
 from .model import StackedHourglass, load_model, predict_with
 from .pipeline import FaceResult, default_detector, predict_photo
-from .runtime import BACKENDS, INT8_FILE, has_onnxruntime, int8_model_path, int8_runtime, onnx_runtime, optimized
+from .runtime import (
+    BACKENDS,
+    INT8_FILE,
+    has_onnxruntime,
+    int8_model_path,
+    int8_runtime,
+    onnx_runtime,
+    optimized,
+    single_thread_below,
+)
 from .shipped import DEFAULT_MODEL, SHIPPED_MODELS, default_model_source, model_source  # noqa: F401
 from .tracking import LiveTracker
 
@@ -76,7 +85,7 @@ class FaceKeypoints:
         self.forward = None
         if backend == "int8":
             path = int8_model_path(folder) if folder is not None and on_cpu_with_ort else None
-            self.forward = int8_runtime(str(path)) if path is not None else None
+            self.forward = int8_runtime(str(path), single_thread_below(self.model)) if path is not None else None
             if self.forward is None:
                 if folder is None or not on_cpu_with_ort:
                     warnings.warn(

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import FkpError
-from .shipped import MODEL_HELP
+from .shipped import MODEL_HELP, model_source, shipped_name
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
@@ -369,6 +369,12 @@ def _predict_into(
         from .landmarker import FaceKeypoints
 
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
+        source = model_source(args.model)
+        print(
+            f"keypoint model: {shipped_name(source) or source} ({predictor.backend}"
+            f"{', flip test' if args.flip_test else ''})",
+            file=sys.stderr,
+        )
         photos = [path for path in readable if path not in videos]
         results = predict_files(photos, predictor, whole_image=args.whole_image)
     counts = {"photos": 0, "faces": 0, "no_face": 0, "unreadable": 0, "read": 0, "videos": 0, "frames": 0}

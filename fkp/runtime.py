@@ -54,16 +54,45 @@ def heatmap_onnx_bytes(model) -> bytes:
 BACKENDS = ("auto", "int8", "onnxruntime", "torchscript", "eager")
 
 
-# Batches of fewer faces than this run the keypoint network on one thread. Idle threads sleep (see
+# Batches of fewer faces than this run a small keypoint network on one thread. Idle threads sleep (see
 # session_runner), and waking a second one for each of the network's ~130 small operations costs more
-# than it saves: int8, 2 cores, ms a face on 1 / 2 threads: batch 1 0.45 / 0.52, batch 8 0.38 / 0.39,
-# batch 32 0.38 / 0.29.
+# than it saves: the fast model, int8, 2 cores, ms a face on 1 / 2 threads: batch 1 0.45 / 0.52, batch 8
+# 0.38 / 0.39, batch 32 0.38 / 0.29.
 KEYPOINT_SINGLE_THREAD_BELOW = 8
+# ... but only a small one: a network of more multiply-accumulates a face than this runs every batch on
+# torch's thread count. Float ONNX Runtime, batch 1, 2 cores, 2 threads / 1 thread: 2 x 64 stride 4
+# (71 M) 1.03, 1 x 64 stride 4 (42 M) 1.10, 1 x 64 stride 2 (145 M) 0.85, 1 x 128 stride 4 (167 M) 0.84,
+# 2 x 128 stride 2, the accurate model (1023 M) 0.65 (int8: 2.98 against 3.67 ms a face).
+SINGLE_THREAD_MAX_MACS = 100_000_000
 
 
-def onnx_session(
-    module: torch.nn.Module, example: torch.Tensor, output_names: list[str], single_thread_below: int = 0
-):
+def conv_macs(model: torch.nn.Module, input_size: int = 96) -> int:
+    """Multiply-accumulates of ``model``'s convolutions on one (1, 1, S, S) image (one eager forward)."""
+    total = 0
+
+    def count(module: torch.nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        total += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    training = model.training
+    try:
+        with torch.no_grad():  # in eval mode: a counting pass must not move BatchNorm's running statistics
+            model.eval()(torch.zeros(1, 1, input_size, input_size, device=next(model.parameters()).device))
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def single_thread_below(model: torch.nn.Module) -> int:
+    """`KEYPOINT_SINGLE_THREAD_BELOW` for a network of at most `SINGLE_THREAD_MAX_MACS`, else 0 (never)."""
+    small = conv_macs(model, getattr(model, "input_size", 96)) <= SINGLE_THREAD_MAX_MACS
+    return KEYPOINT_SINGLE_THREAD_BELOW if small else 0
+
+
+def onnx_session(module: torch.nn.Module, example: torch.Tensor, output_names: list[str], single_thread_below: int = 0):
     """A callable running ``module`` in ONNX Runtime (CPU, torch's thread count; see `session_runner`
     for ``single_thread_below``): images tensor -> tuple of output tensors; None, with a warning,
     when ONNX Runtime or the export is unavailable."""
@@ -114,17 +143,19 @@ def onnx_runtime(model: torch.nn.Module):
     """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor (the last stack only, as one stack)
     running ``model`` in ONNX Runtime, or the model itself if that is unavailable."""
     example = torch.rand(1, 1, model.input_size, model.input_size)
-    session = onnx_session(LastStack(model), example, ["heatmaps"], KEYPOINT_SINGLE_THREAD_BELOW)
+    session = onnx_session(LastStack(model), example, ["heatmaps"], single_thread_below(model))
     return model if session is None else (lambda images: session(images)[0][:, None])
 
 
-def int8_runtime(path: str):
+def int8_runtime(path: str, single_thread_below: int = KEYPOINT_SINGLE_THREAD_BELOW):
     """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor running an int8 heatmap graph written
-    by `fkp.quantize` (``model.int8.onnx``), or None, with a warning, when it cannot be loaded."""
+    by `fkp.quantize` (``model.int8.onnx``), or None, with a warning, when it cannot be loaded. Batches
+    of fewer than ``single_thread_below`` images run on one thread (`single_thread_below(model)` of
+    the float model it was made from)."""
     import warnings
 
     try:
-        session = session_runner(str(path), KEYPOINT_SINGLE_THREAD_BELOW)
+        session = session_runner(str(path), single_thread_below)
     except Exception as error:
         warnings.warn(f"int8 network unavailable ({type(error).__name__}: {error}); using the float one", stacklevel=3)
         return None

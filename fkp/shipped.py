@@ -19,11 +19,11 @@ WEIGHTS = Path(__file__).parent / "weights"
 # name -> folder (each with its model card, README.md); the first is the default
 SHIPPED_MODELS = {
     "fast": WEIGHTS,  # 2 stacks x 64 channels, output stride 4: at dlib's speed per face on a CPU
-    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~5x the time
+    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~4-5x the time
 }
 DEFAULT_MODEL = SHIPPED_MODELS["fast"]
 MODEL_HELP = (
-    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 5x the keypoint time a "
+    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 4-5x the keypoint time a "
     "face), a model folder or a Hugging Face Hub id (owner/name); default: $FKP_MODEL or 'fast'"
 )
 
@@ -59,6 +59,14 @@ def model_source(model: str | os.PathLike | None = None) -> str:
         f"no model {origin}{name!r}: not a shipped model ({', '.join(repr(n) for n in SHIPPED_MODELS)}), "
         "not a local folder, and not a Hugging Face Hub id (owner/name)"
     )
+
+
+def shipped_name(source: str | os.PathLike) -> str | None:
+    """The name of the shipped model whose folder ``source`` is (as `model_source` gives it), else None."""
+    for name, folder in SHIPPED_MODELS.items():
+        if str(source) == str(folder):
+            return name
+    return None
 
 
 def default_model_source() -> str:

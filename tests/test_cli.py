@@ -113,6 +113,16 @@ def test_installed_fkp_command_runs_from_any_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])["face"] == 1
+    assert "keypoint model: fast (int8)" in result.stderr  # which shipped model ran, by name
+    accurate = subprocess.run(
+        [fkp, "predict", str(Path(examples) / "grace_hopper.jpg"), "--out", "a.jsonl", "--model", "accurate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert accurate.returncode == 0 and "keypoint model: accurate (int8)" in accurate.stderr, accurate.stderr
     assert subprocess.run([fkp, "--version"], capture_output=True, text=True, env=env).stdout.startswith("fkp ")
 
 

@@ -146,11 +146,12 @@ def test_plain_messages_name_the_file_never_a_path(tmp_path):
 
 
 def test_model_name_is_never_a_server_path(tmp_path):
-    shipped = {"fast": "/opt/fkp/weights", "accurate": "/opt/fkp/weights/accurate"}
-    assert results.model_name("/opt/fkp/weights", shipped) == "fkp shipped weights (fast)"
-    assert results.model_name("/opt/fkp/weights/accurate", shipped) == "fkp shipped weights (accurate)"
-    assert results.model_name("user/fkp-model", shipped) == "user/fkp-model"  # a Hub id, as it is
-    assert results.model_name(str(tmp_path), shipped) == tmp_path.name
+    from fkp.shipped import SHIPPED_MODELS
+
+    assert results.model_name(str(SHIPPED_MODELS["fast"])) == "fkp shipped weights (fast)"
+    assert results.model_name(str(SHIPPED_MODELS["accurate"])) == "fkp shipped weights (accurate)"
+    assert results.model_name("user/fkp-model") == "user/fkp-model"  # a Hub id, as it is
+    assert results.model_name(str(tmp_path)) == tmp_path.name
 
 
 # ---------------------------------------------------------------------------- guard

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fkp.data import load_source, to_arrays
 from fkp.landmarker import DEFAULT_MODEL, SHIPPED_MODELS, FaceKeypoints, default_model_source, model_source
@@ -84,3 +85,18 @@ def test_a_model_that_is_nowhere_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in the tests
     with pytest.raises(FkpError, match="'someone/no-such-model' is not a local folder, and the Hugging Face Hub"):
         load_model("someone/no-such-model")
+
+
+def test_only_a_small_network_runs_small_batches_on_one_thread():
+    """Waking a second thread costs more than it gives on the fast network, not on the accurate one
+    (fkp.runtime.SINGLE_THREAD_MAX_MACS); the count itself leaves a training model's statistics alone."""
+    from fkp.model import load_model
+    from fkp.runtime import KEYPOINT_SINGLE_THREAD_BELOW, conv_macs, single_thread_below
+
+    fast, accurate = load_model("fast"), load_model("accurate")
+    assert 60e6 < conv_macs(fast) < 80e6 and 900e6 < conv_macs(accurate) < 1100e6
+    assert single_thread_below(fast) == KEYPOINT_SINGLE_THREAD_BELOW and single_thread_below(accurate) == 0
+    fast.train()
+    before = {k: v.clone() for k, v in fast.state_dict().items()}
+    conv_macs(fast)
+    assert fast.training and all(torch.equal(before[k], v) for k, v in fast.state_dict().items())

@@ -25,7 +25,7 @@ from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
 from ..landmarker import FaceKeypoints
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
-from ..shipped import SHIPPED_MODELS, default_model_source
+from ..shipped import SHIPPED_MODELS, default_model_source, shipped_name
 from ..tracking import LiveTracker
 from . import limits, streams
 from .guard import received_clip, received_image
@@ -68,13 +68,10 @@ def predictor() -> FaceKeypoints:
     return FaceKeypoints(default_model_source())
 
 
-SHIPPED_SOURCES = {name: str(folder) for name, folder in SHIPPED_MODELS.items()}
-
-
 def offers_accurate_model() -> bool:
     """Whether the photo tab offers the shipped accurate model: only where the server runs the shipped
     fast one, so that the option never swaps an operator's model ($FKP_MODEL) for another."""
-    return default_model_source() == SHIPPED_SOURCES["fast"]
+    return shipped_name(default_model_source()) == "fast"
 
 
 @functools.cache
@@ -143,8 +140,8 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    source = SHIPPED_SOURCES["accurate"] if accurate else default_model_source()
-    payload = result_payload(name, width, height, model_name(source, SHIPPED_SOURCES), faces)
+    source = str(SHIPPED_MODELS["accurate"]) if accurate else default_model_source()
+    payload = result_payload(name, width, height, model_name(source), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
     status = photo_status(

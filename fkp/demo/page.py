@@ -191,7 +191,7 @@ def build_demo() -> gr.Blocks:
                         )
                         flip_test = gr.Checkbox(label="Flip test (steadier, 2x slower)", value=False, elem_id="flip")
                         accurate = gr.Checkbox(
-                            label="Accurate model (5x slower)",
+                            label="Accurate model (slower)",
                             value=False,
                             visible=offers_accurate_model(),
                             elem_id="accurate",

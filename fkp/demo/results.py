@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..keypoints import KEYPOINT_NAMES
 from ..pipeline import reading_order as reading_order  # its home; the CLI numbers faces the same way
+from ..shipped import shipped_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,12 +84,12 @@ def result_payload(name: str, width: int, height: int, model: str, faces: list[F
     }
 
 
-def model_name(source: str, shipped: dict[str, str]) -> str:
-    """What the results say the model is: a shipped model by its name (``shipped``: name -> folder),
-    a Hub id as it is, another folder by its last part: never a server path."""
-    for name, folder in shipped.items():
-        if source == folder:
-            return f"fkp shipped weights ({name})"
+def model_name(source: str) -> str:
+    """What the results say the model is (``source`` as `fkp.shipped.model_source` gives it): a shipped
+    model by its name, a Hub id as it is, another folder by its last part: never a server path."""
+    name = shipped_name(source)
+    if name:
+        return f"fkp shipped weights ({name})"
     return Path(source).name if Path(source).exists() else source
 
 
