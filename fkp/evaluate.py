@@ -38,7 +38,7 @@ from .options import (  # fkp.data (pandas) loads when used
     crop_value,
     per_source,
 )
-from .shipped import MODEL_HELP
+from .shipped import MODEL_HELP, model_source
 
 
 def load_frames(
@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
     parser.add_argument("--skip-bad-rows", action="store_true", help=SKIP_BAD_ROWS_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
-    from .landmarker import FaceKeypoints, default_model_source  # torch: after --help has answered
+    source = model_source(args.model)  # a model that is nowhere is named before any data loads
+    from .landmarker import FaceKeypoints  # torch: after --help has answered
 
     if args.crop is not None and args.pipeline == "photo":
         parser.error("--crop is for --pipeline frame: the photo pipeline crops where its detector puts each face")
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
             runs.append((data, options, load_frames(data, on_error=on_error, skipped=skipped, **options), skipped))
         else:
             runs.append((data, options, None, None))
-    predictor = FaceKeypoints(args.model or default_model_source(), flip_test=args.flip_test)
+    predictor = FaceKeypoints(source, flip_test=args.flip_test)
     results = {}
     for data, options, frames, skipped in runs:
         if args.pipeline == "photo":
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.evaluate") ->
             metrics = evaluate_frames(predictor, data, frames=frames, **options)
             if args.skip_bad_rows:
                 metrics["n_skipped"] = len(skipped)
-        metrics.update(model=args.model or default_model_source(), data=data, **options)
+        metrics.update(model=args.model or source, data=data, **options)
         results[data] = metrics
     with exit_quietly_on_broken_pipe():
         if args.json:

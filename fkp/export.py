@@ -141,7 +141,7 @@ def evaluate_sources(
         )
 
     frames = [load_frames(source["data"], **options(source)) for source in sources]
-    predictor = FaceKeypoints(folder)
+    predictor = FaceKeypoints(Path(folder))  # a Path: this folder, even one named like a shipped model
     flipped = copy.copy(predictor)  # the same network, flip test on
     flipped.flip_test = True
     entries = []
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.export") -> i
         from .model import load_model
         from .runtime import heatmap_onnx_bytes
 
-        Path(args.onnx).write_bytes(heatmap_onnx_bytes(load_model(str(folder))))
+        Path(args.onnx).write_bytes(heatmap_onnx_bytes(load_model(folder)))
         print(f"wrote {args.onnx}")
     return 0
 

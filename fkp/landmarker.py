@@ -3,7 +3,7 @@ back to photo pixels) behind one class.
 
     from fkp import FaceKeypoints
     fkp = FaceKeypoints()                       # the shipped "fast" model, or FKP_MODEL=name-folder-or-hub-id
-    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~4-5x the time
+    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~4x the time
     faces = fkp.detect("photo.jpg")             # every face of a photo: keypoints in photo pixels
     keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8 face frames
     faces = fkp.detect_for_video(frame, timestamp)                 # one video frame, tracked and smoothed
@@ -11,6 +11,7 @@ back to photo pixels) behind one class.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class FaceKeypoints:
 
     def __init__(
         self,
-        model: StackedHourglass | str | None = None,
+        model: StackedHourglass | str | os.PathLike | None = None,
         device: str = "cpu",
         flip_test: bool = False,
         backend: str = "auto",
@@ -70,10 +71,11 @@ class FaceKeypoints:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         folder = None
+        self.source: str | None = None  # where the model came from (`fkp.shipped.model_source`); None if passed
         if not isinstance(model, StackedHourglass):
-            source = model_source(model)
-            folder = Path(source) if Path(source).is_dir() else None
-            model = load_model(source, device)
+            self.source = model_source(model)
+            folder = Path(self.source) if Path(self.source).is_dir() else None
+            model = load_model(self.source, device)
         self.model = model.eval().to(device)
         self.device, self.flip_test = device, flip_test
         on_cpu_with_ort = str(device) == "cpu" and has_onnxruntime()

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.offsets") -> 
         parser.error("give one --label-x-shift, or one per --data source (the run's label corrections and crops too)")
     # bad data: a DataError, before the model loads
     images, labels = training_frames(data, run_args, shift, fraction, correction, crop)
-    model = load_model(args.model)
+    model = load_model(Path(args.model))  # a Path: the folder given, even one named like a shipped model
     if len(images) == 0:
         parser.error(f"{data}: no training frames")
 

@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error("--every must be 1 or more")
+    args.model = model_source(args.model)  # a model that is nowhere is named before anything is read
     if not args.out and not args.csv:
         parser.error("name an output: --out FILE (JSON Lines) and/or --csv FILE")
 
@@ -369,9 +370,8 @@ def _predict_into(
         from .landmarker import FaceKeypoints
 
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
-        source = model_source(args.model)
         print(
-            f"keypoint model: {shipped_name(source) or source} ({predictor.backend}"
+            f"keypoint model: {shipped_name(args.model) or args.model} ({predictor.backend}"
             f"{', flip test' if args.flip_test else ''})",
             file=sys.stderr,
         )

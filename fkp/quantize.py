@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.quantize") ->
         run_args.get("crop", "labels"),
     )
     frames = calibration_frames(images, args.frames)
-    path = quantize(load_model(str(folder)), frames, folder / INT8_FILE, weights_digest(folder))
+    path = quantize(load_model(folder), frames, folder / INT8_FILE, weights_digest(folder))
     print(json.dumps({"wrote": str(path), "calibration_frames": len(frames), "from": "training people only"}))
     return 0
 

@@ -62,12 +62,14 @@ KEYPOINT_SINGLE_THREAD_BELOW = 8
 # ... but only a small one: a network of more multiply-accumulates a face than this runs every batch on
 # torch's thread count. Float ONNX Runtime, batch 1, 2 cores, 2 threads / 1 thread: 2 x 64 stride 4
 # (71 M) 1.03, 1 x 64 stride 4 (42 M) 1.10, 1 x 64 stride 2 (145 M) 0.85, 1 x 128 stride 4 (167 M) 0.84,
-# 2 x 128 stride 2, the accurate model (1023 M) 0.65 (int8: 2.98 against 3.67 ms a face).
+# 2 x 128 stride 2, the accurate model (1023 M) 0.65 (int8: 2.98 against 3.67 ms a face). Measured on
+# 2 cores only: with more, the large networks' batch 1 uses them all, which is not measured here.
 SINGLE_THREAD_MAX_MACS = 100_000_000
 
 
 def conv_macs(model: torch.nn.Module, input_size: int = 96) -> int:
-    """Multiply-accumulates of ``model``'s convolutions on one (1, 1, S, S) image (one eager forward)."""
+    """Multiply-accumulates of ``model``'s convolutions on one (1, C, S, S) image (one eager forward in
+    eval mode; every submodule's mode is put back, and BatchNorm statistics do not move)."""
     total = 0
 
     def count(module: torch.nn.Conv2d, _inputs, output: torch.Tensor) -> None:
@@ -75,12 +77,15 @@ def conv_macs(model: torch.nn.Module, input_size: int = 96) -> int:
         total += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    training = model.training
+    modes = {module: module.training for module in model.modules()}
+    device = next(model.parameters(), torch.zeros(0)).device
     try:
-        with torch.no_grad():  # in eval mode: a counting pass must not move BatchNorm's running statistics
-            model.eval()(torch.zeros(1, 1, input_size, input_size, device=next(model.parameters()).device))
+        with torch.no_grad():
+            channels = getattr(model, "architecture", {}).get("in_channels", 1)
+            model.eval()(torch.zeros(1, channels, input_size, input_size, device=device))
     finally:
-        model.train(training)
+        for module, training in modes.items():
+            module.training = training
         for hook in hooks:
             hook.remove()
     return total
@@ -147,15 +152,15 @@ def onnx_runtime(model: torch.nn.Module):
     return model if session is None else (lambda images: session(images)[0][:, None])
 
 
-def int8_runtime(path: str, single_thread_below: int = KEYPOINT_SINGLE_THREAD_BELOW):
+def int8_runtime(path: str, one_thread_below: int):
     """A callable (B, 1, S, S) tensor -> (B, 1, K, H, W) tensor running an int8 heatmap graph written
     by `fkp.quantize` (``model.int8.onnx``), or None, with a warning, when it cannot be loaded. Batches
-    of fewer than ``single_thread_below`` images run on one thread (`single_thread_below(model)` of
-    the float model it was made from)."""
+    of fewer than ``one_thread_below`` images run on one thread: give `single_thread_below(model)` of
+    the float model it was made from."""
     import warnings
 
     try:
-        session = session_runner(str(path), single_thread_below)
+        session = session_runner(str(path), one_thread_below)
     except Exception as error:
         warnings.warn(f"int8 network unavailable ({type(error).__name__}: {error}); using the float one", stacklevel=3)
         return None

@@ -3,6 +3,7 @@ loaded from. No heavy imports, so that the commands' ``--help`` can use `MODEL_H
 
     model_source("accurate")   # -> .../fkp/weights/accurate
     model_source("runs/fkp")   # a local folder, as it is
+    model_source("./fast")     # a local folder named like a shipped model: a path, never a name
     model_source("user/model") # a Hugging Face Hub id, as it is
     model_source(None)         # $FKP_MODEL (any of these) if set, else the fast model
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from .errors import FkpError
 
@@ -19,52 +20,69 @@ WEIGHTS = Path(__file__).parent / "weights"
 # name -> folder (each with its model card, README.md); the first is the default
 SHIPPED_MODELS = {
     "fast": WEIGHTS,  # 2 stacks x 64 channels, output stride 4: at dlib's speed per face on a CPU
-    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~4-5x the time
+    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~4x the time
 }
 DEFAULT_MODEL = SHIPPED_MODELS["fast"]
 MODEL_HELP = (
-    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 4-5x the keypoint time a "
+    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 4x the keypoint time a "
     "face), a model folder or a Hugging Face Hub id (owner/name); default: $FKP_MODEL or 'fast'"
 )
+
+
+def _is_path(text: str) -> bool:
+    """Written as a path: absolute, ./ ../ or ~ first, or a Windows drive; never a name or a Hub id."""
+    return (
+        os.path.isabs(text) or text.startswith(("./", "../", "~", ".\\", "..\\")) or bool(PureWindowsPath(text).drive)
+    )
 
 
 def model_source(model: str | os.PathLike | None = None) -> str:
     """Where to load ``model`` from: a shipped model's name -> its folder; a local folder or a Hub id
     (owner/name) as it is; None or "" -> $FKP_MODEL (any of these) if set, else the fast model.
+    Idempotent: what it returns gives the same again.
 
-    A name wins over a folder of that name in the working directory (with a warning; write ./fast for
-    the folder). A `pathlib.Path`, or a string starting with /, ./, ../ or ~, is always a local path.
-    Raises `FkpError` naming the problem (and $FKP_MODEL where the value came from it) when ``model``
-    is none of these.
+    A `pathlib.Path`, or a string written as a path (/, ./, ../, ~ or a drive first), is always a local
+    folder; a bare name of a shipped model wins over a folder of that name here (with a warning: give
+    ./fast for the folder). Raises `FkpError` naming the problem (and $FKP_MODEL where the value came
+    from it) when ``model`` is none of these.
     """
     origin = ""
     if model is None or model == "":
-        model, origin = os.environ.get("FKP_MODEL") or "fast", "$FKP_MODEL=" if os.environ.get("FKP_MODEL") else ""
-    if isinstance(model, os.PathLike) or str(model).startswith(("/", "./", "../", "~", ".\\", "..\\")):
-        folder = Path(model).expanduser()
-        if not folder.is_dir():
-            raise FkpError(f"{origin}{model}: no such model folder")
-        return str(folder)
-    name = str(model)
-    if name in SHIPPED_MODELS:
-        if Path(name).is_dir():
+        model = os.environ.get("FKP_MODEL") or ""
+        if not model:
+            return str(DEFAULT_MODEL)
+        origin = "$FKP_MODEL="
+    text = os.fspath(model)
+    if isinstance(model, os.PathLike) or _is_path(text):
+        text = os.path.expanduser(text)
+        if not os.path.isabs(text) and not _is_path(text):
+            text = os.path.join(".", text)  # stays a path when given again (Path("fast") -> "./fast")
+        if not os.path.isdir(text):
+            raise FkpError(f"{origin}{os.fspath(model)}: no such model folder")
+        return text
+    if text in SHIPPED_MODELS:
+        if os.path.isdir(text):
             warnings.warn(
-                f"{name!r} is fkp's shipped {name} model, not the folder {name}/ here; give ./{name} for the folder",
+                f"{origin}{text!r} is fkp's shipped {text} model, not the folder {text}/ here; "
+                f"give ./{text} for the folder",
                 stacklevel=2,
             )
-        return str(SHIPPED_MODELS[name])
-    if Path(name).is_dir() or name.count("/") == 1:  # a local folder, or a Hub id (owner/name)
-        return name
+        return str(SHIPPED_MODELS[text])
+    if os.path.isdir(text) or text.count("/") == 1:  # a local folder, or a Hub id (owner/name)
+        return text
     raise FkpError(
-        f"no model {origin}{name!r}: not a shipped model ({', '.join(repr(n) for n in SHIPPED_MODELS)}), "
+        f"no model {origin}{text!r}: not a shipped model ({', '.join(repr(n) for n in SHIPPED_MODELS)}), "
         "not a local folder, and not a Hugging Face Hub id (owner/name)"
     )
 
 
 def shipped_name(source: str | os.PathLike) -> str | None:
-    """The name of the shipped model whose folder ``source`` is (as `model_source` gives it), else None."""
+    """The name of the shipped model whose folder ``source`` is (any spelling of its path), else None."""
+    path = Path(os.fspath(source)).expanduser()
+    if not path.is_dir():
+        return None
     for name, folder in SHIPPED_MODELS.items():
-        if str(source) == str(folder):
+        if path.resolve() == folder.resolve():
             return name
     return None
 

@@ -135,7 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--init_from",
         default=None,
-        help="start from a saved model's weights (folder or Hub id; its config.json sets the architecture) "
+        help="start from a saved model's weights (a shipped model's name, a folder or a Hub id; its config.json "
+        "sets the architecture) "
         "with a fresh optimizer and schedule; with --channels / --num_stacks the model is first grown "
         "to that size, computing the same heatmaps (fkp.model.grow)",
     )
@@ -143,8 +144,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--teacher",
         nargs="+",
         default=None,
-        help="distil from these trained models (folders or Hub ids): their mean flip-test keypoints on "
-        "each training frame, moved by its augmentation, are a second label (fkp.distill); any stride or size",
+        help="distil from these trained models (shipped models' names, folders or Hub ids): their mean "
+        "flip-test keypoints on each training frame, moved by its augmentation, are a second label "
+        "(fkp.distill); any stride or size",
     )
     p.add_argument(
         "--distill_weight",

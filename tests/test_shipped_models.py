@@ -73,18 +73,45 @@ def test_a_model_that_is_nowhere_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(FkpError, match=r"no model \$FKP_MODEL='acurate'"):
         FaceKeypoints()
     monkeypatch.delenv("FKP_MODEL")
-    for path in ("./accurate", str(tmp_path / "missing"), tmp_path / "missing"):  # paths, never Hub ids
-        with pytest.raises(FkpError, match="no such model folder"):
+    for path in ("./accurate", str(tmp_path / "missing"), tmp_path / "missing", "~/no-such-fkp-model", "C:/x"):
+        with pytest.raises(FkpError, match="no such model folder"):  # written as paths: never Hub ids
             load_model(path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FkpError, match="empty is not a model folder: it has no config.json or model.safetensors"):
         load_model("empty")
-    (tmp_path / "fast").mkdir()  # a folder named like a shipped model: the name wins, with a warning
-    with pytest.warns(UserWarning, match="give ./fast for the folder"):
-        assert model_source("fast") == str(DEFAULT_MODEL)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network in the tests
     with pytest.raises(FkpError, match="'someone/no-such-model' is not a local folder, and the Hugging Face Hub"):
         load_model("someone/no-such-model")
+
+
+def test_a_folder_named_like_a_shipped_model_is_loaded_when_written_as_a_path(monkeypatch, tmp_path):
+    """'accurate' is the shipped model (a warning says how to reach the folder instead); ./accurate, a
+    Path, and every command that writes into a folder, load the folder itself; resolving is idempotent."""
+    import warnings
+
+    from fkp.model import load_model
+    from fkp.shipped import shipped_name
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FKP_MODEL", raising=False)
+    folder = tmp_path / "accurate"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):  # the fast model's files, in a folder named "accurate"
+        (folder / name).write_bytes((DEFAULT_MODEL / name).read_bytes())
+    with pytest.warns(UserWarning, match="give ./accurate for the folder"):
+        assert FaceKeypoints("accurate").model.stride == 2  # the shipped one
+    assert FaceKeypoints("./accurate").model.stride == 4 and load_model(Path("accurate")).stride == 4
+    assert FaceKeypoints("./accurate").backend == "onnxruntime"  # the folder has no int8 copy: never another's
+    (tmp_path / "fast").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing was named: no warning about ./fast
+        assert model_source(None) == str(DEFAULT_MODEL)
+    for given in ("fast", "accurate", "./accurate", Path("accurate"), str(folder), "user/model", None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            once = model_source(given)
+            assert model_source(once) == once  # idempotent
+    assert shipped_name(f"{DEFAULT_MODEL}/../weights") == "fast" and shipped_name("./accurate") is None
 
 
 def test_only_a_small_network_runs_small_batches_on_one_thread():

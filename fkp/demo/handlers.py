@@ -25,7 +25,7 @@ from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
 from ..landmarker import FaceKeypoints
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
-from ..shipped import SHIPPED_MODELS, default_model_source, shipped_name
+from ..shipped import default_model_source, shipped_name
 from ..tracking import LiveTracker
 from . import limits, streams
 from .guard import received_clip, received_image
@@ -140,7 +140,8 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    source = str(SHIPPED_MODELS["accurate"]) if accurate else default_model_source()
+    source = model.source or default_model_source()
+    accurate = shipped_name(source) == "accurate"  # also where the server runs it ($FKP_MODEL=accurate)
     payload = result_payload(name, width, height, model_name(source), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
