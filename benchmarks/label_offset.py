@@ -82,7 +82,8 @@ def main() -> None:
     from fkp.offsets import without_offsets
 
     # without the model's calibrated keypoint offsets: they are measured against these very labels
-    predictor = FaceKeypoints(without_offsets(load_model(model_source(args.model))), flip_test=True)
+    source = model_source(args.model)
+    predictor = FaceKeypoints(without_offsets(load_model(source)), flip_test=True)
     landmarker = dlib_predictor()
     dlib_errors, dlib_frame_errors, frames, matrices, labels15 = [], [], [], [], []
     photos = read_ytf68_photos(args.data, label_x_shift=args.label_x_shift)
@@ -131,7 +132,7 @@ def main() -> None:
     errors = in_photo - np.stack(labels15)  # (N, 15, 2)
     dx, dy = errors.reshape(-1, 2).mean(0)
     frame_dx = (predicted - np.stack([apply_affine(m, marks) for m, marks in zip(matrices, labels15)]))[..., 0].mean()
-    print(f"\nfkp model {model_source(args.model)} (flip-trained, flip TTA), {len(errors)} photos:")
+    print(f"\nfkp model {source} (flip-trained, flip TTA), {len(errors)} photos:")
     print(f"  15 points: x {dx:+.2f}   y {dy:+.2f} photo px   (x {frame_dx:+.2f} frame px)")
 
 

@@ -34,9 +34,10 @@ OFFSET_KEYS = ("keypoint_offsets", "flip_keypoint_offsets")
 
 def _model_folder(path: str):
     from .errors import FkpError
+    from .model import missing_model_files  # torch: when run, not for --help
 
     folder = Path(path)
-    missing = [name for name in ("config.json", "model.safetensors") if not (folder / name).is_file()]
+    missing = missing_model_files(folder)
     if missing:
         raise FkpError(f"{path}: not a model folder (no {' or '.join(missing)})")
     try:

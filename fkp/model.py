@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -294,6 +295,14 @@ def restride(model: StackedHourglass, stride: int) -> StackedHourglass:
     return changed.to(next(model.parameters()).device).train(model.training)
 
 
+MODEL_FILES = ("config.json", "model.safetensors")  # what a saved model folder holds (train.py, fkp export)
+
+
+def missing_model_files(folder: str | os.PathLike) -> list[str]:
+    """The names of `MODEL_FILES` that the local ``folder`` lacks (empty for a complete model folder)."""
+    return [name for name in MODEL_FILES if not os.path.isfile(os.path.join(folder, name))]
+
+
 def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHourglass:
     """Load a saved model (a shipped model's name, a local folder or a Hub id: `fkp.shipped.model_source`)
     strictly, in eval mode.
@@ -302,7 +311,6 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
     or model.safetensors is damaged or incomplete (an interrupted save, copy or download).
     """
     import json
-    import os
 
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
     from safetensors import SafetensorError
@@ -312,9 +320,7 @@ def load_model(path_or_id: str, device: str | torch.device = "cpu") -> StackedHo
 
     path_or_id = model_source(path_or_id)
     if os.path.isdir(path_or_id):
-        missing = [
-            name for name in ("config.json", "model.safetensors") if not os.path.isfile(os.path.join(path_or_id, name))
-        ]
+        missing = missing_model_files(path_or_id)
         if missing:
             raise FkpError(
                 f"{path_or_id} is not a model folder: it has no {' or '.join(missing)} "

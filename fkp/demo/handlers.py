@@ -140,13 +140,18 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    source = model.source or default_model_source()
-    accurate = shipped_name(source) == "accurate"  # also where the server runs it ($FKP_MODEL=accurate)
-    payload = result_payload(name, width, height, model_name(source), faces)
+    payload = result_payload(name, width, height, model_name(model.source), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
     status = photo_status(
-        faces, found, width, height, scale, FACE_SCORE_THRESHOLD, whole_image=whole_image, accurate=accurate
+        faces,
+        found,
+        width,
+        height,
+        scale,
+        FACE_SCORE_THRESHOLD,
+        whole_image=whole_image,
+        accurate=shipped_name(model.source) == "accurate",  # also where the server runs it ($FKP_MODEL=accurate)
     )
     selector = gr.update(choices=[str(n) for n in range(1, len(faces) + 1)], value="1", visible=len(faces) > 1)
     state = {"faces": faces, "size": (width, height)}
