@@ -4,6 +4,7 @@ known motion, in one run.
 
     python benchmarks/video.py                      # examples/grace_hopper.jpg, 30 fps, sensor noise sigma 4
     python benchmarks/video.py --sweep              # also One Euro settings on the tracker's raw keypoints
+    python benchmarks/video.py --model accurate     # another keypoint model (default: fkp's default)
 
 The clip is made from one example photo: still for ``--still`` seconds, then shifted, turned (in-plane,
 about the face centre) and zoomed, each over ``--motion`` seconds and eased in and out, every frame with
@@ -17,6 +18,8 @@ Reported, per path, on the one face:
   reference is the still face's keypoints (the mean over the still frames of both paths) moved by the
   frame's known transform;
 - frames per second of prediction alone (both paths get decoded frames; decoding is not counted);
+- how often the tracker ran its detector: every ``redetect_every`` frames, plus each frame where a
+  tracked face's mean heatmap peak fell under `fkp.tracking.TRACK_PEAK_THRESHOLD` (or a track was lost);
 and the ratios video / independent, with the issue's targets (jitter <= 0.5x, error <= 1.2x), and whether
 `fkp predict CLIP --out ...` gave every frame a line. ``--sweep`` re-filters the tracker's raw keypoints
 (its crops follow them, so the filter changes only what is returned) with a grid of One Euro settings.
@@ -43,6 +46,7 @@ from fkp.geometry import apply_affine  # noqa: E402
 from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints  # noqa: E402
 from fkp.pipeline import predict_photo  # noqa: E402
+from fkp.shipped import shipped_name  # noqa: E402
 from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter  # noqa: E402
 from fkp.video import read_video  # noqa: E402
 
@@ -131,6 +135,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=4.0, help="sensor noise sigma, 8-bit levels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default=None, help="a shipped model ('fast', 'accurate') or a model folder")
     parser.add_argument("--save-clip", default=None, metavar="PATH.mkv", help="keep the generated clip")
     parser.add_argument("--sweep", action="store_true", help="also a grid of One Euro settings")
     args = parser.parse_args()
@@ -139,7 +144,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print("command: python benchmarks/video.py " + " ".join(sys.argv[1:]))
-    predictor = FaceKeypoints()
+    predictor = FaceKeypoints(args.model)
     detector = predictor.detector
     photo = load_photo(args.photo)
     faces = predict_photo(predictor, photo, detector)
@@ -168,6 +173,13 @@ def main() -> None:
         seconds["independent"] += time.perf_counter() - start
         independent.append(nearest(found, apply_affine(matrix, guess)))
     tracker = LiveTracker(predictor, detector)
+    detect, detections = tracker._detect, []
+
+    def counted_detect(*arguments):
+        detections.append(tracker.frames_since_detection)
+        return detect(*arguments)
+
+    tracker._detect = counted_detect
     for frame, matrix in zip(frames, matrices):
         start = time.perf_counter()
         found = tracker.update(frame.rgb, frame.time)
@@ -187,6 +199,12 @@ def main() -> None:
             f"error while moving {result['error']:.3f} px (p95 {result['p95']:.2f}), {fps:.1f} frames/s, "
             f"{result['missed']} frame(s) without the face"
         )
+    scheduled = sum(1 for since in detections if since >= tracker.redetect_every)
+    print(
+        f"tracker: the detector ran on {len(detections)} of {len(frames)} frames ({scheduled} scheduled every "
+        f"{tracker.redetect_every} frames, {len(detections) - scheduled} for a face in doubt, lost or not yet tracked; "
+        f"model {shipped_name(predictor.source) or predictor.source})"
+    )
     ind, vid = results["independent"], results["video"]
     jitter_ratio, error_ratio = vid["spread"] / ind["spread"], vid["error"] / ind["error"]
     print(
@@ -198,7 +216,7 @@ def main() -> None:
     from fkp.predict import main as predict
 
     out = folder / "clip.jsonl"
-    status = predict([str(clip), "--out", str(out)])
+    status = predict([str(clip), "--out", str(out)] + (["--model", args.model] if args.model else []))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     covered = sorted({line["frame"] for line in lines}) == list(range(len(frames)))
     with_face = len({line["frame"] for line in lines if line["face"] is not None})
