@@ -8,16 +8,17 @@
 Each line is one face: {"file", "width", "height", "face" (its number), "annotated" (the path of
 the photo drawn with its keypoints, or null without --annotated), "box" {x, y, width, height, score
 (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
-"face_score" (under 0.70: probably not a face), "keypoints" {name: {x, y, confidence}}}, coordinates
+"face_score" (under 0.70: probably not a face), "keypoints" {name: {x, y, confidence}}, "model" (the
+keypoint model that ran: "fast", "accurate", or the folder or Hub id given to --model)}, coordinates
 in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
 confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
 photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).
 
-A photo without a face gets one line with "face": null and "error"; so does an input that cannot be
-read, which is reported and skipped, never fatal: an empty, damaged or non-image file, a missing
-file, one without read permission, and named pipes (FIFOs), devices, sockets and symbolic link loops,
-which are never opened. Folders are searched recursively for image files (by extension); files named
-explicitly are tried whatever their extension.
+A photo without a face gets one line with "face": null, "error" and "model"; so does an input that
+cannot be read (without "model"), which is reported and skipped, never fatal: an empty, damaged or
+non-image file, a missing file, one without read permission, and named pipes (FIFOs), devices, sockets
+and symbolic link loops, which are never opened. Folders are searched recursively for image files (by
+extension); files named explicitly are tried whatever their extension.
 
 --annotated DIR keeps the inputs' subfolders: photos/a/same.jpg (from the folder photos) is drawn
 into DIR/a/same_keypoints.jpg, a file named directly into DIR/NAME_keypoints.jpg. Two different
@@ -32,7 +33,7 @@ where it stopped (exit status 1).
 --csv FILE writes the same lines as a table, beside --out or instead of it: one row per line (so per
 face, and per frame and face for videos), columns `fkp.records.CSV_COLUMNS`: file, width, height,
 frame, time, track, face, box_x ... box_roll_degrees, face_score, then NAME_x, NAME_y, NAME_confidence
-for each keypoint, annotated, error; a field a line does not have is empty.
+for each keypoint, annotated, error, model; a field a line does not have is empty.
 
 --out and --csv are written to temporary files beside them and moved into place when the run ends having
 read at least one input, so a run that reads nothing, fails or is interrupted leaves earlier files as they
@@ -140,8 +141,9 @@ def predict_files(
     "error"). A path that is not a regular file (`file_problem`) is never opened."""
     from .images import NotAnImageError, load_photo
     from .pipeline import predict_photo, reading_order
-    from .records import face_lines
+    from .records import face_lines, model_label
 
+    model = model_label(getattr(predictor, "source", None))
     for path in map(Path, files):
         problem = file_problem(path)
         try:
@@ -153,7 +155,7 @@ def predict_files(
             continue
         height, width = photo.shape[:2]
         faces = reading_order(predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test))
-        yield path, photo, faces, face_lines(str(path), width, height, faces)
+        yield path, photo, faces, face_lines(str(path), width, height, faces, model=model)
 
 
 class Output:
@@ -425,11 +427,12 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
     from tqdm.auto import tqdm
 
     from .pipeline import reading_order
-    from .records import face_lines
+    from .records import face_lines, model_label
     from .render import display_scale, draw_faces
     from .video import VideoError, VideoWriter, read_video, video_info
 
     fps, total = video_info(path)
+    model = model_label(getattr(predictor, "source", None))
     annotated = None if target is None else str(target)
     frames = 0
     writer: VideoWriter | None = None
@@ -450,7 +453,7 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
                     size = (round(width * scale), round(height * scale))
                     writer = VideoWriter(target, (fps or 25.0) / every, size)
                 writer.write(draw_faces(frame.rgb, faces, scale, labels=[face.track for face in faces]))
-            for line in face_lines(str(path), width, height, faces, frame.index, frame.time):
+            for line in face_lines(str(path), width, height, faces, frame.index, frame.time, model):
                 if line["face"] is not None:
                     line["annotated"] = annotated
                 out.write(line)

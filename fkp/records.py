@@ -4,9 +4,11 @@ per line, so one per face and frame.
 
 A line, as `fkp predict --out` writes it (see `fkp.predict`): {"file", "width", "height", ["frame",
 "time",] "face" (its number from 1, or None), ["track",] "annotated", "box" {x, y, width, height, score,
-roll_degrees}, "face_score", "keypoints" {name: {x, y, confidence}}}, or for a photo / frame without a
-face or an unreadable input {"file", ..., "face": None, "error"}. Coordinates are original-photo pixels
-(x right, y down, pixel centres at integers).
+roll_degrees}, "face_score", "keypoints" {name: {x, y, confidence}}, "model"}, or for a photo / frame
+without a face {"file", ..., "face": None, "error", "model"}, for an unreadable input {"file", "face":
+None, "error"}. "model" names the keypoint model that ran ("fast", "accurate", a folder or a Hub id;
+the demo's lines: its results' name for it). Coordinates are original-photo pixels (x right, y down,
+pixel centres at integers).
 
     with open("results.csv", "w", newline="") as handle:
         write_csv(handle, lines)            # CSV_COLUMNS, then one row per line
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES
+from .shipped import shipped_name
 
 if TYPE_CHECKING:
     from .pipeline import FaceResult
@@ -33,7 +36,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     + tuple(f"box_{name}" for name in BOX_FIELDS)
     + ("face_score",)
     + tuple(f"{name}_{field}" for name in KEYPOINT_NAMES for field in KEYPOINT_FIELDS)
-    + ("annotated", "error")
+    + ("annotated", "error", "model")
 )
 
 
@@ -44,21 +47,36 @@ def face_lines(
     faces: Sequence[FaceResult],
     frame: int | None = None,
     time: float | None = None,
+    model: str | None = None,
 ) -> list[dict]:
     """The lines of one photo, or with ``frame`` (index from 0) and ``time`` (seconds) of one video frame:
     one per face, numbered from 1 in the order given (`fkp.pipeline.reading_order`), video lines with each
     face's "track" id; or one line with "face": None and "error": "no face found". "annotated" is None
-    (the caller fills in the drawn file)."""
+    (the caller fills in the drawn file). With ``model`` (what ran: `model_label`), every line ends with it."""
     where: dict[str, Any] = {"file": file, "width": width, "height": height}
     if frame is not None:
         where.update(frame=frame, time=round(float(time or 0.0), 4))
     video = frame is not None
+    which = {} if model is None else {"model": model}
     if not faces:
-        return [{**where, "face": None, **({"track": None} if video else {}), "error": "no face found"}]
+        return [{**where, "face": None, **({"track": None} if video else {}), "error": "no face found", **which}]
     return [
-        {**where, "face": number, **({"track": face.track} if video else {}), "annotated": None, **face.as_dict()}
+        {
+            **where,
+            "face": number,
+            **({"track": face.track} if video else {}),
+            "annotated": None,
+            **face.as_dict(),
+            **which,
+        }
         for number, face in enumerate(faces, start=1)
     ]
+
+
+def model_label(source: str | None) -> str | None:
+    """How lines name a keypoint model: a shipped one by its name ("fast", "accurate"), any other as
+    `fkp.shipped.model_source` gave it (a folder or a Hub id); None for a model passed as an object."""
+    return None if source is None else shipped_name(source) or str(source)
 
 
 def csv_row(line: dict) -> list:
@@ -69,7 +87,7 @@ def csv_row(line: dict) -> list:
         raise DataError(f"a line of fkp predict is a JSON object, not {type(line).__name__}")
     name = line.get("file", "?")
     values: dict[str, Any] = {column: line.get(column) for column in CSV_COLUMNS[:7] + ("face_score",)}
-    values["annotated"], values["error"] = line.get("annotated"), line.get("error")
+    values["annotated"], values["error"], values["model"] = line.get("annotated"), line.get("error"), line.get("model")
     box = line.get("box") or {}
     keypoints = line.get("keypoints") or {}
     if not isinstance(box, dict) or not isinstance(keypoints, dict):

@@ -193,6 +193,9 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     assert len(face["keypoints"]) == 15 and 0 < face["keypoints"]["nose_tip"]["x"] < face["width"]
     assert by_file["no_face_cat.jpg"][0]["face"] is None and by_file["no_face_cat.jpg"][0]["error"] == "no face found"
     assert by_file["broken.jpg"][0]["face"] is None and "broken.jpg" in by_file["broken.jpg"][0]["error"]
+    # the lines the model made name it (the default, shipped fast model); an unreadable file's line does not
+    assert {line.get("model") for line in lines if "broken" not in line["file"]} == {"fast"}
+    assert "model" not in by_file["broken.jpg"][0]
     assert "skipped" in result.stderr and "broken.jpg" in result.stderr
     drawn = tmp_path / "drawn"
     assert sorted(str(p.relative_to(drawn)) for p in drawn.rglob("*") if p.is_file()) == [

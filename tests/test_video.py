@@ -72,7 +72,7 @@ def test_a_clip_gives_a_line_per_frame_and_face_with_stable_tracks_and_an_annota
     assert sorted({r["frame"] for r in records}) == list(range(FRAMES))
     for r in records:
         assert r["time"] == pytest.approx(r["frame"] / FPS, abs=1e-3)
-        assert r["face"] in (1, 2) and r["width"] == 474 and r["height"] == 256
+        assert r["face"] in (1, 2) and r["width"] == 474 and r["height"] == 256 and r["model"] == "fast"
     by_frame = {}
     for r in records:
         by_frame.setdefault(r["frame"], {})[r["face"]] = r["track"]
@@ -106,6 +106,7 @@ def test_a_clip_as_csv_gives_a_row_per_frame_and_face_with_its_track(clip_run):
     column = {name: header.index(name) for name in header}
     for row in rows:
         assert row[column["file"]].endswith("clip.avi") and row[column["error"]] == ""
+        assert row[column["model"]] == "fast"
         assert float(row[column["time"]]) == pytest.approx(int(row[column["frame"]]) / FPS, abs=1e-3)
         assert 0 <= float(row[column["nose_tip_x"]]) < 474 and 0 <= float(row[column["nose_tip_y"]]) < 256
     tracks = {(int(row[column["frame"]]), int(row[column["face"]])): int(row[column["track"]]) for row in rows}

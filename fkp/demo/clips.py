@@ -23,6 +23,7 @@ from ..video import VideoWriter
 from . import limits
 from .decoder import DecodeStopped, frames
 from .probe import ClipHeader
+from .results import model_name
 
 # VP8, not fkp.video's VP9: OpenCV's FFmpeg build encodes VP8 about 6x faster (18 against 113 ms for a
 # 640x346 frame on this machine; its VP9 speed options are not passed on), and every current browser
@@ -90,6 +91,7 @@ def analyse_clip(
     stem = Path(name).stem or "clip"
     annotated, jsonl, table = (folder / f"{stem}_keypoints{suffix}" for suffix in (".webm", ".jsonl", ".csv"))
     tracker = LiveTracker(predictor, detector, max_faces=limits.VIDEO_MAX_FACES)
+    model = model_name(predictor.source)  # the results' name for it, never a server path
     tracks: dict[int, TrackPoints] = {}
     writer: Vp8Writer | None = None
     count = faces_seen = 0
@@ -110,7 +112,7 @@ def analyse_clip(
                         writer = Vp8Writer(annotated, frame_rate(header), shape)
                     writer.write(draw_faces(frame.rgb, faces, reduce, labels=[face.track for face in faces]))
                     faces = [in_original_pixels(face, frame.scale) for face in faces]
-                    lines = face_lines(name, *size, faces, frame=frame.index, time=frame.time)
+                    lines = face_lines(name, *size, faces, frame=frame.index, time=frame.time, model=model)
                     for line in lines:
                         if line["face"] is not None:
                             line["annotated"] = annotated.name
