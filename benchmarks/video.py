@@ -46,7 +46,7 @@ from fkp.geometry import apply_affine  # noqa: E402
 from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints  # noqa: E402
 from fkp.pipeline import predict_photo  # noqa: E402
-from fkp.shipped import shipped_name  # noqa: E402
+from fkp.shipped import model_label  # noqa: E402
 from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter  # noqa: E402
 from fkp.video import read_video  # noqa: E402
 
@@ -162,7 +162,7 @@ def main() -> None:
         f"{Path(args.photo).name} ({photo.shape[1]}x{photo.shape[0]}, face {face_size:.0f} px), {len(frames)} frames "
         f"at {args.fps:g} fps: {still} still, then shift ({args.shift:g}, {args.shift / 2:g}) px, turn "
         f"{args.turn:g} deg, zoom {args.zoom:g}x, {args.motion:g} s each; noise sigma {args.noise:g}; "
-        f"backend {predictor.backend}, {args.threads} thread(s); smoothing {SMOOTHING}"
+        f"model {model_label(predictor.source)} ({predictor.backend}), {args.threads} thread(s); smoothing {SMOOTHING}"
     )
 
     independent, video, raw, seconds = [], [], [], {"independent": 0.0, "video": 0.0}
@@ -173,13 +173,6 @@ def main() -> None:
         seconds["independent"] += time.perf_counter() - start
         independent.append(nearest(found, apply_affine(matrix, guess)))
     tracker = LiveTracker(predictor, detector)
-    detect, detections = tracker._detect, []
-
-    def counted_detect(*arguments):
-        detections.append(tracker.frames_since_detection)
-        return detect(*arguments)
-
-    tracker._detect = counted_detect
     for frame, matrix in zip(frames, matrices):
         start = time.perf_counter()
         found = tracker.update(frame.rgb, frame.time)
@@ -199,11 +192,10 @@ def main() -> None:
             f"error while moving {result['error']:.3f} px (p95 {result['p95']:.2f}), {fps:.1f} frames/s, "
             f"{result['missed']} frame(s) without the face"
         )
-    scheduled = sum(1 for since in detections if since >= tracker.redetect_every)
+    ran = tracker.detections
     print(
-        f"tracker: the detector ran on {len(detections)} of {len(frames)} frames ({scheduled} scheduled every "
-        f"{tracker.redetect_every} frames, {len(detections) - scheduled} for a face in doubt, lost or not yet tracked; "
-        f"model {shipped_name(predictor.source) or predictor.source})"
+        f"tracker: the detector ran on {ran.total()} of {len(frames)} frames ({ran['scheduled']} scheduled every "
+        f"{tracker.redetect_every} frames, {ran['needed']} for a face not yet tracked, in doubt or lost)"
     )
     ind, vid = results["independent"], results["video"]
     jitter_ratio, error_ratio = vid["spread"] / ind["spread"], vid["error"] / ind["error"]

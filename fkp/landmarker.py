@@ -3,7 +3,7 @@ back to photo pixels) behind one class.
 
     from fkp import FaceKeypoints
     fkp = FaceKeypoints()                       # the shipped "fast" model, or FKP_MODEL=name-folder-or-hub-id
-    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~4x the time
+    fkp = FaceKeypoints("accurate")             # the shipped accurate model (fkp.shipped): photos, ~5x the time
     faces = fkp.detect("photo.jpg")             # every face of a photo: keypoints in photo pixels
     keypoints, confidence, heatmaps = fkp.predict_frames(frames)   # (N, 96, 96) uint8 face frames
     faces = fkp.detect_for_video(frame, timestamp)                 # one video frame, tracked and smoothed

@@ -9,13 +9,14 @@ Each line is one face: {"file", "width", "height", "face" (its number), "annotat
 the photo drawn with its keypoints, or null without --annotated), "box" {x, y, width, height, score
 (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
 "face_score" (under 0.70: probably not a face), "keypoints" {name: {x, y, confidence}}, "model" (the
-keypoint model that ran: "fast", "accurate", or the folder or Hub id given to --model)}, coordinates
+run's keypoint model: "fast", "accurate", a folder's absolute path or a Hub id, from --model or
+$FKP_MODEL)}, coordinates
 in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
 confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
 photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).
 
-A photo without a face gets one line with "face": null, "error" and "model"; so does an input that
-cannot be read (without "model"), which is reported and skipped, never fatal: an empty, damaged or
+A photo without a face gets one line with "face": null and "error"; so does an input that cannot be
+read, which is reported and skipped, never fatal: an empty, damaged or
 non-image file, a missing file, one without read permission, and named pipes (FIFOs), devices, sockets
 and symbolic link loops, which are never opened. Folders are searched recursively for image files (by
 extension); files named explicitly are tried whatever their extension.
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import FkpError
-from .shipped import MODEL_HELP, model_source, shipped_name
+from .shipped import MODEL_HELP, model_label, model_source
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv"}  # (fkp.video's, here without importing OpenCV)
@@ -141,9 +142,8 @@ def predict_files(
     "error"). A path that is not a regular file (`file_problem`) is never opened."""
     from .images import NotAnImageError, load_photo
     from .pipeline import predict_photo, reading_order
-    from .records import face_lines, model_label
+    from .records import face_lines
 
-    model = model_label(getattr(predictor, "source", None))
     for path in map(Path, files):
         problem = file_problem(path)
         try:
@@ -155,7 +155,7 @@ def predict_files(
             continue
         height, width = photo.shape[:2]
         faces = reading_order(predict_photo(predictor, photo, detector, whole_image=whole_image, flip_test=flip_test))
-        yield path, photo, faces, face_lines(str(path), width, height, faces, model=model)
+        yield path, photo, faces, face_lines(str(path), width, height, faces)
 
 
 class Output:
@@ -218,9 +218,11 @@ def _umask() -> int:
 
 class Lines:
     """Where a run's lines go: JSON Lines to ``out`` and/or CSV rows (`fkp.records.write_csv`, header
-    first) to ``table``, each an `Output` (so written atomically), committed or discarded together."""
+    first) to ``table``, each an `Output` (so written atomically), committed or discarded together.
+    Every line ends with the run's ``model`` (`fkp.shipped.model_label`), unless it is None."""
 
-    def __init__(self, out: str | None, table: str | None):
+    def __init__(self, out: str | None, table: str | None, model: str | None = None):
+        self.model = model
         if out and table and (out == table == "-" or os.path.realpath(out) == os.path.realpath(table)):
             raise FkpError(f"--out and --csv both name {out}; give them different files")
         self.outputs: list[Output] = []
@@ -246,6 +248,8 @@ class Lines:
 
     def write(self, line: dict) -> None:
         """One line (`fkp.records.face_lines`' shape) to every output."""
+        if self.model is not None:
+            line = {**line, "model": self.model}
         if self.jsonl is not None:
             self.jsonl.write(json.dumps(line) + "\n")
         if self.csv is not None:
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m fkp.predict") -> 
             annotated.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise FkpError(f"cannot write --annotated {annotated}: {error.strerror or error}") from None
-    out = Lines(args.out, args.csv)
+    out = Lines(args.out, args.csv, model_label(args.model))
     try:
         counts = _predict_into(out, inputs, readable, args, annotated, videos)
     except BaseException:
@@ -373,8 +377,7 @@ def _predict_into(
 
         predictor = FaceKeypoints(args.model, flip_test=args.flip_test)
         print(
-            f"keypoint model: {shipped_name(args.model) or args.model} ({predictor.backend}"
-            f"{', flip test' if args.flip_test else ''})",
+            f"keypoint model: {model_label(args.model)} ({predictor.backend}{', flip test' if args.flip_test else ''})",
             file=sys.stderr,
         )
         photos = [path for path in readable if path not in videos]
@@ -427,12 +430,11 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
     from tqdm.auto import tqdm
 
     from .pipeline import reading_order
-    from .records import face_lines, model_label
+    from .records import face_lines
     from .render import display_scale, draw_faces
     from .video import VideoError, VideoWriter, read_video, video_info
 
     fps, total = video_info(path)
-    model = model_label(getattr(predictor, "source", None))
     annotated = None if target is None else str(target)
     frames = 0
     writer: VideoWriter | None = None
@@ -453,7 +455,7 @@ def _predict_video(out: Lines, path: Path, predictor, every: int, target: Path |
                     size = (round(width * scale), round(height * scale))
                     writer = VideoWriter(target, (fps or 25.0) / every, size)
                 writer.write(draw_faces(frame.rgb, faces, scale, labels=[face.track for face in faces]))
-            for line in face_lines(str(path), width, height, faces, frame.index, frame.time, model):
+            for line in face_lines(str(path), width, height, faces, frame.index, frame.time):
                 if line["face"] is not None:
                     line["annotated"] = annotated
                 out.write(line)

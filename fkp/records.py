@@ -6,9 +6,9 @@ A line, as `fkp predict --out` writes it (see `fkp.predict`): {"file", "width", 
 "time",] "face" (its number from 1, or None), ["track",] "annotated", "box" {x, y, width, height, score,
 roll_degrees}, "face_score", "keypoints" {name: {x, y, confidence}}, "model"}, or for a photo / frame
 without a face {"file", ..., "face": None, "error", "model"}, for an unreadable input {"file", "face":
-None, "error"}. "model" names the keypoint model that ran ("fast", "accurate", a folder or a Hub id;
-the demo's lines: its results' name for it). Coordinates are original-photo pixels (x right, y down,
-pixel centres at integers).
+None, "error", "model"}. "model" names the keypoint model of the run (`fkp.shipped.model_label`:
+"fast", "accurate", a folder's absolute path or a Hub id; in the demo's lines never a server path).
+Coordinates are original-photo pixels (x right, y down, pixel centres at integers).
 
     with open("results.csv", "w", newline="") as handle:
         write_csv(handle, lines)            # CSV_COLUMNS, then one row per line
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DataError
 from .keypoints import KEYPOINT_NAMES
-from .shipped import shipped_name
 
 if TYPE_CHECKING:
     from .pipeline import FaceResult
@@ -52,7 +51,7 @@ def face_lines(
     """The lines of one photo, or with ``frame`` (index from 0) and ``time`` (seconds) of one video frame:
     one per face, numbered from 1 in the order given (`fkp.pipeline.reading_order`), video lines with each
     face's "track" id; or one line with "face": None and "error": "no face found". "annotated" is None
-    (the caller fills in the drawn file). With ``model`` (what ran: `model_label`), every line ends with it."""
+    (the caller fills in the drawn file). With ``model`` (`fkp.shipped.model_label`), every line ends with it."""
     where: dict[str, Any] = {"file": file, "width": width, "height": height}
     if frame is not None:
         where.update(frame=frame, time=round(float(time or 0.0), 4))
@@ -71,12 +70,6 @@ def face_lines(
         }
         for number, face in enumerate(faces, start=1)
     ]
-
-
-def model_label(source: str | None) -> str | None:
-    """How lines name a keypoint model: a shipped one by its name ("fast", "accurate"), any other as
-    `fkp.shipped.model_source` gave it (a folder or a Hub id); None for a model passed as an object."""
-    return None if source is None else shipped_name(source) or str(source)
 
 
 def csv_row(line: dict) -> list:

@@ -19,12 +19,12 @@ from .errors import FkpError
 WEIGHTS = Path(__file__).parent / "weights"
 # name -> folder (each with its model card, README.md); the first is the default
 SHIPPED_MODELS = {
-    "fast": WEIGHTS,  # 2 stacks x 64 channels, output stride 4: 0.6 ms a face on a 2-core CPU
-    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~4x the time
+    "fast": WEIGHTS,  # 2 stacks x 64 channels, output stride 4: 0.65 ms a face (2-core EPYC)
+    "accurate": WEIGHTS / "accurate",  # 2 stacks x 128 channels, stride 2: more accurate on photos, ~5x the time
 }
 DEFAULT_MODEL = SHIPPED_MODELS["fast"]
 MODEL_HELP = (
-    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 4x the keypoint time a "
+    "a shipped model ('fast', the default; 'accurate': more accurate on photos, about 5x the keypoint time a "
     "face), a model folder or a Hugging Face Hub id (owner/name); default: $FKP_MODEL or 'fast'"
 )
 
@@ -85,6 +85,22 @@ def shipped_name(source: str | os.PathLike) -> str | None:
         if path.resolve() == folder.resolve():
             return name
     return None
+
+
+def model_label(source: str | os.PathLike | None, hide_path: bool = False) -> str | None:
+    """How results name a keypoint model (``source`` as `model_source` gives it): a shipped one by its
+    name ("fast", "accurate"), a Hub id as it is, another folder by its absolute path, or with
+    ``hide_path`` (a server's answers) by its last part only; None for no source (a model passed as an
+    object)."""
+    if source is None:
+        return None
+    name = shipped_name(source)
+    if name:
+        return name
+    path = Path(os.fspath(source)).expanduser()
+    if path.is_dir():
+        return path.resolve().name if hide_path else str(path.resolve())
+    return os.fspath(source)
 
 
 def default_model_source() -> str:

@@ -15,7 +15,7 @@ Measured by benchmarks/video.py on a clip with known motion and sensor noise.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -151,6 +151,9 @@ class LiveTracker:
         self.tracks: list[Track] = []
         self.next_id = 0
         self.frames_since_detection = 0
+        # frames on which the detector ran: "scheduled" (every redetect_every frames, all faces confident)
+        # or "needed" (no face tracked yet, a face in doubt or lost)
+        self.detections: Counter[str] = Counter()
         self.seconds: deque[float] = deque(maxlen=30)  # processing time of the last frames
         self.arrivals: deque[float] = deque(maxlen=30)  # when they arrived (time.monotonic)
 
@@ -183,7 +186,9 @@ class LiveTracker:
             (confident if float(np.mean(pair[1].confidence)) >= TRACK_PEAK_THRESHOLD else doubtful).append(pair)
         kept = _without_duplicates(confident)
         self.frames_since_detection += 1
-        if not kept or len(kept) < len(self.tracks) or self.frames_since_detection >= self.redetect_every:
+        needed = not kept or len(kept) < len(self.tracks)
+        if needed or self.frames_since_detection >= self.redetect_every:
+            self.detections["needed" if needed else "scheduled"] += 1
             kept = self._detect(frame, gray, pyramid, kept, doubtful)
             self.frames_since_detection = 0
         self.tracks = []

@@ -42,7 +42,7 @@ def test_two_faces_each_get_their_own_results(app):
         nose, lip = points[KEYPOINT_INDEX["nose_tip"]], points[KEYPOINT_INDEX["mouth_center_bottom_lip"]]
         assert left[0] > right[0] and nose[1] > left[1] and lip[1] > nose[1]  # a face, the right way up
     # the JSON result is in the response itself, and in the downloads with the annotated image and a CSV
-    assert payload["model"] == "fkp shipped weights (fast)"  # never a server path
+    assert payload["model"] == "fast"  # never a server path
     assert (
         payload["width"] == 949
         and len(payload["faces"]) == 2
@@ -649,10 +649,10 @@ def test_flip_option_applies_to_that_request_only(app):
 def test_accurate_option_applies_to_that_request_only(app, monkeypatch):
     monkeypatch.delenv("FKP_MODEL", raising=False)
     status, *_, payload, _, state = app.analyse(str(EXAMPLES / "grace_hopper.jpg"), accurate=True)
-    assert "with the accurate model" in status and payload["model"] == "fkp shipped weights (accurate)"
+    assert "with the accurate model" in status and payload["model"] == "accurate"
     accurate = state["faces"][0].keypoints
     status, *_, payload, _, state = app.analyse(str(EXAMPLES / "grace_hopper.jpg"))
-    assert "accurate" not in status and payload["model"] == "fkp shipped weights (fast)"
+    assert "accurate" not in status and payload["model"] == "fast"
     plain = state["faces"][0].keypoints
     assert not np.allclose(plain, accurate) and np.abs(plain - accurate).max() < 10
     assert app.predictor().model.stride == 4 and app.accurate_predictor().model.stride == 2

@@ -193,9 +193,7 @@ def test_predict_folder_to_jsonl_skips_bad_files(tmp_path):
     assert len(face["keypoints"]) == 15 and 0 < face["keypoints"]["nose_tip"]["x"] < face["width"]
     assert by_file["no_face_cat.jpg"][0]["face"] is None and by_file["no_face_cat.jpg"][0]["error"] == "no face found"
     assert by_file["broken.jpg"][0]["face"] is None and "broken.jpg" in by_file["broken.jpg"][0]["error"]
-    # the lines the model made name it (the default, shipped fast model); an unreadable file's line does not
-    assert {line.get("model") for line in lines if "broken" not in line["file"]} == {"fast"}
-    assert "model" not in by_file["broken.jpg"][0]
+    assert {line["model"] for line in lines} == {"fast"}  # every line names the run's model (the default)
     assert "skipped" in result.stderr and "broken.jpg" in result.stderr
     drawn = tmp_path / "drawn"
     assert sorted(str(p.relative_to(drawn)) for p in drawn.rglob("*") if p.is_file()) == [
@@ -230,6 +228,7 @@ def test_predict_lines_name_their_annotated_file_keep_subfolders_round_and_read_
             "file": "photos/empty.jpg",
             "face": None,
             "error": "empty.jpg is not an image that can be read: the file is empty",
+            "model": "fast",
         }
     ]
     expected = {
@@ -273,6 +272,32 @@ def test_predict_without_annotated_says_null(tmp_path, capsys):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["face"] for line in lines] == [1, 2] and [line["annotated"] for line in lines] == [None, None]
     assert lines[0]["box"]["x"] < lines[1]["box"]["x"]  # reading order: the left face first
+
+
+def test_predict_lines_name_the_model_of_the_run(tmp_path, capsys):
+    """Each line of fkp predict (JSON and CSV, the no-face and unreadable ones too) names the keypoint
+    model of the run: a shipped one by its name, another folder by its absolute path."""
+    import csv
+
+    from fkp.predict import main
+    from fkp.shipped import SHIPPED_MODELS
+
+    out, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    inputs = [str(EXAMPLES / "grace_hopper.jpg"), str(EXAMPLES / "no_face_cat.jpg"), str(tmp_path / "empty.jpg")]
+    assert main([*inputs, "--model", "accurate", "--out", str(out), "--csv", str(table)]) == 1  # empty.jpg
+    lines = [json.loads(text) for text in out.read_text().splitlines()]
+    assert [line["model"] for line in lines] == ["accurate"] * 3 and list(lines[0])[-1] == "model"
+    assert [row["model"] for row in csv.DictReader(table.open())] == ["accurate"] * 3
+    assert "keypoint model: accurate" in capsys.readouterr().err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (mine / name).write_bytes((SHIPPED_MODELS["fast"] / name).read_bytes())
+    result = run("-m", "fkp.cli", "predict", inputs[0], "--model", "mine", "--out", "mine.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = [json.loads(text) for text in (tmp_path / "mine.jsonl").read_text().splitlines()]
+    assert line["model"] == str(mine.resolve())  # not "mine": it says which folder, wherever it ran
 
 
 def test_export_writes_a_real_model_card_and_a_matching_onnx(trained_model, tmp_path):

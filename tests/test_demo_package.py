@@ -145,13 +145,15 @@ def test_plain_messages_name_the_file_never_a_path(tmp_path):
     assert results.display_name(None, b"\xff\xd8") == "capture.png"
 
 
-def test_model_name_is_never_a_server_path(tmp_path):
-    from fkp.shipped import SHIPPED_MODELS
+def test_the_model_label_is_never_a_server_path_in_the_demo(tmp_path):
+    from fkp.shipped import SHIPPED_MODELS, model_label
 
-    assert results.model_name(str(SHIPPED_MODELS["fast"])) == "fkp shipped weights (fast)"
-    assert results.model_name(str(SHIPPED_MODELS["accurate"])) == "fkp shipped weights (accurate)"
-    assert results.model_name("user/fkp-model") == "user/fkp-model"  # a Hub id, as it is
-    assert results.model_name(str(tmp_path)) == tmp_path.name
+    assert model_label(str(SHIPPED_MODELS["fast"]), hide_path=True) == "fast"
+    assert model_label(f"{SHIPPED_MODELS['fast']}/../weights/accurate", hide_path=True) == "accurate"
+    assert model_label("user/fkp-model", hide_path=True) == "user/fkp-model"  # a Hub id, as it is
+    assert model_label(str(tmp_path), hide_path=True) == tmp_path.name
+    assert model_label(str(tmp_path)) == str(tmp_path.resolve())  # fkp predict's lines: where it was
+    assert model_label(None) is None  # a model passed as an object has no name to give
 
 
 # ---------------------------------------------------------------------------- guard

@@ -75,7 +75,7 @@ def test_a_clip_gives_an_annotated_webm_lines_csv_and_plots_per_track(app, anywh
     assert len(lines) == 2 * FRAMES and sorted({line["frame"] for line in lines}) == list(range(FRAMES))
     for line in lines:  # fkp predict's lines: the user's file name, never a server path
         assert line["file"] == "two faces.avi" and line["annotated"] == "two faces_keypoints.webm"
-        assert line["model"] == "fkp shipped weights (fast)"  # the demo's name for it, never a server path
+        assert line["model"] == "fast"  # as fkp predict names it, never a server path
         assert line["time"] == pytest.approx(line["frame"] / 10, abs=1e-3) and set(line["keypoints"]) == set(
             KEYPOINT_NAMES
         )

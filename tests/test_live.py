@@ -120,6 +120,7 @@ def test_tracker_follows_a_moving_face_with_few_detections(parts):
         assert len(faces) == 1 and faces[0].looks_like_a_face
         centres.append(faces[0].keypoints.mean(axis=0))
     assert len(calls) <= 3  # the first frame, then every 15 frames: tracking, not detection, does the rest
+    assert tracker.detections == {"needed": 1, "scheduled": len(calls) - 1}  # why each ran
     shift = np.array(centres)[:, 0] - centres[0][0]
     assert abs(shift[-1] - 2.0 * 29) < 4  # the points moved with the face (58 px)
     assert np.all(np.diff(shift[5:]) > 0)  # steadily, no jumps back
@@ -198,6 +199,7 @@ def test_a_face_whose_heatmaps_fade_keeps_its_id_when_the_detector_finds_it(part
     frames = drifting_frames(4)
     ids = [[face.track for face in tracker.update(frame, index / 10)] for index, frame in enumerate(frames)]
     assert ids == [[0], [0], [0], [0]]  # found again by the detection that follows, not a new track each time
+    assert tracker.detections == {"needed": 4}  # every frame: the first, then a face in doubt
     assert tracker.update(np.full_like(frames[0], 90), 0.5) == []  # gone: the doubtful track ends
 
 

@@ -127,24 +127,3 @@ def test_only_a_small_network_runs_small_batches_on_one_thread():
     before = {k: v.clone() for k, v in fast.state_dict().items()}
     conv_macs(fast)
     assert fast.training and all(torch.equal(before[k], v) for k, v in fast.state_dict().items())
-
-
-def test_predict_lines_name_the_model_that_ran(tmp_path, capsys):
-    """Each line of fkp predict (JSON and CSV) says which keypoint model made it: a shipped one by its
-    name, another folder as it was given."""
-    import csv
-    import json
-
-    from fkp.predict import main
-    from fkp.records import model_label
-
-    out, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
-    photo = str(EXAMPLES / "grace_hopper.jpg")
-    assert main([photo, "--model", "accurate", "--out", str(out), "--csv", str(table)]) == 0
-    [line] = [json.loads(text) for text in out.read_text().splitlines()]
-    assert line["model"] == "accurate" and list(line)[-1] == "model"
-    [row] = list(csv.DictReader(table.open()))
-    assert row["model"] == "accurate"
-    assert "keypoint model: accurate" in capsys.readouterr().err
-    assert model_label(str(SHIPPED_MODELS["fast"])) == "fast" and model_label(str(tmp_path)) == str(tmp_path)
-    assert model_label(None) is None  # a model passed as an object has no name to give

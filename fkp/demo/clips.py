@@ -18,12 +18,12 @@ from ..keypoints import KEYPOINT_NAMES
 from ..pipeline import in_original_pixels, reading_order
 from ..records import face_lines, write_csv
 from ..render import draw_faces
+from ..shipped import model_label
 from ..tracking import LiveTracker
 from ..video import VideoWriter
 from . import limits
 from .decoder import DecodeStopped, frames
 from .probe import ClipHeader
-from .results import model_name
 
 # VP8, not fkp.video's VP9: OpenCV's FFmpeg build encodes VP8 about 6x faster (18 against 113 ms for a
 # 640x346 frame on this machine; its VP9 speed options are not passed on), and every current browser
@@ -91,7 +91,7 @@ def analyse_clip(
     stem = Path(name).stem or "clip"
     annotated, jsonl, table = (folder / f"{stem}_keypoints{suffix}" for suffix in (".webm", ".jsonl", ".csv"))
     tracker = LiveTracker(predictor, detector, max_faces=limits.VIDEO_MAX_FACES)
-    model = model_name(predictor.source)  # the results' name for it, never a server path
+    model = model_label(predictor.source, hide_path=True)
     tracks: dict[int, TrackPoints] = {}
     writer: Vp8Writer | None = None
     count = faces_seen = 0

@@ -25,7 +25,7 @@ from ..images import MAX_PIXELS, NotAnImageError, load_photo_reduced
 from ..landmarker import FaceKeypoints
 from ..pipeline import FACE_SCORE_THRESHOLD, default_detector, in_original_pixels, predict_photo
 from ..render import display_scale, draw_faces, face_view, heatmap_grid, heatmap_tiles
-from ..shipped import default_model_source, shipped_name
+from ..shipped import default_model_source, model_label, shipped_name
 from ..tracking import LiveTracker
 from . import limits, streams
 from .guard import received_clip, received_image
@@ -44,7 +44,6 @@ from .results import (
     face_caption,
     keypoint_rows,
     live_status,
-    model_name,
     no_face_status,
     photo_status,
     plain_reason,
@@ -140,7 +139,7 @@ def analyse(
     del photo
     faces = [in_original_pixels(face, scale) for face in faces]  # from here on, original-photo pixels
     rows = keypoint_rows(faces)
-    payload = result_payload(name, width, height, model_name(model.source), faces)
+    payload = result_payload(name, width, height, model_label(model.source, hide_path=True), faces)
     files = [str(annotated), *write_tables(folder, stem, payload, rows)]
 
     status = photo_status(

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ..keypoints import KEYPOINT_NAMES
 from ..pipeline import reading_order as reading_order  # its home; the CLI numbers faces the same way
-from ..shipped import shipped_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,15 +81,6 @@ def result_payload(name: str, width: int, height: int, model: str, faces: list[F
         "coordinates": COORDINATES,
         "faces": [face.as_dict() for face in faces],
     }
-
-
-def model_name(source: str) -> str:
-    """What the results say the model is (``source`` as `fkp.shipped.model_source` gives it): a shipped
-    model by its name, a Hub id as it is, another folder by its last part: never a server path."""
-    name = shipped_name(source)
-    if name:
-        return f"fkp shipped weights ({name})"
-    return Path(source).name if Path(source).exists() else source
 
 
 def no_face_status(width: int, height: int) -> str:
