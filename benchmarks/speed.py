@@ -91,13 +91,17 @@ DESIGNS = {  # name: build_model overrides (the "fkp" configuration otherwise)
 }
 
 
+def block_calls(repeats: int, block: int = BLOCK) -> int:
+    """The calls `block_medians` makes of each function for ``repeats``: whole blocks, at least one."""
+    return max(1, -(-repeats // block)) * block
+
+
 def block_medians(functions: dict[str, Callable[[], object]], repeats: int, block: int = BLOCK) -> dict[str, float]:
     """Median seconds per call of each function over ``repeats`` calls, made in blocks of ``block``
     consecutive calls, the functions taking turns block by block (a short warm-up opens each block
     and is not timed: the first calls after another function's block find cold caches)."""
     times = {name: [] for name in functions}
-    rounds = max(1, -(-repeats // block))
-    for _ in range(rounds):
+    for _ in range(block_calls(repeats, block) // block):
         for name, fn in functions.items():
             for _ in range(5):
                 fn()
@@ -168,7 +172,7 @@ def main() -> None:
         timed["dlib"] = face_after_face(lambda i: shape_predictor(faces[i][0], rects[i]), count)
         timed["dlib, one face"] = lambda: shape_predictor(faces[0][0], rects[0])
     medians = block_medians(timed, args.repeats)
-    calls = -(-args.repeats // BLOCK) * BLOCK
+    calls = block_calls(args.repeats)
 
     print(
         f"\n1. face after face, batch 1: {count} different faces (found in {where}) in turn, {calls} calls "

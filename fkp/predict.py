@@ -10,16 +10,16 @@ the photo drawn with its keypoints, or null without --annotated), "box" {x, y, w
 (the detector's), roll_degrees (the face's in-plane turn, positive = clockwise on screen)},
 "face_score" (under 0.70: probably not a face), "keypoints" {name: {x, y, confidence}}, "model" (the
 run's keypoint model: "fast", "accurate", a folder's absolute path or a Hub id, from --model or
-$FKP_MODEL)}, coordinates
-in original-photo pixels (x right, y down, pixel centres at integers), rounded to 0.01 px, scores and
-confidences to 0.0001. Faces are numbered in reading order, as in the demo and on the annotated
-photo: by rows from top to bottom, then left to right (`fkp.pipeline.reading_order`).
+$FKP_MODEL)}, coordinates in original-photo pixels (x right, y down, pixel centres at integers),
+rounded to 0.01 px, scores and confidences to 0.0001. Faces are numbered in reading order, as in the
+demo and on the annotated photo: by rows from top to bottom, then left to right
+(`fkp.pipeline.reading_order`).
 
 A photo without a face gets one line with "face": null and "error"; so does an input that cannot be
-read, which is reported and skipped, never fatal: an empty, damaged or
-non-image file, a missing file, one without read permission, and named pipes (FIFOs), devices, sockets
-and symbolic link loops, which are never opened. Folders are searched recursively for image files (by
-extension); files named explicitly are tried whatever their extension.
+read, which is reported and skipped, never fatal: an empty, damaged or non-image file, a missing
+file, one without read permission, and named pipes (FIFOs), devices, sockets and symbolic link loops,
+which are never opened. Folders are searched recursively for image files (by extension); files named
+explicitly are tried whatever their extension.
 
 --annotated DIR keeps the inputs' subfolders: photos/a/same.jpg (from the folder photos) is drawn
 into DIR/a/same_keypoints.jpg, a file named directly into DIR/NAME_keypoints.jpg. Two different

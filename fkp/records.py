@@ -46,28 +46,19 @@ def face_lines(
     faces: Sequence[FaceResult],
     frame: int | None = None,
     time: float | None = None,
-    model: str | None = None,
 ) -> list[dict]:
     """The lines of one photo, or with ``frame`` (index from 0) and ``time`` (seconds) of one video frame:
     one per face, numbered from 1 in the order given (`fkp.pipeline.reading_order`), video lines with each
     face's "track" id; or one line with "face": None and "error": "no face found". "annotated" is None
-    (the caller fills in the drawn file). With ``model`` (`fkp.shipped.model_label`), every line ends with it."""
+    (the caller fills in the drawn file); the writer adds "model" (`fkp.shipped.model_label`)."""
     where: dict[str, Any] = {"file": file, "width": width, "height": height}
     if frame is not None:
         where.update(frame=frame, time=round(float(time or 0.0), 4))
     video = frame is not None
-    which = {} if model is None else {"model": model}
     if not faces:
-        return [{**where, "face": None, **({"track": None} if video else {}), "error": "no face found", **which}]
+        return [{**where, "face": None, **({"track": None} if video else {}), "error": "no face found"}]
     return [
-        {
-            **where,
-            "face": number,
-            **({"track": face.track} if video else {}),
-            "annotated": None,
-            **face.as_dict(),
-            **which,
-        }
+        {**where, "face": number, **({"track": face.track} if video else {}), "annotated": None, **face.as_dict()}
         for number, face in enumerate(faces, start=1)
     ]
 

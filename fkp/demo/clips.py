@@ -112,10 +112,11 @@ def analyse_clip(
                         writer = Vp8Writer(annotated, frame_rate(header), shape)
                     writer.write(draw_faces(frame.rgb, faces, reduce, labels=[face.track for face in faces]))
                     faces = [in_original_pixels(face, frame.scale) for face in faces]
-                    lines = face_lines(name, *size, faces, frame=frame.index, time=frame.time, model=model)
+                    lines = face_lines(name, *size, faces, frame=frame.index, time=frame.time)
                     for line in lines:
                         if line["face"] is not None:
                             line["annotated"] = annotated.name
+                        line["model"] = model
                         lines_file.write(json.dumps(line) + "\n")
                     write_csv(csv_file, lines, header=False)
                     for face in faces:
