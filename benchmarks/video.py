@@ -22,7 +22,9 @@ Reported, per path, on the one face:
   tracked face's mean heatmap peak fell under `fkp.tracking.TRACK_PEAK_THRESHOLD` (or a track was lost);
 and the ratios video / independent, with the issue's targets (jitter <= 0.5x, error <= 1.2x), and whether
 `fkp predict CLIP --out ...` gave every frame a line. ``--sweep`` re-filters the tracker's raw keypoints
-(its crops follow them, so the filter changes only what is returned) with a grid of One Euro settings.
+(its crops follow them, so the filter changes only what is returned) with a grid of One Euro settings
+and prints the model's own (`fkp.tracking.smoothing_for`) and the 10 with the least error while moving
+among those whose jitter meets the target.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints  # noqa: E402
 from fkp.pipeline import predict_photo  # noqa: E402
 from fkp.shipped import model_label  # noqa: E402
-from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter  # noqa: E402
+from fkp.tracking import LiveTracker, OneEuroFilter, smoothing_for  # noqa: E402
 from fkp.video import read_video  # noqa: E402
 
 JITTER_TARGET, ERROR_TARGET = 0.5, 1.2
@@ -162,7 +164,8 @@ def main() -> None:
         f"{Path(args.photo).name} ({photo.shape[1]}x{photo.shape[0]}, face {face_size:.0f} px), {len(frames)} frames "
         f"at {args.fps:g} fps: {still} still, then shift ({args.shift:g}, {args.shift / 2:g}) px, turn "
         f"{args.turn:g} deg, zoom {args.zoom:g}x, {args.motion:g} s each; noise sigma {args.noise:g}; "
-        f"model {model_label(predictor.source)} ({predictor.backend}), {args.threads} thread(s); smoothing {SMOOTHING}"
+        f"model {model_label(predictor.source)} ({predictor.backend}), {args.threads} thread(s); "
+        f"smoothing {smoothing_for(predictor.source)}"
     )
 
     independent, video, raw, seconds = [], [], [], {"independent": 0.0, "video": 0.0}
@@ -178,7 +181,11 @@ def main() -> None:
         found = tracker.update(frame.rgb, frame.time)
         seconds["video"] += time.perf_counter() - start
         video.append(nearest(found, apply_affine(matrix, guess)))
-        track = tracker.tracks[0].face if tracker.tracks else None
+        # the raw result of the track of the face followed here (the nearest, as for the returned faces)
+        at = apply_affine(matrix, guess)
+        track = min(
+            (t.face for t in tracker.tracks), key=lambda f: float(np.abs(f.keypoints - at).mean()), default=None
+        )
         raw.append((track.keypoints.astype(np.float64), track.size) if track is not None else None)
 
     base = np.mean([p for p in independent[:still] + video[:still] if p is not None], axis=0)
@@ -227,30 +234,39 @@ def main() -> None:
         if any(item is None for item in raw):
             print("sweep skipped: the tracker lost the face in some frame")
         else:
-            print("One Euro settings on the tracker's raw keypoints (ratios to independent frames):")
-            print(f"{'  min_cutoff  beta  d_cutoff  rigid':38s} jitter   ratio  error   ratio")
-            rows = [(None, None, None, None)] + list(
+            grid = list(
                 itertools.product(
-                    (0.25, 0.5, 1.0), (3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0), (0.5, 1.0, 2.0), (0.0, 0.5, 0.7, 1.0)
+                    (0.1, 0.25, 0.5, 1.0),  # min_cutoff
+                    (1.0, 3.0, 10.0, 15.0, 20.0, 30.0, 60.0, 100.0),  # beta
+                    (0.5, 1.0, 2.0),  # derivative_cutoff
+                    (0.0, 0.5, 0.7, 1.0),  # rigid_speed
+                    (0.0, 0.5, 1.0),  # trend
                 )
             )
-            for min_cutoff, beta, derivative, rigid in rows:
-                if min_cutoff is None:
-                    points, label = [p for p, _ in raw], "  none (the tracker's raw keypoints)"
-                else:
-                    settings = {
-                        "min_cutoff": min_cutoff,
-                        "beta": beta,
-                        "derivative_cutoff": derivative,
-                        "rigid_speed": rigid,
-                    }
-                    points = one_euro(raw, times, settings)
-                    label = f"  {min_cutoff:10g} {beta:5g} {derivative:9g} {rigid:6g}"
-                result = scores(points, references, still)
-                print(
-                    f"{label:38s} {result['spread']:6.3f} {result['spread'] / ind['spread']:6.2f}x "
-                    f"{result['error']:6.3f} {result['error'] / ind['error']:6.2f}x"
-                )
+            names = ("min_cutoff", "beta", "derivative_cutoff", "rigid_speed", "trend")
+            rows = []
+            for values in grid:
+                result = scores(one_euro(raw, times, dict(zip(names, values))), references, still)
+                rows.append((values, result["spread"] / ind["spread"], result["error"] / ind["error"]))
+            used = smoothing_for(predictor.source)
+            shipped = tuple(float(used.get(name, 0.0)) for name in names)
+            raw_result = scores([p for p, _ in raw], references, still)
+            others = [row for row in rows if row[1] <= JITTER_TARGET and row[0] != shipped]
+            kept = sorted(others, key=lambda row: row[2])
+            print(
+                f"One Euro settings on the tracker's raw keypoints, {len(grid)} tried; ratios to independent "
+                f"frames; the 10 with the least error while moving among the {len(kept)} others whose jitter "
+                f"is <= {JITTER_TARGET}x:"
+            )
+            print(f"  {'min_cutoff  beta  d_cutoff  rigid  trend':43s} jitter  error")
+            print(
+                f"  {'none (the raw keypoints)':43s} {raw_result['spread'] / ind['spread']:5.2f}x "
+                f"{raw_result['error'] / ind['error']:5.2f}x"
+            )
+            for values, jitter_ratio, error_ratio in [row for row in rows if row[0] == shipped] + kept[:10]:
+                label = " ".join(f"{value:g}".rjust(width) for value, width in zip(values, (10, 5, 9, 6, 6)))
+                mark = "  (this model's settings)" if values == shipped else ""
+                print(f"  {label:43s} {jitter_ratio:5.2f}x {error_ratio:5.2f}x{mark}")
     if not args.save_clip:
         os.unlink(clip)
     os.unlink(out)

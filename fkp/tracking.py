@@ -26,6 +26,7 @@ from .detect import Box, FaceDetector
 from .framing import MEAN_FRAME_KEYPOINTS, refined_crop
 from .geometry import apply_affine, fit_similarity, invert_affine
 from .pipeline import FACE_SCORE_THRESHOLD, FaceResult, predict_crops
+from .shipped import shipped_name
 
 # The mean heatmap peak under which a tracked face is in doubt between detections: a detection follows at
 # once, and the track goes on only if it finds its face again. It depends on the weights (measured for
@@ -49,6 +50,26 @@ CROP_TOLERANCE = 0.5
 # The face's speed alone (rigid_speed 1) gave 0.45x (0.46x) but let an expression lag: a lip that
 # moves 10 px in 3 frames was 3.6 px behind 3 frames later (1.9 px with 0.7, 0.9 px with 0).
 SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_speed": 0.7}
+# The settings depend on the weights: the accurate model's keypoints are steadier, and with the settings
+# above they lagged: error while moving 1.73x independent photos' (1.70x at noise 8) against 1.21x
+# (1.25x) for its unfiltered keypoints. With `trend` (each keypoint carried along with its filtered speed
+# while the face moves) and the face's speed alone: jitter 0.49x (0.47x), error 1.20x (1.23x) on
+# grace_hopper.jpg, and on the other example photos 0.64-1.19x where the settings above gave 0.98-1.71x;
+# the lip above lags 0.36 px. The rest of the error is the crop: the tracker's crop is fitted to the
+# keypoints, and the model's answer there differs by about a pixel from the detector crop's, which sets
+# the reference (on labelled photos the two are equally accurate: `fkp evaluate --pipeline photo
+# --refine`). For the fast model the best of `benchmarks/video.py --sweep`, with `trend` or without, errs
+# 3-7% less than SMOOTHING at the same jitter, so it keeps SMOOTHING.
+SMOOTHING_BY_MODEL = {
+    "accurate": {"min_cutoff": 1.0, "beta": 60.0, "derivative_cutoff": 2.0, "rigid_speed": 1.0, "trend": 1.0}
+}
+
+
+def smoothing_for(source: str | Path | None) -> dict[str, float]:
+    """The tracker's One Euro settings for the keypoint model from ``source`` (a shipped model's own, else
+    SMOOTHING: measured with the fast model)."""
+    name = shipped_name(source) if source is not None else None
+    return SMOOTHING_BY_MODEL.get(name or "", SMOOTHING)
 
 
 class OneEuroFilter:
@@ -57,13 +78,21 @@ class OneEuroFilter:
     cutoff rises with speed; speeds are taken in units of ``unit`` per second (e.g. face sizes).
     ``rigid_speed`` (0 to 1, for (K, 2) points): the share of each point's speed replaced by the whole
     face's (`rigid_motion`): 0 each point's own, 1 the face's only (steadier at rest, but an expression,
-    which moves a few points alone, hardly opens the filter)."""
+    which moves a few points alone, hardly opens the filter). ``trend`` (0 to 1): how far each step
+    starts from where the filtered speed carries the last value, not from the last value itself, which
+    takes away the filter's lag behind a steady motion; it applies in the share of the cutoff that speed
+    opened (none at rest, so a still face's noise is not carried forward)."""
 
     def __init__(
-        self, min_cutoff: float = 0.8, beta: float = 3.0, derivative_cutoff: float = 1.0, rigid_speed: float = 0.0
+        self,
+        min_cutoff: float = 0.8,
+        beta: float = 3.0,
+        derivative_cutoff: float = 1.0,
+        rigid_speed: float = 0.0,
+        trend: float = 0.0,
     ):
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
-        self.rigid_speed = rigid_speed
+        self.rigid_speed, self.trend = rigid_speed, trend
         self.value: np.ndarray | None = None
         self.speed: np.ndarray | None = None
         self.time = 0.0
@@ -85,7 +114,10 @@ class OneEuroFilter:
             speed = rigid + (1.0 - self.rigid_speed) * (speed - rigid)
         self.speed = self.speed + self._alpha(dt, self.derivative_cutoff) * (speed - self.speed)
         cutoff = self.min_cutoff + self.beta * np.abs(self.speed) / unit
-        self.value = self.value + self._alpha(dt, cutoff) * (value - self.value)
+        start = self.value
+        if self.trend:
+            start = start + self.trend * (1.0 - self.min_cutoff / cutoff) * self.speed * dt
+        self.value = start + self._alpha(dt, cutoff) * (value - start)
         self.time = timestamp
         return self.value.copy()
 
@@ -133,8 +165,9 @@ class LiveTracker:
     """Follows the faces of a video stream frame by frame; `update` returns each frame's faces with
     smoothed keypoints (photo pixels of that frame) and each face's track id (`FaceResult.track`:
     0, 1, 2, ... in order of first appearance; a lost face's id is never reused). ``smoothing``: the
-    `OneEuroFilter` arguments of each track (default SMOOTHING). The crops follow each track's raw
-    keypoints (``tracks[i].face``), so the smoothing changes what `update` returns, never what it sees."""
+    `OneEuroFilter` arguments of each track (default: `smoothing_for` the predictor's model). The crops
+    follow each track's raw keypoints (``tracks[i].face``), so the smoothing changes what `update`
+    returns, never what it sees."""
 
     def __init__(
         self,
@@ -146,7 +179,9 @@ class LiveTracker:
         smoothing: dict[str, float] | None = None,
     ):
         self.predictor, self.detector = predictor, detector
-        self.smoothing = SMOOTHING if smoothing is None else smoothing  # OneEuroFilter's arguments
+        if smoothing is None:  # OneEuroFilter's arguments
+            smoothing = smoothing_for(getattr(predictor, "source", None))
+        self.smoothing = smoothing
         self.max_faces, self.redetect_every, self.threshold = max_faces, redetect_every, threshold
         self.tracks: list[Track] = []
         self.next_id = 0

@@ -63,25 +63,69 @@ def test_rigid_motion_of_too_few_points_is_their_mean_shift():
     assert np.allclose(rigid_motion(np.array([[1.0, 2.0]]), np.array([[3.0, 0.0]])), [[3.0, 0.0]])
 
 
-def test_the_trackers_filter_follows_an_expression_and_steadies_a_still_face():
+def test_trend_takes_away_the_lag_behind_a_steady_motion_and_carries_no_noise_at_rest():
+    """The accurate model's settings with and without trend, on a face (0.5 px noise per point) that
+    is still for 2 s, then moves 1 px a frame."""
+    from fkp.framing import MEAN_FRAME_KEYPOINTS
+    from fkp.tracking import SMOOTHING_BY_MODEL
+
+    face = (np.asarray(MEAN_FRAME_KEYPOINTS, np.float64) - 48) * 2 + 300
+    noise = np.random.default_rng(3).normal(0, 0.5, (120, *face.shape))
+    lags, spreads = {}, {}
+    for trend in (0.0, 1.0):
+        smoother = OneEuroFilter(**{**SMOOTHING_BY_MODEL["accurate"], "trend": trend})
+        at_rest = [smoother(face + noise[index], index / 30, unit=226.0) for index in range(60)]
+        spreads[trend] = np.array(at_rest[20:]).std(axis=0).mean()
+        behind = []
+        for index in range(60, 120):
+            target = face + [index - 59.0, 0.0]
+            out = smoother(target + noise[index], index / 30, unit=226.0)
+            behind.append((target - out)[:, 0].mean())
+        lags[trend] = np.mean(behind[30:])  # once the filter has the speed
+    assert lags[0.0] > 0.3 and abs(lags[1.0]) < 0.2 * lags[0.0]  # measured 0.38 px and 0.02 px
+    assert spreads[1.0] < 1.15 * spreads[0.0] and spreads[1.0] < 0.25  # 0.164 and 0.176 px of 0.5 px noise
+
+
+def test_each_shipped_model_has_its_trackers_settings_and_others_the_fast_models():
+    from fkp.shipped import SHIPPED_MODELS
+    from fkp.tracking import SMOOTHING, SMOOTHING_BY_MODEL, smoothing_for
+
+    assert smoothing_for(SHIPPED_MODELS["accurate"]) == SMOOTHING_BY_MODEL["accurate"] != SMOOTHING
+    assert smoothing_for(str(SHIPPED_MODELS["accurate"]) + "/") == SMOOTHING_BY_MODEL["accurate"]
+    for other in (SHIPPED_MODELS["fast"], None, "someone/some-model", str(ROOT / "tests")):
+        assert smoothing_for(other) == SMOOTHING
+
+    class Predictor:  # LiveTracker keeps the predictor; only its source is read here
+        source = str(SHIPPED_MODELS["accurate"])
+
+    assert LiveTracker(Predictor(), detector=None).smoothing == SMOOTHING_BY_MODEL["accurate"]
+    assert LiveTracker(Predictor(), detector=None, smoothing=SMOOTHING).smoothing == SMOOTHING
+
+
+@pytest.mark.parametrize("model", ["fast", "accurate"])
+def test_the_trackers_filter_follows_an_expression_and_steadies_a_still_face(model):
     """A lip that moves alone (10 px over 3 frames, 0.5 px noise per point) is followed within a few
-    frames with SMOOTHING, whose speed is partly the whole face's."""
+    frames with each model's settings, whose speed is partly or wholly the whole face's."""
     from fkp.framing import MEAN_FRAME_KEYPOINTS
     from fkp.keypoints import KEYPOINT_INDEX
-    from fkp.tracking import SMOOTHING
+    from fkp.shipped import SHIPPED_MODELS
+    from fkp.tracking import smoothing_for
 
+    settings = smoothing_for(SHIPPED_MODELS[model])
     face = (np.asarray(MEAN_FRAME_KEYPOINTS, np.float64) - 48) * 2 + 300
     lip = KEYPOINT_INDEX["mouth_center_bottom_lip"]
     lags = []
     for seed in range(10):
-        smoother, rng = OneEuroFilter(**SMOOTHING), np.random.default_rng(seed)
+        smoother, rng = OneEuroFilter(**settings), np.random.default_rng(seed)
         for index in range(70):
             target = face.copy()
             target[lip, 1] += 10.0 * min(max(index - 59, 0), 3) / 3
             out = smoother(target + rng.normal(0, 0.5, face.shape), index / 30, unit=226.0)
             if index == 65:  # 5 frames after the lip started moving, 3 after it reached its place
                 lags.append(abs(out[lip, 1] - target[lip, 1]))
-    assert np.mean(lags) < 1.0  # measured 0.58 px (0.21 px with each point's own speed, 1.54 px with the face's alone)
+    # measured 0.58 px for the fast model (0.21 px with each point's own speed, 1.54 px with the face's
+    # alone), 0.36 px for the accurate one (the face's alone, with trend)
+    assert np.mean(lags) < 1.0
 
 
 def drifting_frames(count: int) -> list[np.ndarray]:
