@@ -23,13 +23,14 @@ Reported, per path, on the one face:
 and the ratios video / independent, with the issue's targets (jitter <= 0.5x, error <= 1.2x), and whether
 `fkp predict CLIP --out ...` gave every frame a line. ``--sweep`` re-filters the tracker's raw keypoints
 (its crops follow them, so the filter changes only what is returned) with a grid of One Euro settings
-and prints the model's own (`fkp.tracking.smoothing_for`) and the 10 with the least error while moving
-among those whose jitter meets the target.
+and prints the model's own (`fkp.tracking.smoothing_for`; the fast model's SMOOTHING too where they
+differ) and the 10 with the least error while moving among those whose jitter meets the target.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -49,7 +50,7 @@ from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints  # noqa: E402
 from fkp.pipeline import predict_photo  # noqa: E402
 from fkp.shipped import model_label  # noqa: E402
-from fkp.tracking import LiveTracker, OneEuroFilter, smoothing_for  # noqa: E402
+from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter, smoothing_for  # noqa: E402
 from fkp.video import read_video  # noqa: E402
 
 JITTER_TARGET, ERROR_TARGET = 0.5, 1.2
@@ -87,11 +88,13 @@ def make_clip(path: Path, photo: np.ndarray, matrices: list[np.ndarray], fps: fl
     writer.release()
 
 
-def nearest(faces: list, reference: np.ndarray) -> np.ndarray | None:
-    """The keypoints (15, 2) of the face nearest ``reference`` (None without a face)."""
-    if not faces:
-        return None
-    return min((face.keypoints for face in faces), key=lambda points: float(np.abs(points - reference).mean()))
+def nearest(faces: list, reference: np.ndarray):
+    """The face (`FaceResult`) whose (15, 2) keypoints are nearest ``reference`` (None without a face)."""
+    return min(faces, key=lambda face: float(np.abs(face.keypoints - reference).mean()), default=None)
+
+
+def keypoints(face) -> np.ndarray | None:
+    return None if face is None else face.keypoints
 
 
 def jitter(points: np.ndarray) -> tuple[float, float]:
@@ -174,18 +177,16 @@ def main() -> None:
         start = time.perf_counter()
         found = predict_photo(predictor, frame.rgb, detector)
         seconds["independent"] += time.perf_counter() - start
-        independent.append(nearest(found, apply_affine(matrix, guess)))
+        independent.append(keypoints(nearest(found, apply_affine(matrix, guess))))
     tracker = LiveTracker(predictor, detector)
     for frame, matrix in zip(frames, matrices):
         start = time.perf_counter()
         found = tracker.update(frame.rgb, frame.time)
         seconds["video"] += time.perf_counter() - start
-        video.append(nearest(found, apply_affine(matrix, guess)))
-        # the raw result of the track of the face followed here (the nearest, as for the returned faces)
-        at = apply_affine(matrix, guess)
-        track = min(
-            (t.face for t in tracker.tracks), key=lambda f: float(np.abs(f.keypoints - at).mean()), default=None
-        )
+        followed = nearest(found, apply_affine(matrix, guess))
+        video.append(keypoints(followed))
+        # the followed face's raw (unsmoothed) result, from its track
+        track = next((t.face for t in tracker.tracks if followed and t.id == followed.track), None)
         raw.append((track.keypoints.astype(np.float64), track.size) if track is not None else None)
 
     base = np.mean([p for p in independent[:still] + video[:still] if p is not None], axis=0)
@@ -248,25 +249,36 @@ def main() -> None:
             for values in grid:
                 result = scores(one_euro(raw, times, dict(zip(names, values))), references, still)
                 rows.append((values, result["spread"] / ind["spread"], result["error"] / ind["error"]))
-            used = smoothing_for(predictor.source)
-            shipped = tuple(float(used.get(name, 0.0)) for name in names)
-            raw_result = scores([p for p, _ in raw], references, still)
-            others = [row for row in rows if row[1] <= JITTER_TARGET and row[0] != shipped]
-            kept = sorted(others, key=lambda row: row[2])
+            defaults = {k: v.default for k, v in inspect.signature(OneEuroFilter).parameters.items()}
+
+            def values_of(settings: dict) -> tuple:
+                return tuple(float(settings.get(name, defaults[name])) for name in names)
+
+            def line(label: str, points: list[np.ndarray]) -> str:
+                result = scores(points, references, still)
+                return f"  {label:43s} {result['spread'] / ind['spread']:5.2f}x {result['error'] / ind['error']:5.2f}x"
+
+            def label_of(values: tuple) -> str:
+                return " ".join(f"{value:g}".rjust(width) for value, width in zip(values, (10, 5, 9, 6, 6)))
+
+            own = values_of(tracker.smoothing)
+            listed = {own: "  (this model's settings)"}
+            if values_of(SMOOTHING) != own:
+                listed[values_of(SMOOTHING)] = "  (SMOOTHING, the fast model's)"
+            kept = sorted(
+                (row for row in rows if row[1] <= JITTER_TARGET and row[0] not in listed), key=lambda row: row[2]
+            )
             print(
                 f"One Euro settings on the tracker's raw keypoints, {len(grid)} tried; ratios to independent "
                 f"frames; the 10 with the least error while moving among the {len(kept)} others whose jitter "
                 f"is <= {JITTER_TARGET}x:"
             )
             print(f"  {'min_cutoff  beta  d_cutoff  rigid  trend':43s} jitter  error")
-            print(
-                f"  {'none (the raw keypoints)':43s} {raw_result['spread'] / ind['spread']:5.2f}x "
-                f"{raw_result['error'] / ind['error']:5.2f}x"
-            )
-            for values, jitter_ratio, error_ratio in [row for row in rows if row[0] == shipped] + kept[:10]:
-                label = " ".join(f"{value:g}".rjust(width) for value, width in zip(values, (10, 5, 9, 6, 6)))
-                mark = "  (this model's settings)" if values == shipped else ""
-                print(f"  {label:43s} {jitter_ratio:5.2f}x {error_ratio:5.2f}x{mark}")
+            print(line("none (the raw keypoints)", [p for p, _ in raw]))
+            for values, mark in listed.items():
+                print(line(label_of(values), one_euro(raw, times, dict(zip(names, values)))) + mark)
+            for values, jitter_ratio, error_ratio in kept[:10]:
+                print(f"  {label_of(values):43s} {jitter_ratio:5.2f}x {error_ratio:5.2f}x")
     if not args.save_clip:
         os.unlink(clip)
     os.unlink(out)

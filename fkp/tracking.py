@@ -55,21 +55,24 @@ SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_
 # (1.25x) for its unfiltered keypoints. With `trend` (each keypoint carried along with its filtered speed
 # while the face moves) and the face's speed alone: jitter 0.49x (0.47x), error 1.20x (1.23x) on
 # grace_hopper.jpg, and on the other example photos 0.64-1.19x where the settings above gave 0.98-1.71x;
-# the lip above lags 0.36 px. The rest of the error is the crop: the tracker's crop is fitted to the
-# keypoints, and the model's answer there differs by about a pixel from the detector crop's, which sets
-# the reference (on labelled photos the two are equally accurate: `fkp evaluate --pipeline photo
-# --refine`). For the fast model the best of `benchmarks/video.py --sweep`, with `trend` or without, errs
-# 3-7% less than SMOOTHING at the same jitter, so it keeps SMOOTHING.
+# the lip of tests/test_live.py (5 frames after it starts moving) lags 0.36 px (0.58 px with SMOOTHING).
+# The filter overshoots by about half a pixel when a face stops (the speed it carried). The rest of the
+# error is the crop: the tracker's crop is fitted to the keypoints, and the model's answer there differs
+# by about a pixel from the detector crop's, which sets the reference (on labelled photos the two are
+# equally accurate: `fkp evaluate --pipeline photo --refine`). For the fast model the best settings of
+# `benchmarks/video.py --sweep`, with `trend` or without, err 5-7% less than SMOOTHING at the same
+# jitter, so it keeps SMOOTHING.
 SMOOTHING_BY_MODEL = {
     "accurate": {"min_cutoff": 1.0, "beta": 60.0, "derivative_cutoff": 2.0, "rigid_speed": 1.0, "trend": 1.0}
 }
 
 
 def smoothing_for(source: str | Path | None) -> dict[str, float]:
-    """The tracker's One Euro settings for the keypoint model from ``source`` (a shipped model's own, else
-    SMOOTHING: measured with the fast model)."""
+    """The tracker's One Euro settings for the keypoint model from ``source`` (a copy): a shipped model's
+    own, else SMOOTHING, measured with the fast model (also for the accurate model's weights in another
+    folder, a Hub upload or a model object: pass ``LiveTracker(smoothing=...)`` there)."""
     name = shipped_name(source) if source is not None else None
-    return SMOOTHING_BY_MODEL.get(name or "", SMOOTHING)
+    return dict(SMOOTHING_BY_MODEL.get(name, SMOOTHING))
 
 
 class OneEuroFilter:
@@ -80,8 +83,9 @@ class OneEuroFilter:
     face's (`rigid_motion`): 0 each point's own, 1 the face's only (steadier at rest, but an expression,
     which moves a few points alone, hardly opens the filter). ``trend`` (0 to 1): how far each step
     starts from where the filtered speed carries the last value, not from the last value itself, which
-    takes away the filter's lag behind a steady motion; it applies in the share of the cutoff that speed
-    opened (none at rest, so a still face's noise is not carried forward)."""
+    takes away the filter's lag behind a steady motion (at the price of a small overshoot when the
+    motion stops); it applies in the share of the cutoff that speed opened, which is small at rest (what
+    noise opens), so a still face's noise is hardly carried forward."""
 
     def __init__(
         self,
@@ -91,6 +95,11 @@ class OneEuroFilter:
         rigid_speed: float = 0.0,
         trend: float = 0.0,
     ):
+        if min_cutoff <= 0 or derivative_cutoff <= 0 or beta < 0:
+            raise ValueError(
+                f"One Euro settings need min_cutoff > 0, derivative_cutoff > 0 and beta >= 0 (got {min_cutoff}, "
+                f"{derivative_cutoff}, {beta})"
+            )
         self.min_cutoff, self.beta, self.derivative_cutoff = min_cutoff, beta, derivative_cutoff
         self.rigid_speed, self.trend = rigid_speed, trend
         self.value: np.ndarray | None = None
