@@ -472,6 +472,9 @@ def main(args: argparse.Namespace) -> dict | None:
             write_card(output_dir)
         if args.push_to_hub:
             push_folder(output_dir, args.hub_model_id or output_dir.name)
+    # every rank tears its process group down together: a rank that left while rank 0 still wrote the
+    # summary and card once aborted in gloo's teardown ("terminate called without an active exception")
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
 
