@@ -50,7 +50,7 @@ from fkp.images import load_photo  # noqa: E402
 from fkp.landmarker import FaceKeypoints  # noqa: E402
 from fkp.pipeline import predict_photo  # noqa: E402
 from fkp.shipped import model_label  # noqa: E402
-from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter, smoothing_for  # noqa: E402
+from fkp.tracking import SMOOTHING, LiveTracker, OneEuroFilter  # noqa: E402
 from fkp.video import read_video  # noqa: E402
 
 JITTER_TARGET, ERROR_TARGET = 0.5, 1.2
@@ -163,12 +163,13 @@ def main() -> None:
     frames = list(read_video(clip))
     assert len(frames) == len(matrices), (len(frames), len(matrices))
     face_size = faces[0].size
+    tracker = LiveTracker(predictor, detector)
     print(
         f"{Path(args.photo).name} ({photo.shape[1]}x{photo.shape[0]}, face {face_size:.0f} px), {len(frames)} frames "
         f"at {args.fps:g} fps: {still} still, then shift ({args.shift:g}, {args.shift / 2:g}) px, turn "
         f"{args.turn:g} deg, zoom {args.zoom:g}x, {args.motion:g} s each; noise sigma {args.noise:g}; "
         f"model {model_label(predictor.source)} ({predictor.backend}), {args.threads} thread(s); "
-        f"smoothing {smoothing_for(predictor.source)}"
+        f"smoothing {tracker.smoothing}"
     )
 
     independent, video, raw, seconds = [], [], [], {"independent": 0.0, "video": 0.0}
@@ -178,7 +179,6 @@ def main() -> None:
         found = predict_photo(predictor, frame.rgb, detector)
         seconds["independent"] += time.perf_counter() - start
         independent.append(keypoints(nearest(found, apply_affine(matrix, guess))))
-    tracker = LiveTracker(predictor, detector)
     for frame, matrix in zip(frames, matrices):
         start = time.perf_counter()
         found = tracker.update(frame.rgb, frame.time)
@@ -245,18 +245,21 @@ def main() -> None:
                 )
             )
             names = ("min_cutoff", "beta", "derivative_cutoff", "rigid_speed", "trend")
-            rows = []
-            for values in grid:
-                result = scores(one_euro(raw, times, dict(zip(names, values))), references, still)
-                rows.append((values, result["spread"] / ind["spread"], result["error"] / ind["error"]))
             defaults = {k: v.default for k, v in inspect.signature(OneEuroFilter).parameters.items()}
 
             def values_of(settings: dict) -> tuple:
                 return tuple(float(settings.get(name, defaults[name])) for name in names)
 
-            def line(label: str, points: list[np.ndarray]) -> str:
+            def ratios(points: list[np.ndarray]) -> tuple[float, float]:
+                """(jitter, error while moving) of these per-frame keypoints, as ratios to independent frames'."""
                 result = scores(points, references, still)
-                return f"  {label:43s} {result['spread'] / ind['spread']:5.2f}x {result['error'] / ind['error']:5.2f}x"
+                return result["spread"] / ind["spread"], result["error"] / ind["error"]
+
+            def filtered(values: tuple) -> list[np.ndarray]:
+                return one_euro(raw, times, dict(zip(names, values)))
+
+            def show(label: str, jitter_ratio: float, error_ratio: float, mark: str = "") -> None:
+                print(f"  {label:43s} {jitter_ratio:5.2f}x {error_ratio:5.2f}x{mark}")
 
             def label_of(values: tuple) -> str:
                 return " ".join(f"{value:g}".rjust(width) for value, width in zip(values, (10, 5, 9, 6, 6)))
@@ -265,20 +268,19 @@ def main() -> None:
             listed = {own: "  (this model's settings)"}
             if values_of(SMOOTHING) != own:
                 listed[values_of(SMOOTHING)] = "  (SMOOTHING, the fast model's)"
-            kept = sorted(
-                (row for row in rows if row[1] <= JITTER_TARGET and row[0] not in listed), key=lambda row: row[2]
-            )
+            rows = [(values, *ratios(filtered(values))) for values in grid if values not in listed]
+            kept = sorted((row for row in rows if row[1] <= JITTER_TARGET), key=lambda row: row[2])
             print(
                 f"One Euro settings on the tracker's raw keypoints, {len(grid)} tried; ratios to independent "
                 f"frames; the 10 with the least error while moving among the {len(kept)} others whose jitter "
                 f"is <= {JITTER_TARGET}x:"
             )
             print(f"  {'min_cutoff  beta  d_cutoff  rigid  trend':43s} jitter  error")
-            print(line("none (the raw keypoints)", [p for p, _ in raw]))
+            show("none (the raw keypoints)", *ratios([p for p, _ in raw]))
             for values, mark in listed.items():
-                print(line(label_of(values), one_euro(raw, times, dict(zip(names, values)))) + mark)
+                show(label_of(values), *ratios(filtered(values)), mark)
             for values, jitter_ratio, error_ratio in kept[:10]:
-                print(f"  {label_of(values):43s} {jitter_ratio:5.2f}x {error_ratio:5.2f}x")
+                show(label_of(values), jitter_ratio, error_ratio)
     if not args.save_clip:
         os.unlink(clip)
     os.unlink(out)
