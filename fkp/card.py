@@ -685,9 +685,15 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
         + (
             " The student was distilled from "
             + ", ".join(f"`{teacher}`" for teacher in args["teacher"])
-            + f" (`--teacher`, {distill_weights(args)}): the teachers' mean flip-test keypoints "
-            "on each training frame, moved by its augmentation, were a second label beside the human one "
-            "(`fkp.distill`)."
+            + f" (`--teacher`, {distill_weights(args)}): "
+            + (
+                "on every augmented training batch, the teachers' mean heatmaps, resampled to the student's "
+                "grid, were a second target beside the human labels' (`--teacher_targets heatmaps`, "
+                "`fkp.distill`)."
+                if args.get("teacher_targets") == "heatmaps"
+                else "the teachers' mean flip-test keypoints on each training frame, moved by its "
+                "augmentation, were a second label beside the human one (`fkp.distill`)."
+            )
             if args.get("teacher")
             else ""
         ),

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from fkp.augment import Augmentation
 from fkp.data import HeatmapDataset, is_ytf68, load_source, named_crop, source_name, split_dataset, to_arrays
-from fkp.distill import save_teacher_labels, stored_teacher_labels, teacher_keypoints
+from fkp.distill import HeatmapTeacher, save_teacher_labels, stored_teacher_labels, teacher_keypoints
 from fkp.errors import FkpError, run_cli
 from fkp.heatmaps import HeatmapCodec
 from fkp.metrics import keypoint_metrics
@@ -276,8 +276,15 @@ def main(args: argparse.Namespace) -> dict | None:
             occlusion_prob=args.occlusion_prob,
         )
     )
-    teacher_labels = teacher_share = None
-    if args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
+    teacher_labels = teacher_share = heatmap_teacher = None
+    if args.teacher and args.teacher_targets == "heatmaps":  # the teachers see every augmented batch
+        try:
+            heatmap_teacher = HeatmapTeacher(args.teacher, codec, accelerator.device)
+        except ValueError as error:  # a teacher whose grid is coarser than the student's
+            raise FkpError(f"--teacher_targets heatmaps: {error}") from error
+        for source, engine in zip(args.teacher, heatmap_teacher.engines):
+            logger.info("teacher %s: heatmaps on every batch, in %s", source, engine)
+    elif args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
         read_back = resume and accelerator.is_main_process  # read once, then broadcast
         stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if read_back else None]
         labels = broadcast_object_list(stored)[0]
@@ -294,6 +301,7 @@ def main(args: argparse.Namespace) -> dict | None:
         else:
             logger.info("teacher labels of the %d training frames read back from the run", len(labels))
         teacher_labels = labels[train_rows]
+    if args.teacher:
         source_shares = per_source(args.distill_weight, len(sources))  # --distill_weight, per source
         teacher_share = np.repeat(source_shares, source_lengths)[train_rows]
     if len(train_rows) != len(train_images):  # each row once unless --source_repeats says otherwise
@@ -382,6 +390,9 @@ def main(args: argparse.Namespace) -> dict | None:
             with accelerator.accumulate(model):
                 outputs = model(images.contiguous(memory_format=torch.channels_last))
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
+                if heatmap_teacher is not None:  # each frame's --distill_weight; the human weights carry 1 - it
+                    (share,) = teacher_targets
+                    teacher_targets = (heatmap_teacher(images), share[:, None].expand_as(weights))
                 if teacher_targets:  # the teachers' heatmaps and weights (--teacher), each weight already
                     # scaled by its frame's --distill_weight (the human ones by 1 - it): the two losses add up
                     loss = loss + heatmap_loss(outputs, *teacher_targets, args.foreground_weight)

@@ -149,6 +149,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(fkp.distill); any stride or size",
     )
     p.add_argument(
+        "--teacher_targets",
+        choices=("keypoints", "heatmaps"),
+        default="keypoints",
+        help="with --teacher: 'keypoints' labels every frame once before training (their mean flip-test "
+        "keypoints, offsets applied); 'heatmaps' asks the teachers about every augmented batch, their mean "
+        "heatmaps on the student's grid being the target (raw: calibrate the student after; on the CPU "
+        "each teacher runs its int8 copy where it has one; a teacher's stride must divide the student's)",
+    )
+    p.add_argument(
         "--distill_weight",
         type=float,
         nargs="+",
@@ -167,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name}: give one value, or one per --dataset ({len(args.dataset)}), not {len(values)}")
     if any(repeats < 1 for repeats in args.source_repeats):
         p.error(f"--source_repeats: each must be 1 or more, got {' '.join(map(str, args.source_repeats))}")
+    if args.teacher_targets != "keypoints" and not args.teacher:
+        p.error(f"--teacher_targets {args.teacher_targets} needs --teacher")
     if not all(0.0 <= weight <= 1.0 for weight in args.distill_weight):
         p.error(f"--distill_weight: each must be between 0 and 1, got {' '.join(map(str, args.distill_weight))}")
     return args

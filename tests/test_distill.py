@@ -346,3 +346,87 @@ def test_a_distilled_run_stopped_before_its_first_checkpoint_can_be_run_again(tm
     (run / "notes.txt").write_text("someone else's")  # anything else is still refused
     resume, refusal = plan_run(args, run_identity(vars(args), 1))
     assert resume is None and "holds other files" in refusal
+
+
+def test_a_finer_teachers_heatmaps_resampled_to_the_students_grid_decode_to_the_same_points():
+    """Stride-2 maps pooled to stride 4 and widened back to sigma 1.5 are the stride-4 encoding of the
+    same points: same decoded keypoints, the teacher's peak height kept; a coarser teacher is refused."""
+    from fkp.distill import resample_heatmaps
+    from fkp.heatmaps import HeatmapCodec
+
+    fine, coarse = HeatmapCodec(stride=2, sigma=1.5), HeatmapCodec(stride=4, sigma=1.5)
+    points = np.random.default_rng(0).uniform(8, 88, (15, 2)).astype(np.float32)
+    teacher_maps = torch.from_numpy(fine.encode(points)[0])[None] * 0.7  # a teacher 0.7 sure of each point
+    resampled = resample_heatmaps(teacher_maps, fine, coarse)
+    assert resampled.shape == (1, 15, 24, 24)
+    decoded, _ = coarse.decode(resampled)
+    np.testing.assert_allclose(decoded[0].numpy(), points, atol=0.02)
+    np.testing.assert_allclose(resampled.amax(dim=(-2, -1)).numpy(), teacher_maps.amax(dim=(-2, -1)).numpy(), rtol=1e-5)
+    direct = coarse.encode(points)[0] * 0.7
+    assert np.abs(resampled[0].numpy() - direct).max() < 0.05  # the widened pooled peak is the student's Gaussian
+    same = torch.from_numpy(direct)[None]
+    torch.testing.assert_close(resample_heatmaps(same, coarse, coarse), same)  # one grid: unchanged
+    with pytest.raises(ValueError, match="stride that divides the student's"):
+        resample_heatmaps(same, coarse, fine)
+
+
+def test_a_heatmap_teacher_gives_its_own_last_stack_on_the_students_grid(trained_model):
+    from fkp.distill import HeatmapTeacher
+    from fkp.model import load_model
+
+    model = load_model(str(trained_model))
+    images = frames(3)
+    teacher = HeatmapTeacher([str(trained_model)], model.codec)
+    assert teacher.engines == ["PyTorch"]  # this folder has no int8 copy
+    with torch.no_grad():
+        expected = model(images)[:, -1].clamp_min(0)
+    torch.testing.assert_close(teacher(images), expected, atol=1e-5, rtol=1e-4)
+    pair = HeatmapTeacher([str(trained_model), str(trained_model)], model.codec)
+    torch.testing.assert_close(pair(images), expected, atol=1e-5, rtol=1e-4)  # the mean of two equal teachers
+    with pytest.raises(ValueError, match="at least one teacher"):
+        HeatmapTeacher([], model.codec)
+
+
+@pytest.mark.parametrize("distill_weight", [0.5, 1.0])
+def test_with_heatmap_targets_the_student_follows_the_teachers_maps_in_proportion_to_distill_weight(
+    trained_model, tmp_path, distill_weight
+):
+    """The human labels sit 6 px lower than where the trained model puts the points; the student
+    starts from that model, which is also its teacher, asked about every augmented batch. With
+    --distill_weight 1 it keeps the teacher's placement; with 0.5 it moves half way to the labels (with
+    the teacher's term missing it would move all the way, as with weight 0)."""
+    from fkp.data import load_source
+    from fkp.model import load_model
+    from train import main, parse_args
+
+    lower = tmp_path / "lower.parquet"
+    moved = load_source(PARQUET).map(lambda row: {"keypoints": (np.asarray(row["keypoints"]) + [0.0, 6.0]).tolist()})
+    moved.to_parquet(str(lower))
+    out = tmp_path / "student"
+    main(
+        parse_args(
+            [
+                *("--dataset", str(lower), "--output_dir", str(out), "--init_from", str(trained_model)),
+                *("--teacher", str(trained_model), "--teacher_targets", "heatmaps"),
+                *("--distill_weight", str(distill_weight)),
+                *("--epochs", "3", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "1"),
+                *("--val_fraction", "0.25", "--average_last", "0"),
+            ]
+        )
+    )
+    images = frames(16)
+    start, student = load_model(str(trained_model)), load_model(str(out))
+    shift = (student.predict(images)[0] - start.predict(images)[0])[..., 1].mean().item()
+    low, high = {0.5: (1.5, 4.5), 1.0: (-1.5, 1.5)}[distill_weight]  # the labels alone: 6.6 px (measured)
+    assert low < shift < high, shift
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["teacher_targets"] == "heatmaps" and args["distill_weight"] == [distill_weight]
+    assert "--teacher_targets heatmaps" in (out / "README.md").read_text()
+    assert not (out / "teacher_keypoints.npy").exists()  # nothing labelled before training
+
+
+def test_heatmap_targets_need_a_teacher():
+    from train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", PARQUET, "--output_dir", "x", "--teacher_targets", "heatmaps"])

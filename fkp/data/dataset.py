@@ -31,7 +31,10 @@ class HeatmapDataset:
     heatmaps and weights, moved by the same augmentation: (image, heatmaps, weights, keypoints,
     teacher heatmaps, teacher weights). ``teacher_share`` (N,) in [0, 1] (train.py's
     ``--distill_weight`` per frame; default 0.5) scales a frame's teacher weights by it and its human
-    weights by 1 - it, so that the sum of the two heatmap losses is the distillation loss.
+    weights by 1 - it, so that the sum of the two heatmap losses is the distillation loss. With
+    ``teacher_share`` alone (teachers asked about each batch, `fkp.distill.HeatmapTeacher`), the human
+    weights are scaled by 1 - share and the item ends with the share (a float32 scalar):
+    (image, heatmaps, weights, keypoints, share).
     """
 
     def __init__(
@@ -46,7 +49,8 @@ class HeatmapDataset:
     ):
         if teacher_keypoints is not None and teacher_keypoints.shape != keypoints.shape:
             raise ValueError(f"teacher keypoints {teacher_keypoints.shape} do not match keypoints {keypoints.shape}")
-        if teacher_keypoints is not None:
+        self.teacher_share = None
+        if teacher_keypoints is not None or teacher_share is not None:
             share = np.full(len(keypoints), 0.5) if teacher_share is None else np.asarray(teacher_share, float)
             if share.shape != (len(keypoints),) or not np.all((share >= 0) & (share <= 1)):
                 raise ValueError(f"teacher_share must be {len(keypoints)} values in [0, 1], got shape {share.shape}")
@@ -72,7 +76,7 @@ class HeatmapDataset:
             image, keypoints = self.augmentation(image, keypoints, rng)
         human, *teacher = keypoints if has_teacher else [keypoints]
         heatmaps, weights = self.codec.encode(human)
-        if has_teacher:
+        if self.teacher_share is not None:
             weights = weights * (1 - self.teacher_share[index])
         item = (
             torch.from_numpy(image.astype(np.float32) / 255.0)[None],
@@ -84,4 +88,6 @@ class HeatmapDataset:
             teacher_heatmaps, teacher_weights = self.codec.encode(points)
             teacher_weights = teacher_weights * self.teacher_share[index]
             item += (torch.from_numpy(teacher_heatmaps), torch.from_numpy(teacher_weights))
+        if self.teacher_share is not None and not has_teacher:  # the teachers' heatmaps come per batch
+            item += (torch.tensor(self.teacher_share[index]),)
         return item
