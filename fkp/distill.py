@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import FkpError
 from .heatmaps import HeatmapCodec
 from .model import load_model, predict_with
 from .run_folder import TEACHER_LABELS
@@ -93,26 +94,33 @@ def pooling_factor(teacher: HeatmapCodec, student: HeatmapCodec) -> int:
     factor = student.stride // teacher.stride
     if teacher.input_size != student.input_size or factor < 1 or factor * teacher.stride != student.stride:
         raise ValueError(
-            "a heatmap teacher needs the student's input size and a stride that divides the student's: teacher "
-            f"{teacher.input_size} px, stride {teacher.stride}; student {student.input_size} px, "
-            f"stride {student.stride}"
+            f"its frames are {teacher.input_size} px at stride {teacher.stride}, the student's {student.input_size} "
+            f"px at stride {student.stride}: heatmap targets need the same frame size and a teacher stride that "
+            "divides the student's (--teacher_targets keypoints takes any teacher)"
         )
     return factor
+
+
+def widening(teacher: HeatmapCodec, student: HeatmapCodec) -> float:
+    """The sigma (student cells) of the blur that widens a teacher's pooled peaks to the student's sigma:
+    a peak of sigma s teacher cells is s / factor student cells wide, and pooling adds a box's variance;
+    0 where they are already as wide."""
+    factor = pooling_factor(teacher, student)
+    variance = (teacher.sigma / factor) ** 2 + (factor**2 - 1) / (12 * factor**2)
+    return max(student.sigma**2 - variance, 0.0) ** 0.5
 
 
 def resample_heatmaps(heatmaps: torch.Tensor, teacher: HeatmapCodec, student: HeatmapCodec) -> torch.Tensor:
     """A teacher's (B, K, H, W) heatmaps on the student's grid: average-pooled by `pooling_factor` (cell
     centres line up: a stride-4 cell is the mean of the four stride-2 cells around it), then blurred
-    with the Gaussian that widens the teacher's peaks to the student's sigma (no blur where they are
-    already as wide). Each map keeps the teacher's peak height (its confidence), which pooling alone
-    would lower."""
+    by `widening`. Each map keeps the teacher's peak height (its confidence), which pooling alone
+    would lower. Within about `widening` cells of the border the blur's zero padding pulls a peak
+    inwards (`HeatmapTeacher` leaves such points out)."""
     factor = pooling_factor(teacher, student)
     peaks = heatmaps.amax(dim=(-2, -1), keepdim=True)
     if factor > 1:
         heatmaps = F.avg_pool2d(heatmaps, factor)
-    # a peak of sigma s teacher cells is s / factor student cells wide; the pooling's box adds its own variance
-    variance = (teacher.sigma / factor) ** 2 + (factor**2 - 1) / (12 * factor**2)
-    extra = max(student.sigma**2 - variance, 0.0) ** 0.5
+    extra = widening(teacher, student)
     wide = blur(heatmaps, extra) if extra >= 1e-3 else heatmaps
     return wide * peaks / wide.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
 
@@ -137,18 +145,27 @@ def channels_last(network: torch.nn.Module):
 
 class HeatmapTeacher:
     """Teachers asked about every training batch (train.py ``--teacher_targets heatmaps``): a callable
-    (B, 1, S, S) images in [0, 1] -> (B, K, H, W) the mean of the teachers' last-stack heatmaps
-    (clamped at 0) on the student's grid (`resample_heatmaps`), on the images' device, without
-    gradients. ``sources``: model folders, shipped models' names or Hub ids; each runs its int8 copy in
-    ONNX Runtime when ``device`` is the CPU and its folder has a current one, else in PyTorch on
-    ``device``."""
+    (B, 1, S, S) images in [0, 1] -> the mean of the teachers' last-stack heatmaps (clamped at 0) on
+    the student's grid (`resample_heatmaps`), (B, K, H, W) on the images' device, without gradients,
+    and (B, K) bool, False where a map's peak lies within `widening` cells of the border (there the
+    resampling moves it by 0.06-2 px: give those points no teacher weight).
+
+    ``sources``: model folders, shipped models' names or Hub ids. Each runs its int8 copy in ONNX
+    Runtime when ``device`` is the CPU and its folder has a current one (`engines` says which ran), else
+    in PyTorch on ``device``: the two differ by about a tenth of a pixel, so the same command trains
+    on slightly different targets on a GPU. Raises `FkpError` naming a teacher whose frames or stride
+    do not fit the student's."""
 
     def __init__(self, sources: Sequence[str], student: HeatmapCodec, device: str | torch.device = "cpu"):
         if not sources:
             raise ValueError("distillation needs at least one teacher")
-        self.student, self.members, self.engines = student, [], []
+        self.student, self.members, self.engines, self.margin = student, [], [], 0.0
         for source in sources:
             model = load_model(source)  # also checks the folder, with a clear error
+            try:
+                self.margin = max(self.margin, widening(model.codec, student))
+            except ValueError as error:
+                raise FkpError(f"--teacher {source}: {error}") from None
             forward = None
             folder = model_source(source)
             if torch.device(device).type == "cpu" and os.path.isdir(folder) and has_onnxruntime():
@@ -157,14 +174,18 @@ class HeatmapTeacher:
             self.engines.append("int8 ONNX Runtime" if forward is not None else "PyTorch")
             if forward is None:  # loaded on the CPU, then moved (see teacher_keypoints)
                 forward = channels_last(model.to(device).eval().to(memory_format=torch.channels_last))
-            pooling_factor(model.codec, student)  # refuse a coarser teacher before training starts
             self.members.append((forward, model.codec))
 
     @torch.no_grad()  # not inference_mode: the maps are a loss target, saved for the backward pass
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         total = None
         for forward, codec in self.members:
             heatmaps = forward(images)[:, -1]
             heatmaps = resample_heatmaps(heatmaps.float().to(images.device).clamp_min(0), codec, self.student)
             total = heatmaps if total is None else total + heatmaps
-        return total / len(self.members)
+        heatmaps = total / len(self.members)
+        size = heatmaps.shape[-1]
+        peak = heatmaps.flatten(-2).argmax(-1)
+        rows, cols = peak // size, peak % size
+        low, high = self.margin, size - 1 - self.margin
+        return heatmaps, (rows >= low) & (rows <= high) & (cols >= low) & (cols <= high)

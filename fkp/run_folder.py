@@ -69,6 +69,7 @@ RUN_IDENTITY = (
     "occlusion_prob",
     "source_repeats",
     "teacher",
+    "teacher_targets",
     "distill_weight",
 )
 LOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, KeyError, pickle.UnpicklingError, SafetensorError)
@@ -177,9 +178,13 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
             identity[key] = [absolute(v) for v in value] if isinstance(value, list) else absolute(value)
     if "dataset" in identity:  # a run recorded before --crop cut its frames where the labels put them
         identity["crop"] = per_source(values.get("crop") or "labels", len(per_source(identity["dataset"])))
-    if not identity.get("teacher"):  # without teachers the weight changes nothing
+    if not identity.get("teacher"):  # without teachers the weight and the targets change nothing
         identity.pop("distill_weight", None)
-    elif "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each
+        identity.pop("teacher_targets", None)
+    else:  # runs from before --teacher_targets labelled their frames once, with keypoints
+        identity["teacher_targets"] = values.get("teacher_targets") or "keypoints"
+    if identity.get("teacher") and "distill_weight" in identity:
+        # one weight for all sources (older runs: a number) = that weight each
         weight, count = identity["distill_weight"], len(per_source(identity.get("dataset")))
         identity["distill_weight"] = [float(w) for w in per_source(weight, count)]
     if num_processes is not None:

@@ -278,10 +278,7 @@ def main(args: argparse.Namespace) -> dict | None:
     )
     teacher_labels = teacher_share = heatmap_teacher = None
     if args.teacher and args.teacher_targets == "heatmaps":  # the teachers see every augmented batch
-        try:
-            heatmap_teacher = HeatmapTeacher(args.teacher, codec, accelerator.device)
-        except ValueError as error:  # a teacher whose grid is coarser than the student's
-            raise FkpError(f"--teacher_targets heatmaps: {error}") from error
+        heatmap_teacher = HeatmapTeacher(args.teacher, codec, accelerator.device)
         for source, engine in zip(args.teacher, heatmap_teacher.engines):
             logger.info("teacher %s: heatmaps on every batch, in %s", source, engine)
     elif args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
@@ -392,7 +389,8 @@ def main(args: argparse.Namespace) -> dict | None:
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
                 if heatmap_teacher is not None:  # each frame's --distill_weight; the human weights carry 1 - it
                     (share,) = teacher_targets
-                    teacher_targets = (heatmap_teacher(images), share[:, None].expand_as(weights))
+                    teacher_heatmaps, trusted = heatmap_teacher(images)
+                    teacher_targets = (teacher_heatmaps, share[:, None] * trusted)
                 if teacher_targets:  # the teachers' heatmaps and weights (--teacher), each weight already
                     # scaled by its frame's --distill_weight (the human ones by 1 - it): the two losses add up
                     loss = loss + heatmap_loss(outputs, *teacher_targets, args.foreground_weight)
