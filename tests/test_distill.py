@@ -397,7 +397,8 @@ def test_a_heatmap_teacher_gives_its_own_last_stack_on_the_students_grid(trained
     assert int8.engines == ["int8 ONNX Runtime"]
     from fkp.runtime import int8_runtime
 
-    torch.testing.assert_close(int8(images)[0], int8_runtime(str(quantized / "model.int8.onnx"), 0)(images)[:, -1])
+    own_int8 = int8_runtime(str(quantized / "model.int8.onnx"), 0)(images)[:, -1].clamp_min(0)
+    torch.testing.assert_close(int8(images)[0], own_int8)
 
     with pytest.raises(ValueError, match="at least one teacher"):
         HeatmapTeacher([], model.codec)
