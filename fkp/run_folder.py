@@ -181,12 +181,12 @@ def run_identity(values: dict, num_processes: int | None) -> dict:
     if not identity.get("teacher"):  # without teachers the weight and the targets change nothing
         identity.pop("distill_weight", None)
         identity.pop("teacher_targets", None)
-    else:  # runs from before --teacher_targets labelled their frames once, with keypoints
+    else:
+        # runs from before --teacher_targets labelled their frames once, with keypoints
         identity["teacher_targets"] = values.get("teacher_targets") or "keypoints"
-    if identity.get("teacher") and "distill_weight" in identity:
-        # one weight for all sources (older runs: a number) = that weight each
-        weight, count = identity["distill_weight"], len(per_source(identity.get("dataset")))
-        identity["distill_weight"] = [float(w) for w in per_source(weight, count)]
+        if "distill_weight" in identity:  # one weight for all sources (older runs: a number) = that weight each
+            weight, count = identity["distill_weight"], len(per_source(identity.get("dataset")))
+            identity["distill_weight"] = [float(w) for w in per_source(weight, count)]
     if num_processes is not None:
         identity["num_processes"] = num_processes
     return identity

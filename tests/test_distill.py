@@ -66,6 +66,26 @@ def test_teacher_labels_move_with_each_frames_augmentation():
         HeatmapDataset(images, human, codec, teacher_keypoints=teacher[:2])
 
 
+def distilled_shift(trained_model, dataset: str, out, *teacher_args: str) -> float:
+    """Train a student from ``trained_model`` on ``dataset`` for 3 epochs with ``teacher_args`` (--teacher
+    ...) into ``out``; its mean change in y (frame px) from ``trained_model`` on 16 fixture frames."""
+    from fkp.model import load_model
+    from train import main, parse_args
+
+    main(
+        parse_args(
+            [
+                *("--dataset", dataset, "--output_dir", str(out), "--init_from", str(trained_model), *teacher_args),
+                *("--epochs", "3", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "1"),
+                *("--val_fraction", "0.25", "--average_last", "0"),
+            ]
+        )
+    )
+    images = frames(16)
+    start, student = load_model(str(trained_model)), load_model(str(out))
+    return (student.predict(images)[0] - start.predict(images)[0])[..., 1].mean().item()
+
+
 @pytest.mark.parametrize("distill_weight", [0.0, 0.5, 1.0])
 def test_student_follows_the_teacher_in_proportion_to_distill_weight(trained_model, tmp_path, distill_weight):
     """The teacher is the trained model with calibrated offsets that move its keypoints 6 px down (a
@@ -74,28 +94,15 @@ def test_student_follows_the_teacher_in_proportion_to_distill_weight(trained_mod
     keeps the human labels' (a teacher's offsets apply)."""
     import shutil
 
-    from fkp.model import load_model
-    from train import main, parse_args
-
     teacher = tmp_path / "teacher"
     shutil.copytree(trained_model, teacher, ignore=shutil.ignore_patterns("checkpoints"))
     config = json.loads((teacher / "config.json").read_text())
     config["keypoint_offsets"] = config["flip_keypoint_offsets"] = [[0.0, -6.0]] * 15
     (teacher / "config.json").write_text(json.dumps(config))
     out = tmp_path / "student"
-    main(
-        parse_args(
-            [
-                *("--dataset", PARQUET, "--output_dir", str(out), "--init_from", str(trained_model)),
-                *("--teacher", str(teacher), "--distill_weight", str(distill_weight)),
-                *("--epochs", "3", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "1"),
-                *("--val_fraction", "0.25", "--average_last", "0"),
-            ]
-        )
+    shift = distilled_shift(
+        trained_model, PARQUET, out, "--teacher", str(teacher), "--distill_weight", str(distill_weight)
     )
-    images = frames(16)
-    start, student = load_model(str(trained_model)), load_model(str(out))
-    shift = (student.predict(images)[0] - start.predict(images)[0])[..., 1].mean().item()
     low, high = {0.0: (-1.5, 1.5), 0.5: (1.5, 4.5), 1.0: (4.0, 7.5)}[distill_weight]
     assert low < shift < high, shift
     args = json.loads((out / "training_args.json").read_text())
@@ -438,27 +445,13 @@ def test_with_heatmap_targets_the_student_follows_the_teachers_maps_in_proportio
     round); with 0.5 half way (3.2 px: without the teacher's term it would move all the way, with the
     share applied twice about 4.4)."""
     from fkp.data import load_source
-    from fkp.model import load_model
-    from train import main, parse_args
 
     lower = tmp_path / "lower.parquet"
     moved = load_source(PARQUET).map(lambda row: {"keypoints": (np.asarray(row["keypoints"]) + [0.0, 6.0]).tolist()})
     moved.to_parquet(str(lower))
     out = tmp_path / "student"
-    main(
-        parse_args(
-            [
-                *("--dataset", str(lower), "--output_dir", str(out), "--init_from", str(trained_model)),
-                *("--teacher", str(trained_model), "--teacher_targets", "heatmaps"),
-                *("--distill_weight", str(distill_weight)),
-                *("--epochs", "3", "--batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "1"),
-                *("--val_fraction", "0.25", "--average_last", "0"),
-            ]
-        )
-    )
-    images = frames(16)
-    start, student = load_model(str(trained_model)), load_model(str(out))
-    shift = (student.predict(images)[0] - start.predict(images)[0])[..., 1].mean().item()
+    teacher = ("--teacher", str(trained_model), "--teacher_targets", "heatmaps")
+    shift = distilled_shift(trained_model, str(lower), out, *teacher, "--distill_weight", str(distill_weight))
     low, high = {0.0: (5.0, 7.5), 0.5: (2.2, 4.0)}[distill_weight]
     assert low < shift < high, shift
     args = json.loads((out / "training_args.json").read_text())
