@@ -23,7 +23,7 @@ Reported, per path, on the one face:
 and the ratios video / independent, with the issue's targets (jitter <= 0.5x, error <= 1.2x), and whether
 `fkp predict CLIP --out ...` gave every frame a line. ``--sweep`` re-filters the tracker's raw keypoints
 (its crops follow them, so the filter changes only what is returned) with a grid of One Euro settings
-and prints the model's own (`fkp.tracking.smoothing_for`; the fast model's SMOOTHING too where they
+and prints the model's own (`fkp.tracking.smoothing_for`; SMOOTHING, for other models, too where they
 differ) and the 10 with the least error while moving among those whose jitter meets the target.
 """
 
@@ -267,7 +267,7 @@ def main() -> None:
             own = values_of(tracker.smoothing)
             listed = {own: "  (this model's settings)"}
             if values_of(SMOOTHING) != own:
-                listed[values_of(SMOOTHING)] = "  (SMOOTHING, the fast model's)"
+                listed[values_of(SMOOTHING)] = "  (SMOOTHING, for other models)"
             rows = [(values, *ratios(filtered(values))) for values in grid if values not in listed]
             kept = sorted((row for row in rows if row[1] <= JITTER_TARGET), key=lambda row: row[2])
             print(

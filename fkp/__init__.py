@@ -16,7 +16,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.7.0"
+__version__ = "0.7.1"
 # The example photos, shipped in the package (in a checkout, fkp/examples links to the repository's
 # examples/): `fkp examples` prints this path, and the demo offers them.
 EXAMPLES = Path(__file__).parent / "examples"

@@ -19,12 +19,12 @@ from .keypoints import FRAME_SIZE, KEYPOINT_NAMES
 
 # A face score under this says "this may not be a face"; detections under it are dropped. Measured by
 # benchmarks/confidence.py --detections (the mean peak depends on the keypoint weights: re-measure for
-# new ones). With fkp 0.6.1's weights: of 553 validation faces the default detector finds (helen_afw68
-# as stored, turned ±45 degrees, close-ups and 64-80-px faces; ytf68), one scores under 0.70 (0.700; none
-# under 0.65), while 82 of its 116 detections on 4,694 photos without a labelled face (helen_afw68 and
-# ytf68 with that face painted over, the cat, textures) do; many of the 34 left are other people's
-# faces, seen in part. (fkp 0.5's weights: one face under 0.65, 27 non-faces kept; its peaks are lower,
-# so the same cut sat lower.)
+# new ones). With fkp 0.7.1's weights: of 553 validation faces the default detector finds (helen_afw68
+# as stored, turned ±45 degrees, close-ups and 64-80-px faces; ytf68), one scores under 0.70 (0.682; none
+# under 0.65), while 95 of its 116 detections on 4,694 photos without a labelled face (helen_afw68 and
+# ytf68 with that face painted over, the cat, textures) do; many of the 21 left are other people's
+# faces, seen in part. (fkp 0.6.1's weights: one face under 0.70, 34 non-faces kept; fkp 0.5's: one face
+# under 0.65, 27 non-faces kept, its peaks lower, so the same cut sat lower.)
 # On crops that no detector found (the crop classifier's score; benchmarks/confidence.py), fkp 0.5's
 # weights flagged 1.4% of 345 ytf68 validation face crops and none of 731 non-face crops (the cat included).
 FACE_SCORE_THRESHOLD = 0.70

@@ -59,18 +59,22 @@ SMOOTHING = {"min_cutoff": 0.25, "beta": 30.0, "derivative_cutoff": 1.0, "rigid_
 # The filter overshoots by about half a pixel when a face stops (the speed it carried). The rest of the
 # error is the crop: the tracker's crop is fitted to the keypoints, and the model's answer there differs
 # by about a pixel from the detector crop's, which sets the reference (on labelled photos the two are
-# equally accurate: `fkp evaluate --pipeline photo --refine`). For the fast model the best settings of
-# `benchmarks/video.py --sweep`, with `trend` or without, err 5-7% less than SMOOTHING at the same
-# jitter, so it keeps SMOOTHING.
-SMOOTHING_BY_MODEL = {
-    "accurate": {"min_cutoff": 1.0, "beta": 60.0, "derivative_cutoff": 2.0, "rigid_speed": 1.0, "trend": 1.0}
-}
+# equally accurate: `fkp evaluate --pipeline photo --refine`). For fkp 0.6.1's fast weights the best settings
+# of `benchmarks/video.py --sweep`, with `trend` or without, erred 5-7% less than SMOOTHING at the same
+# jitter, so it kept SMOOTHING.
+# fkp 0.7.1's fast weights learned from the accurate model's heatmaps and lag under SMOOTHING as it did
+# (error while moving 1.14-1.27x on grace_hopper.jpg, `--seed 0, 1`, noise 4 and 8; tests/test_video_tracking.py's
+# moving face 2.6 px behind); the accurate model's settings take that to 0.89-1.02x (eileen_collins.jpg: 0.63x
+# against 0.90x) at jitter while still 0.34-0.55x against 0.20-0.46x, where no keypoint steps (README, "What
+# tracking gives"). Other models (trained anew, a Hub upload, a model object) get SMOOTHING.
+STEADY_SMOOTHING = {"min_cutoff": 1.0, "beta": 60.0, "derivative_cutoff": 2.0, "rigid_speed": 1.0, "trend": 1.0}
+SMOOTHING_BY_MODEL = {"fast": STEADY_SMOOTHING, "accurate": STEADY_SMOOTHING}
 
 
 def smoothing_for(source: str | Path | None) -> dict[str, float]:
     """The tracker's One Euro settings for the keypoint model from ``source`` (a copy): a shipped model's
-    own, else SMOOTHING, measured with the fast model (also for the accurate model's weights in another
-    folder, a Hub upload or a model object: pass ``LiveTracker(smoothing=...)`` there)."""
+    own, else SMOOTHING, measured with fkp 0.6.1's fast weights (also for a shipped model's weights in
+    another folder, a Hub upload or a model object: pass ``LiveTracker(smoothing=...)`` there)."""
     name = shipped_name(source) if source is not None else None
     return dict(SMOOTHING_BY_MODEL.get(name, SMOOTHING))
 
@@ -208,15 +212,15 @@ class LiveTracker:
         timestamp = self.arrivals[-1] if timestamp is None else timestamp
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         pyramid = [gray]
-        # between detections, a tracked face is kept while its 15 heatmaps stay confident (the mean peak
-        # of fkp 0.6's weights: 1st / 5th / 50th percentile 0.84 / 0.88 / 0.92 on the 553 validation faces
-        # of `benchmarks/confidence.py --detections`, 0.73-0.79 on blank frames (0.77 for a tracked crop of
-        # an emptied scene), 0.48-0.56 on noise: a narrow margin. So a track of a face that left may live
-        # until the next detection, which re-checks every face with the full face score, and a face whose
-        # peaks dip under it (fkp 0.6.1 on tests/test_live.py's small crossing faces) is looked for by a
-        # detection at once and keeps its id if found; fkp 0.5's peaks were lower, its threshold 0.70). Its face
-        # score is the photo pipeline's, with its track's last detection's probability where the detector
-        # gives one (no second pass), else the mean peak alone (no face classifier on every frame)
+        # between detections, a tracked face is kept while its 15 heatmaps stay confident (mean peak at least
+        # TRACK_PEAK_THRESHOLD; 1st / 5th / 50th percentile on the 553 validation faces of `benchmarks/confidence.py
+        # --detections`: fkp 0.6's weights 0.84 / 0.88 / 0.92, fkp 0.7.1's 0.84 / 0.87 / 0.91, lowest 0.80; with fkp
+        # 0.6's weights 0.73-0.79 on blank frames (0.77 for a tracked crop of an emptied scene), 0.48-0.56 on noise: a
+        # narrow margin). So a track of a face that left may live until the next detection, which re-checks every face
+        # with the full face score, and a face whose peaks dip under it (fkp 0.6.1 on tests/test_live.py's small
+        # crossing faces) is looked for by a detection at once and keeps its id if found (fkp 0.5's peaks were lower,
+        # its threshold 0.70). Its face score is the photo pipeline's, with its track's last detection's probability
+        # where the detector gives one (no second pass), else the mean peak alone (no face classifier on every frame)
         tracked = predict_crops(
             self.predictor,
             gray,

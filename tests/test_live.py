@@ -98,7 +98,7 @@ def test_one_euro_settings_that_would_divide_by_zero_are_refused(settings):
         OneEuroFilter(**settings)
 
 
-def test_each_shipped_model_has_its_trackers_settings_and_others_the_fast_models():
+def test_each_shipped_model_has_its_trackers_settings_and_other_models_smoothing():
     from fkp.shipped import SHIPPED_MODELS
     from fkp.tracking import SMOOTHING, SMOOTHING_BY_MODEL, smoothing_for
 
@@ -106,7 +106,8 @@ def test_each_shipped_model_has_its_trackers_settings_and_others_the_fast_models
     smoothing_for(SHIPPED_MODELS["accurate"])["trend"] = 0.0  # a copy: the table stays as it is
     assert SMOOTHING_BY_MODEL["accurate"]["trend"] == 1.0
     assert smoothing_for(str(SHIPPED_MODELS["accurate"]) + "/") == SMOOTHING_BY_MODEL["accurate"]
-    for other in (SHIPPED_MODELS["fast"], None, "someone/some-model", str(ROOT / "tests")):
+    assert smoothing_for(SHIPPED_MODELS["fast"]) == SMOOTHING_BY_MODEL["fast"] != SMOOTHING
+    for other in (None, "someone/some-model", str(ROOT / "tests")):
         assert smoothing_for(other) == SMOOTHING
 
     class Predictor:  # LiveTracker keeps the predictor; only its source is read here

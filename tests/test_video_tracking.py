@@ -1,6 +1,6 @@
 """The video tracker's measured behaviour (fkp.tracking, tuned with benchmarks/video.py): a still face's
 crop holds and its keypoints jitter less than independent photos', a moving face's crop follows it, new
-tracks start from a re-fitted crop, and the fast model's tracker uses SMOOTHING (the fast model is
+tracks start from a re-fitted crop, and the fast model's tracker uses its own settings (the fast model is
 named, so that $FKP_MODEL does not change what is measured)."""
 
 import cv2
@@ -12,7 +12,7 @@ from fkp.framing import MEAN_FRAME_KEYPOINTS
 from fkp.geometry import apply_affine, crop_matrix
 from fkp.images import load_photo
 from fkp.pipeline import predict_photo
-from fkp.tracking import CROP_TOLERANCE, SMOOTHING, LiveTracker, crop_shift
+from fkp.tracking import CROP_TOLERANCE, SMOOTHING_BY_MODEL, LiveTracker, crop_shift
 
 FPS = 30.0
 
@@ -62,7 +62,8 @@ def test_a_still_face_keeps_its_crop_and_jitters_less_than_independent_photos(pa
         tracked.append(faces[0].keypoints)
         crops.append(tracker.tracks[0].crop.copy())
     assert all(np.array_equal(crop, crops[0]) for crop in crops)  # noise does not move the crop
-    assert tracker.smoothing == SMOOTHING and tracker.tracks[0].smoother.beta == SMOOTHING["beta"]
+    own = SMOOTHING_BY_MODEL["fast"]
+    assert tracker.smoothing == own and tracker.tracks[0].smoother.beta == own["beta"]
     independent = [predict_photo(predictor, frame, detector)[0].keypoints for frame in frames]
     # measured on 60 frames (benchmarks/video.py): 0.29x; a short clip leaves room for chance
     assert spread(tracked) < 0.6 * spread(independent)
