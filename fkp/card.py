@@ -690,6 +690,13 @@ def write_model_card(folder: str | Path, evaluation: dict | None = None, notes: 
                 "on every augmented training batch, the teachers' mean heatmaps, resampled to the student's "
                 "grid, were a second target beside the human labels' (`--teacher_targets heatmaps`, "
                 "`fkp.distill`)."
+                + (
+                    " The teachers ran in "
+                    + ", ".join(f"{engine} (`{t}`)" for t, engine in zip(args["teacher"], args["teacher_engines"]))
+                    + "."
+                    if args.get("teacher_engines")
+                    else ""
+                )
                 if args.get("teacher_targets") == "heatmaps"
                 else "the teachers' mean flip-test keypoints on each training frame, moved by its "
                 "augmentation, were a second label beside the human one (`fkp.distill`)."

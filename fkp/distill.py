@@ -153,8 +153,8 @@ class HeatmapTeacher:
     ``sources``: model folders, shipped models' names or Hub ids. Each runs its int8 copy in ONNX
     Runtime when ``device`` is the CPU and its folder has a current one (`engines` says which ran), else
     in PyTorch on ``device``: the two differ by about a tenth of a pixel, so the same command trains
-    on slightly different targets on a GPU. Raises `FkpError` naming a teacher whose frames or stride
-    do not fit the student's."""
+    on slightly different targets on a GPU. Frames not ``asked`` about are not run (`__call__`).
+    Raises `FkpError` naming a teacher whose frames or stride do not fit the student's."""
 
     def __init__(self, sources: Sequence[str], student: HeatmapCodec, device: str | torch.device = "cpu"):
         if not sources:
@@ -162,6 +162,7 @@ class HeatmapTeacher:
         self.student, self.members, self.engines, self.margin = student, [], [], 0.0
         for source in sources:
             model = load_model(source)  # also checks the folder, with a clear error
+            self.num_keypoints = model.num_keypoints
             try:
                 self.margin = max(self.margin, widening(model.codec, student))
             except ValueError as error:
@@ -177,7 +178,16 @@ class HeatmapTeacher:
             self.members.append((forward, model.codec))
 
     @torch.no_grad()  # not inference_mode: the maps are a loss target, saved for the backward pass
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, images: torch.Tensor, asked: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``asked``: (B,) bool, the frames to ask about (e.g. those whose --distill_weight is not 0); the
+        others are not run through the teachers and get all-zero maps and no trust."""
+        if asked is not None and not bool(asked.all()):
+            size = self.student.heatmap_size
+            heatmaps = images.new_zeros((len(images), self.num_keypoints, size, size))
+            trusted = torch.zeros((len(images), self.num_keypoints), dtype=torch.bool, device=images.device)
+            if bool(asked.any()):
+                heatmaps[asked], trusted[asked] = self(images[asked])
+            return heatmaps, trusted
         total = None
         for forward, codec in self.members:
             heatmaps = forward(images)[:, -1]

@@ -281,6 +281,9 @@ def main(args: argparse.Namespace) -> dict | None:
         heatmap_teacher = HeatmapTeacher(args.teacher, codec, accelerator.device)
         for source, engine in zip(args.teacher, heatmap_teacher.engines):
             logger.info("teacher %s: heatmaps on every batch, in %s", source, engine)
+        # not an argument, but what the targets depend on (int8 and PyTorch differ by about 0.1 px): it goes
+        # into training_args.json and the card; a resume on another device records its own
+        args.teacher_engines = heatmap_teacher.engines
     elif args.teacher:  # every training frame labelled once by the teachers (fkp.distill), each rank a share
         read_back = resume and accelerator.is_main_process  # read once, then broadcast
         stored = [stored_teacher_labels(output_dir, *train_keypoints.shape[:2]) if read_back else None]
@@ -389,7 +392,7 @@ def main(args: argparse.Namespace) -> dict | None:
                 loss = heatmap_loss(outputs, heatmaps, weights, args.foreground_weight)
                 if heatmap_teacher is not None:  # each frame's --distill_weight; the human weights carry 1 - it
                     (share,) = teacher_targets
-                    teacher_heatmaps, trusted = heatmap_teacher(images)
+                    teacher_heatmaps, trusted = heatmap_teacher(images, asked=share > 0)
                     teacher_targets = (teacher_heatmaps, share[:, None] * trusted)
                 if teacher_targets:  # the teachers' heatmaps and weights (--teacher), each weight already
                     # scaled by its frame's --distill_weight (the human ones by 1 - it): the two losses add up

@@ -377,6 +377,30 @@ def test_a_finer_teachers_heatmaps_resampled_to_the_students_grid_decode_to_the_
         resample_heatmaps(same, coarse, fine)
 
 
+def test_a_heatmap_teacher_is_asked_only_about_the_frames_that_weigh(trained_model):
+    """Frames whose --distill_weight is 0 (train.py passes asked=share > 0) are not run through the
+    teachers: they get all-zero maps and no trust; the others get what they would get alone."""
+    from fkp.distill import HeatmapTeacher
+    from fkp.model import load_model
+
+    model = load_model(str(trained_model))
+    images = frames(4)
+    teacher = HeatmapTeacher([str(trained_model)], model.codec)
+    seen = []
+    forward, codec = teacher.members[0]
+    teacher.members[0] = (lambda batch: seen.append(len(batch)) or forward(batch), codec)
+    asked = torch.tensor([True, False, True, False])
+    maps, trusted = teacher(images, asked=asked)
+    alone, alone_trusted = teacher(images[asked])
+    assert seen == [2, 2]  # two frames each time: the unasked ones never reached the network
+    torch.testing.assert_close(maps[asked], alone)
+    assert torch.equal(trusted[asked], alone_trusted) and alone_trusted.any()
+    assert not maps[~asked].any() and not trusted[~asked].any()
+    none, none_trusted = teacher(images, asked=torch.zeros(4, dtype=torch.bool))
+    assert seen == [2, 2] and none.shape == maps.shape and not none.any() and not none_trusted.any()
+    assert torch.equal(teacher(images, asked=torch.ones(4, dtype=torch.bool))[0], teacher(images)[0])
+
+
 def test_a_heatmap_teacher_gives_its_own_last_stack_on_the_students_grid(trained_model, tmp_path):
     import shutil
 
@@ -456,7 +480,9 @@ def test_with_heatmap_targets_the_student_follows_the_teachers_maps_in_proportio
     assert low < shift < high, shift
     args = json.loads((out / "training_args.json").read_text())
     assert args["teacher_targets"] == "heatmaps" and args["distill_weight"] == [distill_weight]
-    assert "--teacher_targets heatmaps" in (out / "README.md").read_text()
+    assert args["teacher_engines"] == ["PyTorch"]  # the trained model's folder has no int8 copy
+    card = (out / "README.md").read_text()
+    assert "--teacher_targets heatmaps" in card and f"The teachers ran in PyTorch (`{trained_model}`)." in card
     assert not (out / "teacher_keypoints.npy").exists()  # nothing labelled before training
 
 
